@@ -1,0 +1,3 @@
+from distribution.cli import main
+
+raise SystemExit(main())

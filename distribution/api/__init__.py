@@ -1,0 +1,1 @@
+"""HTTP API: one Flask blueprint per area of the Distribution API."""

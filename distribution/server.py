@@ -1,0 +1,123 @@
+"""``registry serve``: the Flask app under gunicorn's gthread workers, embedded, not shelled out."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import ssl
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from distribution import app as app_module
+from distribution.config import ConfigError, Configuration
+
+log = logging.getLogger(__name__)
+
+#: Threads per worker when ``http.threads`` is unset: uploads and downloads are long, I/O-bound
+#: requests, each holding a thread for its whole duration.
+DEFAULT_THREADS = 16
+#: Seconds in-flight requests get to finish after SIGTERM when ``http.draintimeout`` is unset.
+DEFAULT_DRAIN_TIMEOUT = 30
+
+_GUNICORN_LOG_LEVELS = {"warn": "warning", "fatal": "critical", "panic": "critical"}
+_TLS_VERSIONS = {
+    "tls1.0": ssl.TLSVersion.TLSv1,
+    "tls1.1": ssl.TLSVersion.TLSv1_1,
+    "tls1.2": ssl.TLSVersion.TLSv1_2,
+    "tls1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class RegistryServer(BaseApplication):
+    """A gunicorn application whose options come from the registry's configuration."""
+
+    def __init__(self, config: Configuration) -> None:
+        self.config = config
+        self.options = gunicorn_options(config)
+        super().__init__(prog="registry")
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return app_module.create_app(self.config)
+
+
+def gunicorn_options(config: Configuration) -> dict[str, Any]:
+    """Translate the ``http`` and ``log`` sections into gunicorn settings."""
+    http = config.http
+    drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
+    options: dict[str, Any] = {
+        "bind": [bind_address(http.net, http.addr)],
+        "worker_class": "gthread",
+        "workers": http.workers or default_workers(),
+        "threads": http.threads or DEFAULT_THREADS,
+        "graceful_timeout": drain,
+        "keepalive": 60,
+        "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
+        "errorlog": "-",
+        "accesslog": None if config.log.accesslog.disabled else "-",
+        "proc_name": "registry",
+        # No gunicornc socket: it would land in $HOME, the data volume in our image.
+        "control_socket_disable": True,
+    }
+    if http.tls.certificate:
+        options.update(
+            certfile=http.tls.certificate,
+            keyfile=http.tls.key,
+            ssl_context=_ssl_context_hook(http.tls.clientcas, http.tls.minimumtls),
+        )
+    return options
+
+
+def check(config: Configuration) -> None:
+    """Load the TLS files once at start-up, so a bad one stops the server with its key named."""
+    tls = config.http.tls
+    if not tls.certificate and not tls.key:
+        return
+    if not tls.certificate or not tls.key:
+        raise ConfigError("http.tls", "certificate and key must be given together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(tls.certificate, tls.key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError("http.tls.certificate", f"cannot load {tls.certificate}: {err}") from None
+    for i, path in enumerate(tls.clientcas):
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(f"http.tls.clientcas[{i}]", f"cannot load {path}: {err}") from None
+
+
+def bind_address(net: str, addr: str) -> str:
+    """Go's ``net.Listen`` address as a gunicorn bind: ``:5000`` listens on every interface."""
+    if net == "unix":
+        return f"unix:{addr}"
+    if addr.startswith(":"):
+        return f"0.0.0.0{addr}"
+    return addr
+
+
+def default_workers() -> int:
+    """One worker per CPU, at least two so one busy worker never stalls the server."""
+    return max(2, os.cpu_count() or 1)
+
+
+def _ssl_context_hook(clientcas: Sequence[str], minimumtls: str) -> Callable[..., ssl.SSLContext]:
+    """gunicorn's ``ssl_context`` hook: Go's minimum TLS version and client CA handling."""
+
+    def ssl_context(conf: Any, default_factory: Any) -> ssl.SSLContext:
+        context = default_factory()
+        context.minimum_version = _TLS_VERSIONS[minimumtls]
+        if clientcas:
+            for path in clientcas:
+                context.load_verify_locations(cafile=path)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    return ssl_context

@@ -1,0 +1,1 @@
+"""Registry storage: drivers, the on-disk layout, blobs, repositories and uploads."""

@@ -1,0 +1,252 @@
+"""The storage driver contract, mirroring distribution's Go ``storagedriver.StorageDriver``.
+
+Every backend (filesystem, inmemory, later GCS and Azure) implements :class:`StorageDriver`
+and passes the one shared test suite. Paths are absolute, ``/``-separated and checked by
+:class:`~distribution.storage.driver.checked.CheckedDriver` before a driver sees them, so
+drivers stay plain.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What :meth:`StorageDriver.stat` knows about a path; ``size`` is 0 for directories."""
+
+    path: str
+    size: int
+    mtime: datetime
+    is_dir: bool
+
+
+class StorageDriverError(Exception):
+    """Any storage failure; ``driver`` names the backend, filled in by the checking wrapper."""
+
+    def __init__(self, message: str, driver: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.driver = driver
+
+    def __str__(self) -> str:
+        return f"{self.driver}: {self.message}" if self.driver else self.message
+
+
+class PathNotFoundError(StorageDriverError):
+    """Nothing (or not the kind of thing asked for) exists at ``path``."""
+
+    def __init__(self, path: str, driver: str = "") -> None:
+        super().__init__(f"path not found: {path}", driver)
+        self.path = path
+
+
+class InvalidPathError(StorageDriverError):
+    """``path`` is not an absolute path made of ``[A-Za-z0-9._-]`` segments."""
+
+    def __init__(self, path: str, driver: str = "") -> None:
+        super().__init__(f"invalid path: {path!r}", driver)
+        self.path = path
+
+
+class InvalidOffsetError(StorageDriverError):
+    """A reader was asked to start before the beginning or past the end of a file."""
+
+    def __init__(self, path: str, offset: int, driver: str = "") -> None:
+        super().__init__(f"invalid offset: {offset} for path: {path}", driver)
+        self.path = path
+        self.offset = offset
+
+
+class InvalidParameterError(ValueError):
+    """A driver parameter from the config is unusable; the message names the parameter."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.message = message
+
+
+class SkipDir(Exception):
+    """Raised by a :meth:`StorageDriver.walk` callback to prune the walk.
+
+    For a directory, the walk does not descend into it; for a file, the walk ends (as in
+    distribution's ``WalkFallback``).
+    """
+
+
+WalkFn = Callable[[FileInfo], None]
+
+
+class FileWriter(abc.ABC):
+    """A streaming writer that can be closed and later resumed with ``append=True``.
+
+    The base class keeps the state machine (write until commit/close/cancel) and the size, so
+    drivers only move bytes. Closing twice is harmless; a ``with`` block closes, keeping what
+    was written so an upload can resume.
+    """
+
+    def __init__(self, size: int = 0) -> None:
+        self._size = size
+        self._closed = False
+        self._committed = False
+        self._cancelled = False
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file, including those written before this writer was opened."""
+        return self._size
+
+    def write(self, data: bytes) -> int:
+        self._check_writable()
+        n = self._write(data)
+        self._size += n
+        return n
+
+    def close(self) -> None:
+        """Flush and release the writer; the content stays and may be appended to later."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
+    def cancel(self) -> None:
+        """Give up: the file at the writer's path is removed, earlier appends included."""
+        if self._closed:
+            raise StorageDriverError("writer already closed")
+        self._closed = self._cancelled = True
+        self._cancel()
+
+    def commit(self) -> None:
+        """Flush and make the content durable; no writes are accepted afterwards."""
+        self._check_writable()
+        self._commit()
+        self._committed = True
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_writable(self) -> None:
+        if self._cancelled:
+            raise StorageDriverError("writer already cancelled")
+        if self._closed:
+            raise StorageDriverError("writer already closed")
+        if self._committed:
+            raise StorageDriverError("writer already committed")
+
+    @abc.abstractmethod
+    def _write(self, data: bytes) -> int:
+        """Write all of ``data`` and return its length."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Flush and release resources (called once, committed or not)."""
+
+    @abc.abstractmethod
+    def _cancel(self) -> None:
+        """Release resources and remove the file."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None:
+        """Flush and make durable."""
+
+
+class StorageDriver(abc.ABC):
+    """A key/value view of storage where keys look like absolute paths.
+
+    Drivers trust their paths (the checking wrapper validates them) and raise
+    :class:`PathNotFoundError` for anything missing; other failures may surface as
+    ``OSError``, which the wrapper turns into :class:`StorageDriverError`.
+    """
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The name the driver is registered and configured under."""
+
+    @abc.abstractmethod
+    def get_content(self, path: str) -> bytes:
+        """Return the whole file; meant for small files (links, manifests).
+
+        A missing path or a directory raises :class:`PathNotFoundError`.
+        """
+
+    @abc.abstractmethod
+    def put_content(self, path: str, data: bytes) -> None:
+        """Store ``data`` atomically: readers see the old content or the new, never a mix."""
+
+    @abc.abstractmethod
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """Open the file for streaming, positioned at ``offset`` (``== size`` reads nothing).
+
+        An offset past the end raises :class:`InvalidOffsetError`. The caller closes it.
+        """
+
+    @abc.abstractmethod
+    def writer(self, path: str, append: bool = False) -> FileWriter:
+        """Open a streaming writer, truncating the file, or continuing it with ``append``.
+
+        ``append`` resumes a file that any writer, in any process, closed earlier; with no
+        file there it raises :class:`PathNotFoundError` (Go's drivers create one instead).
+        """
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> FileInfo:
+        """Describe the file or directory at ``path``."""
+
+    @abc.abstractmethod
+    def list(self, path: str) -> list[str]:
+        """Return the absolute paths of the direct children of a directory, sorted.
+
+        A missing path or a file raises :class:`PathNotFoundError`, except that ``/`` of an
+        empty driver is ``[]``.
+        """
+
+    @abc.abstractmethod
+    def move(self, src: str, dst: str) -> None:
+        """Move a file, replacing ``dst`` if it exists and creating its parents."""
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove a file, or a directory and everything below it."""
+
+    def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """Return a URL a client can fetch ``path`` from directly, or None to serve it here."""
+        return None
+
+    def walk(self, path: str, fn: WalkFn) -> None:
+        """Call ``fn`` for every file and directory below ``path``, depth-first, sorted.
+
+        Built on :meth:`list` and :meth:`stat` so every driver gets it; a driver with a
+        cheaper way to enumerate may override it. Paths deleted while walking are skipped.
+        """
+        self._walk(path, fn)
+
+    def _walk(self, path: str, fn: WalkFn) -> bool:
+        for child in sorted(self.list(path)):
+            try:
+                info = self.stat(child)
+            except PathNotFoundError:
+                continue
+            try:
+                fn(info)
+            except SkipDir:
+                if not info.is_dir:
+                    return False
+                continue
+            if info.is_dir and not self._walk(child, fn):
+                return False
+        return True

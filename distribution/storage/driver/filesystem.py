@@ -1,0 +1,201 @@
+"""A driver on a local directory, laid out byte for byte like distribution's.
+
+Storage path ``/docker/registry/v2/...`` is the file ``<rootdirectory>/docker/registry/v2/...``,
+so a data directory can be shared with, or handed over to, the Go registry. Readers are real
+file objects so blobs can be served with ``sendfile``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from stat import S_ISDIR
+from typing import Any, BinaryIO
+
+from distribution.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    InvalidParameterError,
+    PathNotFoundError,
+    StorageDriver,
+)
+
+DEFAULT_ROOTDIRECTORY = "/var/lib/registry"
+DEFAULT_MAXTHREADS = 100
+MIN_MAXTHREADS = 25
+
+logger = logging.getLogger(__name__)
+
+
+def from_parameters(parameters: Mapping[str, Any]) -> FilesystemDriver:
+    """Build the driver from the ``storage.filesystem`` config section, as Go reads it."""
+    return FilesystemDriver(
+        rootdirectory=_rootdirectory(parameters.get("rootdirectory", DEFAULT_ROOTDIRECTORY)),
+        maxthreads=_maxthreads(parameters.get("maxthreads")),
+    )
+
+
+class FilesystemDriver(StorageDriver):
+    """Stores each path as a file under ``rootdirectory``, created on first write.
+
+    ``maxthreads`` is accepted and validated for config compatibility only: Go uses it to
+    bound the OS threads its blocking syscalls spawn, while here every worker thread already
+    is an OS thread, so there is nothing further to bound.
+    """
+
+    def __init__(
+        self, rootdirectory: str = DEFAULT_ROOTDIRECTORY, maxthreads: int = DEFAULT_MAXTHREADS
+    ) -> None:
+        self.rootdirectory = os.path.abspath(rootdirectory)
+        self.maxthreads = maxthreads
+
+    @property
+    def name(self) -> str:
+        return "filesystem"
+
+    def get_content(self, path: str) -> bytes:
+        with self.reader(path) as f:
+            return f.read()
+
+    def put_content(self, path: str, data: bytes) -> None:
+        """Write a temp file beside the target, fsync it, then rename it over the target.
+
+        The directory is not fsynced: a crash may lose the rename, never expose a torn file.
+        """
+        full = self._full(path)
+        parent, base = os.path.split(full)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{base}.tmp-{secrets.token_hex(8)}")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, full)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        try:
+            f = open(self._full(path), "rb")  # noqa: SIM115 - the caller owns and closes it
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise PathNotFoundError(path) from None
+        if offset > os.fstat(f.fileno()).st_size:
+            f.close()
+            raise InvalidOffsetError(path, offset)
+        f.seek(offset)
+        return f
+
+    def writer(self, path: str, append: bool = False) -> FileWriter:
+        full = self._full(path)
+        if append:
+            try:
+                f = open(full, "r+b")  # noqa: SIM115 - owned by the writer
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise PathNotFoundError(path) from None
+        else:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            f = open(full, "wb")  # noqa: SIM115 - owned by the writer
+        return _FileWriter(f, full)
+
+    def stat(self, path: str) -> FileInfo:
+        try:
+            st = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(path) from None
+        is_dir = S_ISDIR(st.st_mode)
+        return FileInfo(
+            path=path,
+            size=0 if is_dir else st.st_size,
+            mtime=datetime.fromtimestamp(st.st_mtime, UTC),
+            is_dir=is_dir,
+        )
+
+    def list(self, path: str) -> list[str]:
+        try:
+            names = os.listdir(self._full(path))
+        except FileNotFoundError:
+            if path == "/":
+                return []
+            raise PathNotFoundError(path) from None
+        except NotADirectoryError:
+            raise PathNotFoundError(path) from None
+        prefix = path.rstrip("/")
+        return sorted(f"{prefix}/{name}" for name in names)
+
+    def move(self, src: str, dst: str) -> None:
+        source, dest = self._full(src), self._full(dst)
+        if not os.path.exists(source):
+            raise PathNotFoundError(src)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            os.replace(source, dest)
+        except FileNotFoundError:
+            raise PathNotFoundError(src) from None
+
+    def delete(self, path: str) -> None:
+        full = self._full(path)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(path) from None
+
+    def _full(self, path: str) -> str:
+        return os.path.join(self.rootdirectory, path.lstrip("/"))
+
+
+class _FileWriter(FileWriter):
+    def __init__(self, file: BinaryIO, full_path: str) -> None:
+        super().__init__(size=file.seek(0, os.SEEK_END))
+        self._file = file
+        self._full_path = full_path
+
+    def _write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def _close(self) -> None:
+        self._file.close()
+
+    def _cancel(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._full_path)
+
+    def _commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+
+def _rootdirectory(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError("rootdirectory", f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _maxthreads(value: Any) -> int:
+    """Accept an integer or a decimal string as Go does: None is the default, below 25 is 25."""
+    if value is None:
+        return DEFAULT_MAXTHREADS
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError("maxthreads", f"must be an integer, got {value!r}")
+    if value < MIN_MAXTHREADS:
+        logger.warning(
+            "storage.filesystem.maxthreads %d is below the minimum; using %d",
+            value,
+            MIN_MAXTHREADS,
+        )
+        return MIN_MAXTHREADS
+    return value

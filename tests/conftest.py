@@ -1,0 +1,111 @@
+"""Fixtures that start real components: the registry under gunicorn, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RegistryProcess:
+    """``python -m distribution serve`` in a child process, logs captured to files."""
+
+    def __init__(self, workdir: Path, args: list[str], env: dict[str, str], url: str) -> None:
+        self.url = url
+        self.stdout_path = workdir / "stdout.log"
+        self.stderr_path = workdir / "stderr.log"
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "distribution", *args],
+                cwd=workdir,
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait_ready(self, verify: str | bool = True) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"registry exited {self.proc.returncode}:\n{self.stderr}")
+            try:
+                requests.get(f"{self.url}/v2/", timeout=1, verify=verify)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError(f"registry not ready after {START_TIMEOUT}s:\n{self.stderr}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_registry(tmp_path: Path) -> Iterator:
+    """Start registries: ``start_registry(config_text=None, env={}, scheme="http")``.
+
+    The address is moved by environment variables to a free port; without ``config_text`` the
+    registry runs on its embedded default with the storage root in the test's temp dir.
+    """
+    started: list[RegistryProcess] = []
+
+    def start(
+        config_text: str | None = None,
+        env: dict[str, str] | None = None,
+        scheme: str = "http",
+        verify: str | bool = True,
+    ) -> RegistryProcess:
+        port = free_port()
+        workdir = tmp_path / f"registry-{len(started)}"
+        workdir.mkdir()
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        full_env.update(
+            REGISTRY_HTTP_ADDR=f"127.0.0.1:{port}",
+            REGISTRY_HTTP_WORKERS="2",
+            REGISTRY_HTTP_THREADS="4",
+        )
+        args = ["serve"]
+        if config_text is None:
+            full_env["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = str(workdir / "data")
+        else:
+            (workdir / "config.yml").write_text(config_text)
+            args.append(str(workdir / "config.yml"))
+        full_env.update(env or {})
+        registry = RegistryProcess(workdir, args, full_env, f"{scheme}://127.0.0.1:{port}")
+        started.append(registry)
+        registry.wait_ready(verify)
+        return registry
+
+    yield start
+    for registry in started:
+        registry.stop()

@@ -1,0 +1,108 @@
+"""The filesystem driver: the shared suite, plus what only a local directory can show."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from distribution.storage.driver import StorageDriver, StorageDriverError, create
+from tests.storage.driver_suite import DriverSuite
+
+DIGEST = "3f" + "0123456789abcdef" * 3 + "0123456789abcd"
+
+
+class TestFilesystemDriver(DriverSuite):
+    driver_name = "filesystem"
+
+    @pytest.fixture
+    def driver_parameters(self, tmp_path: Path) -> dict[str, Any]:
+        return {"rootdirectory": str(tmp_path / "registry")}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "registry"
+
+
+@pytest.fixture
+def driver(root: Path) -> StorageDriver:
+    return create("filesystem", {"rootdirectory": str(root)})
+
+
+def test_layout_is_the_go_registrys(driver: StorageDriver, root: Path) -> None:
+    blob = f"/docker/registry/v2/blobs/sha256/{DIGEST[:2]}/{DIGEST}/data"
+    driver.put_content(blob, b"layer")
+    assert (root / f"docker/registry/v2/blobs/sha256/{DIGEST[:2]}/{DIGEST}/data").read_bytes() == (
+        b"layer"
+    )
+    link = root / f"docker/registry/v2/repositories/a/b/_layers/sha256/{DIGEST}/link"
+    link.parent.mkdir(parents=True)
+    link.write_bytes(f"sha256:{DIGEST}".encode())
+    assert driver.get_content(f"/docker/registry/v2/repositories/a/b/_layers/sha256/{DIGEST}/link")
+    assert driver.list("/docker/registry/v2/repositories/a") == [
+        "/docker/registry/v2/repositories/a/b"
+    ]
+
+
+def test_files_get_the_modes_go_gives_them(driver: StorageDriver, root: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    driver.put_content("/a/link", b"x")
+    with driver.writer("/b/data") as w:
+        w.write(b"x")
+    for path in (root / "a/link", root / "b/data"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (root / "a").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_put_content_replaces_instead_of_truncating(driver: StorageDriver, root: Path) -> None:
+    driver.put_content("/repo/link", b"old content")
+    with driver.reader("/repo/link") as before:
+        driver.put_content("/repo/link", b"new")
+        assert before.read() == b"old content"
+    assert driver.get_content("/repo/link") == b"new"
+    assert os.listdir(root / "repo") == ["link"]
+
+
+def test_put_content_cleans_up_its_temp_file_on_failure(driver: StorageDriver, root: Path) -> None:
+    driver.put_content("/repo/dir/file", b"x")
+    with pytest.raises(StorageDriverError) as info:
+        driver.put_content("/repo/dir", b"cannot replace a directory")
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.driver == "filesystem"
+    assert os.listdir(root / "repo") == ["dir"]
+
+
+def test_reader_is_a_real_file(driver: StorageDriver) -> None:
+    driver.put_content("/blob", b"0123456789")
+    with driver.reader("/blob", 4) as r:
+        assert isinstance(r, io.BufferedReader)
+        assert os.fstat(r.fileno()).st_size == 10
+        assert r.tell() == 4
+        assert r.read() == b"456789"
+
+
+def test_append_continues_a_file_written_by_someone_else(driver: StorageDriver, root: Path) -> None:
+    upload = root / "docker/registry/v2/repositories/r/_uploads/u/data"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"written by go")
+    with driver.writer("/docker/registry/v2/repositories/r/_uploads/u/data", append=True) as w:
+        assert w.size == 13
+        w.write(b", resumed")
+    assert upload.read_bytes() == b"written by go, resumed"
+
+
+def test_missing_root_directory_is_empty_and_not_created(driver: StorageDriver, root: Path) -> None:
+    assert driver.list("/") == []
+    with pytest.raises(StorageDriverError):
+        driver.stat("/docker")
+    assert not root.exists()
+
+
+def test_no_redirects(driver: StorageDriver) -> None:
+    driver.put_content("/blob", b"x")
+    assert driver.redirect_url("/blob", "GET") is None

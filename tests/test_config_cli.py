@@ -1,0 +1,186 @@
+"""A bad configuration stops ``registry serve`` with one line naming the key, exit status 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = "registry: configuration error: "
+
+
+def serve(
+    config_path: Path | str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m distribution serve CONFIG`` from the checkout, without REGISTRY_* noise."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "distribution", "serve", str(config_path)],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a configuration error prints, after checking how the process ended."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_driver(tmp_path):
+    line = error_line(serve(write(tmp_path, "version: 0.1\nstorage: {nosuch: {}}\n")))
+    assert (
+        line
+        == PREFIX + "storage: unknown storage driver 'nosuch' (available: filesystem, inmemory)"
+    )
+
+
+def test_bad_driver_parameter(tmp_path):
+    config = "version: 0.1\nstorage: {filesystem: {maxthreads: many}}\n"
+    assert error_line(serve(write(tmp_path, config))) == (
+        PREFIX + "storage.filesystem.maxthreads: must be an integer, got 'many'"
+    )
+
+
+def test_unloadable_tls_certificate(tmp_path):
+    config = write(tmp_path, "version: 0.1\nstorage: inmemory\n")
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    env = {
+        "REGISTRY_HTTP_TLS_CERTIFICATE": str(tmp_path / "cert.pem"),
+        "REGISTRY_HTTP_TLS_KEY": str(tmp_path / "cert.pem"),
+    }
+    line = error_line(serve(config, env))
+    assert line.startswith(PREFIX + f"http.tls.certificate: cannot load {tmp_path}/cert.pem: ")
+
+
+def test_auth_is_refused_until_it_is_enforced(tmp_path):
+    config = "version: 0.1\nstorage: inmemory\nauth: {htpasswd: {realm: r, path: /x}}\n"
+    assert error_line(serve(write(tmp_path, config))) == PREFIX + (
+        "auth: htpasswd access control is not implemented yet; refusing to serve without it"
+        " (remove the auth section to run an open registry)"
+    )
+
+
+def test_two_drivers(tmp_path):
+    path = write(
+        tmp_path, "version: 0.1\nstorage:\n  inmemory:\n  filesystem: {rootdirectory: /x}\n"
+    )
+    assert error_line(serve(path)) == (
+        PREFIX + "storage: must provide exactly one storage type, got filesystem, inmemory"
+    )
+
+
+def test_no_driver(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage:\n  delete: {enabled: true}\n")
+    assert error_line(serve(path)) == PREFIX + "storage: no storage configuration provided"
+
+
+def test_missing_version(tmp_path):
+    path = write(tmp_path, "storage: inmemory\n")
+    assert error_line(serve(path)) == PREFIX + "version: required (this registry reads version 0.1)"
+
+
+def test_wrong_version(tmp_path):
+    path = write(tmp_path, "version: 0.2\nstorage: inmemory\n")
+    assert error_line(serve(path)) == (
+        PREFIX + "version: unsupported version '0.2' (this registry reads version 0.1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("http: 5", "http: expected a mapping, got '5'"),
+        ("http: {addr: [1]}", "http.addr: expected a string, got a list"),
+        ("catalog: {maxentries: many}", "catalog.maxentries: expected an integer, got 'many'"),
+        (
+            "notifications: {endpoints: [{url: 'http://x', timeout: soon}]}",
+            "notifications.endpoints[0].timeout:"
+            " expected a duration such as 10s, 300ms or 1h30m, got 'soon'",
+        ),
+        (
+            "log: {level: verbose}",
+            "log.level: expected one of error, warn, info, debug, got 'verbose'",
+        ),
+    ],
+)
+def test_wrong_type(tmp_path, section, message):
+    path = write(tmp_path, f"version: 0.1\nstorage: inmemory\n{section}\n")
+    assert error_line(serve(path)) == PREFIX + message
+
+
+def test_wrong_type_in_storage(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage:\n  inmemory:\n  delete: {enabled: maybe}\n")
+    assert error_line(serve(path)) == (
+        PREFIX + "storage.delete.enabled: expected true or false, got 'maybe'"
+    )
+
+
+def test_invalid_yaml(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory: x\n")
+    assert error_line(serve(path)) == (
+        PREFIX + f"{path}: invalid YAML: mapping values are not allowed here at line 2, column 18"
+    )
+
+
+def test_not_a_mapping(tmp_path):
+    path = write(tmp_path, "- version: 0.1\n- storage: inmemory\n")
+    assert error_line(serve(path)) == (
+        PREFIX + f"{path}: expected a mapping at the top level, got a list"
+    )
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yml"
+    assert error_line(serve(path)) == (
+        PREFIX + f"{path}: cannot read configuration file: No such file or directory"
+    )
+
+
+def test_directory_as_file(tmp_path):
+    assert error_line(serve(tmp_path)) == (
+        PREFIX + f"{tmp_path}: cannot read configuration file: Is a directory"
+    )
+
+
+def test_unreadable_path(tmp_path):
+    """A path through a regular file cannot be read by anyone, root included."""
+    (tmp_path / "file").write_text("version: 0.1\nstorage: inmemory\n")
+    path = tmp_path / "file" / "config.yml"
+    assert error_line(serve(path)) == (
+        PREFIX + f"{path}: cannot read configuration file: Not a directory"
+    )
+
+
+def test_bad_environment_value(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\n")
+    result = serve(path, {"REGISTRY_CATALOG_MAXENTRIES": "abc"})
+    assert error_line(result) == PREFIX + (
+        "catalog.maxentries: expected an integer, got 'abc'"
+        " (from environment variable REGISTRY_CATALOG_MAXENTRIES)"
+    )
+
+
+def test_environment_creates_a_second_driver(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\n")
+    result = serve(path, {"REGISTRY_STORAGE_S3_REGION": "us-east-1"})
+    assert error_line(result) == (
+        PREFIX + "storage: must provide exactly one storage type, got inmemory, s3"
+    )

@@ -1,0 +1,143 @@
+"""``registry serve`` as a real process: gunicorn, the config file and env, TLS, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from distribution import __version__, cli
+from tests.conftest import free_port
+
+API_HEADER = "Docker-Distribution-API-Version"
+
+
+def test_embedded_default_answers_the_version_check(start_registry) -> None:
+    registry = start_registry()
+
+    response = requests.get(f"{registry.url}/v2/")
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert response.headers[API_HEADER] == "registry/2.0"
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    root = requests.get(f"{registry.url}/")
+    assert (root.status_code, root.content) == (200, b"")
+    assert requests.head(f"{registry.url}/v2/").status_code == 200
+
+
+def test_unknown_routes_and_methods_answer_oci_errors(start_registry) -> None:
+    registry = start_registry()
+
+    missing = requests.get(f"{registry.url}/v2/no/such/endpoint")
+    assert missing.status_code == 404
+    assert missing.headers[API_HEADER] == "registry/2.0"
+    assert missing.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+    wrong_method = requests.post(f"{registry.url}/v2/")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["errors"][0]["code"] == "UNSUPPORTED"
+    assert "GET" in wrong_method.headers["Allow"]
+
+
+def test_http_addr_from_env_overrides_the_file(start_registry) -> None:
+    file_port = free_port()
+    config = f"version: 0.1\nstorage: {{inmemory: {{}}}}\nhttp: {{addr: '127.0.0.1:{file_port}'}}\n"
+
+    registry = start_registry(config)
+
+    assert not registry.url.endswith(f":{file_port}")
+    assert requests.get(f"{registry.url}/v2/").status_code == 200
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{file_port}/v2/", timeout=2)
+
+
+def test_access_log_follows_config(start_registry) -> None:
+    logged = start_registry()
+    quiet = start_registry(
+        "version: 0.1\nstorage: {inmemory: {}}\nlog: {accesslog: {disabled: true}}\n"
+    )
+
+    requests.get(f"{logged.url}/v2/")
+    requests.get(f"{quiet.url}/v2/")
+    logged.stop()
+    quiet.stop()
+
+    assert '"GET /v2/ HTTP/1.1" 200' in logged.stdout
+    assert "GET /v2/" not in quiet.stdout
+
+
+def test_sigterm_lets_a_slow_request_finish(start_registry) -> None:
+    registry = start_registry()
+    host, port = registry.url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n")
+        time.sleep(0.5)
+        registry.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        assert registry.proc.poll() is None, "the server exited with a request in flight"
+        conn.sendall(b"Connection: close\r\n\r\n")
+        response = b""
+        while chunk := conn.recv(65536):
+            response += chunk
+
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert response.endswith(b"{}\n") or response.endswith(b"{}")
+    assert registry.proc.wait(timeout=30) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{registry.url}/v2/", timeout=2)
+
+
+def test_tls_from_config(start_registry, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)}
+
+    registry = start_registry(env=env, scheme="https", verify=str(cert))
+
+    response = requests.get(f"{registry.url}/v2/", verify=str(cert))
+    assert response.status_code == 200
+    assert response.headers[API_HEADER] == "registry/2.0"
+
+
+def test_version_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "distribution", "--version"], capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout) == (0, f"registry {__version__}\n")
+
+
+def test_embedded_default_falls_back_to_a_local_folder(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("REGISTRY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "writable_dir", lambda path: False)
+
+    config = cli.prepare(None)
+
+    assert config.storage.driver == "filesystem"
+    assert config.storage.parameters["rootdirectory"] == str(tmp_path / "registry-data")
+
+
+def test_writable_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.writable_dir(str(tmp_path / "new" / "dir"))
+    assert not cli.writable_dir(str(blocker / "dir"))
