@@ -3,29 +3,58 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from distribution import errors
-from distribution.api import base
+from distribution import errors, reference
+from distribution.api import base, blobs, catalog, context, manifests, referrers, tags, uploads
 from distribution.config import Configuration
+from distribution.storage.registry import Registry
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"
 
+#: Methods that change nothing, allowed in read-only mode.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+BLUEPRINTS = [
+    base.bp,
+    blobs.bp,
+    uploads.bp,
+    manifests.bp,
+    tags.bp,
+    catalog.bp,
+    referrers.bp,
+]
+
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Configuration) -> Flask:
-    """Build the registry's WSGI application for ``config``."""
+def create_app(config: Configuration, registry: Registry | None = None) -> Flask:
+    """Build the registry's WSGI application for ``config``.
+
+    ``registry`` defaults to one built from ``config.storage``; tests pass their own.
+    """
     app = Flask("distribution")
-    app.extensions["registry.config"] = config
-    app.register_blueprint(base.bp)
+    app.extensions[context.EXTENSION] = registry or Registry.from_config(config)
+    app.url_map.strict_slashes = False
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.url_value_preprocessor(_check_name)
     app.register_error_handler(errors.RegistryError, _render_registry_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)
 
+    if config.storage.maintenance.readonly.enabled:
+        app.before_request(_refuse_writes)
+    if config.http.prefix and config.http.prefix.strip("/"):
+        app.wsgi_app = _mount(app.wsgi_app, "/" + config.http.prefix.strip("/"))
     headers = config.http.headers
 
     @app.after_request
@@ -45,6 +74,28 @@ def error_response(error: errors.RegistryError) -> Response:
     response = jsonify({"errors": [error.to_dict()]})
     response.status_code = error.status
     return response
+
+
+def _check_name(endpoint: str | None, values: dict | None) -> None:
+    """Every route with a repository name validates it before a handler runs."""
+    if values and "name" in values:
+        reference.check_name(values["name"])
+
+
+def _refuse_writes() -> None:
+    if request.method not in SAFE_METHODS and request.path.startswith("/v2/"):
+        raise errors.Unsupported("registry is in read-only mode")
+
+
+def _mount(wsgi_app: WSGIApplication, prefix: str) -> WSGIApplication:
+    """Serve the API under ``http.prefix``; ``GET /`` stays 200 for load balancers."""
+
+    def outside(environ: WSGIEnvironment, start_response: StartResponse):
+        status = "200 OK" if environ.get("PATH_INFO", "/") == "/" else "404 Not Found"
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", "0")])
+        return [b""]
+
+    return DispatcherMiddleware(outside, {prefix: wsgi_app})
 
 
 def _render_registry_error(error: errors.RegistryError) -> Response:

@@ -13,14 +13,46 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from distribution import config as config_module
+from distribution.app import create_app
 
 START_TIMEOUT = 30.0
+
+#: The configuration API tests run with unless they say otherwise.
+TEST_CONFIG = """
+version: 0.1
+storage:
+  inmemory: {}
+  delete: {enabled: true}
+http:
+  secret: test-secret
+"""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def make_app(config_text: str = TEST_CONFIG) -> Flask:
+    """The registry's Flask app for ``config_text`` (no ``REGISTRY_*`` from the test's env)."""
+    app = create_app(config_module.parse(config_text, {}))
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 class RegistryProcess:

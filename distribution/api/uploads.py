@@ -1,0 +1,7 @@
+"""The uploads API."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("uploads", __name__)

@@ -1,0 +1,48 @@
+"""Content digests (``sha256:<hex>``): parsing, validation and hashing, with no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from distribution import errors
+
+#: Algorithms the registry stores content under, with the length of their hex encoding.
+ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+CANONICAL = "sha256"
+
+_GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A validated digest; ``str(digest)`` is its ``algorithm:hex`` form."""
+
+    algorithm: str
+    hex: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Parse ``text`` or raise :class:`~distribution.errors.DigestInvalid`."""
+        if not _GRAMMAR.fullmatch(text):
+            raise errors.DigestInvalid("invalid digest format", detail=text)
+        algorithm, encoded = text.split(":", 1)
+        length = ALGORITHMS.get(algorithm)
+        if length is None:
+            raise errors.DigestInvalid("unsupported digest algorithm", detail=text)
+        if len(encoded) != length or not re.fullmatch(r"[a-f0-9]+", encoded):
+            raise errors.DigestInvalid("invalid checksum digest format", detail=text)
+        return cls(algorithm, encoded)
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = CANONICAL) -> Digest:
+        """The digest of ``data``."""
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        """A fresh hash object of this digest's algorithm, to verify streamed content."""
+        return hashlib.new(self.algorithm)

@@ -1,0 +1,92 @@
+"""Every storage path the registry uses, as pure functions: distribution's layout, byte for byte.
+
+::
+
+    /docker/registry/v2/
+      blobs/<alg>/<hex[0:2]>/<hex>/data
+      repositories/<name>/_layers/<alg>/<hex>/link
+      repositories/<name>/_manifests/revisions/<alg>/<hex>/link
+      repositories/<name>/_manifests/tags/<tag>/current/link
+      repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+      repositories/<name>/_uploads/<uuid>/data
+      repositories/<name>/_uploads/<uuid>/startedat
+
+Callers pass names, tags and digests that were already validated (see ``reference.py`` and
+``digest.py``); the driver wrapper rejects anything else anyway.
+"""
+
+from __future__ import annotations
+
+from distribution.digest import Digest
+
+ROOT = "/docker/registry/v2"
+BLOBS = f"{ROOT}/blobs"
+REPOSITORIES = f"{ROOT}/repositories"
+
+
+def blob_dir(digest: Digest) -> str:
+    return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+def blob_data(digest: Digest) -> str:
+    return f"{blob_dir(digest)}/data"
+
+
+def repository(name: str) -> str:
+    return f"{REPOSITORIES}/{name}"
+
+
+def layers(name: str) -> str:
+    return f"{repository(name)}/_layers"
+
+
+def layer_link(name: str, digest: Digest) -> str:
+    return f"{layers(name)}/{digest.algorithm}/{digest.hex}/link"
+
+
+def manifests(name: str) -> str:
+    return f"{repository(name)}/_manifests"
+
+
+def manifest_revisions(name: str) -> str:
+    return f"{manifests(name)}/revisions"
+
+
+def manifest_revision_link(name: str, digest: Digest) -> str:
+    return f"{manifest_revisions(name)}/{digest.algorithm}/{digest.hex}/link"
+
+
+def tags(name: str) -> str:
+    return f"{manifests(name)}/tags"
+
+
+def tag(name: str, tag: str) -> str:
+    return f"{tags(name)}/{tag}"
+
+
+def tag_current_link(name: str, tag_name: str) -> str:
+    return f"{tag(name, tag_name)}/current/link"
+
+
+def tag_index(name: str, tag_name: str) -> str:
+    return f"{tag(name, tag_name)}/index"
+
+
+def tag_index_link(name: str, tag_name: str, digest: Digest) -> str:
+    return f"{tag_index(name, tag_name)}/{digest.algorithm}/{digest.hex}/link"
+
+
+def uploads(name: str) -> str:
+    return f"{repository(name)}/_uploads"
+
+
+def upload(name: str, upload_id: str) -> str:
+    return f"{uploads(name)}/{upload_id}"
+
+
+def upload_data(name: str, upload_id: str) -> str:
+    return f"{upload(name, upload_id)}/data"
+
+
+def upload_started_at(name: str, upload_id: str) -> str:
+    return f"{upload(name, upload_id)}/startedat"
