@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from distribution import __version__, cli
-from tests.conftest import free_port
+from tests.conftest import free_port, make_certificate
 
 API_HEADER = "Docker-Distribution-API-Version"
 
@@ -98,16 +98,7 @@ def test_sigterm_lets_a_slow_request_finish(start_registry) -> None:
 
 
 def test_tls_from_config(start_registry, tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = make_certificate(tmp_path)
     env = {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)}
 
     registry = start_registry(env=env, scheme="https", verify=str(cert))

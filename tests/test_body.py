@@ -1,0 +1,124 @@
+"""``copy_body`` under real gunicorn: the socket fast path, keep-alive, pipelining, TLS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import START_TIMEOUT, free_port, make_certificate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def _serve(tmp_path: Path, *tls: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
+    args = ["-k", "gthread", "--threads", "4", "-w", "1", "-b", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *args, *tls, "tests.body_app:app"],
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+        time.sleep(0.1)
+    yield "127.0.0.1", port
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, certificate) -> Iterator[tuple[str, int]]:
+    cert, key = certificate
+    yield from _serve(tmp_path, "--certfile", str(cert), "--keyfile", str(key))
+
+
+def _request(data: bytes, close: bool = False) -> bytes:
+    connection = "Connection: close\r\n" if close else ""
+    head = f"PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: {len(data)}\r\n{connection}\r\n"
+    return head.encode() + data
+
+
+def _responses(conn: socket.socket, count: int) -> list[dict]:
+    """Read ``count`` HTTP/1.1 responses with Content-Length bodies from ``conn``."""
+    stream = conn.makefile("rb")
+    found = []
+    for _ in range(count):
+        status = stream.readline()
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        found.append({"status": int(status.split()[1]), **json.loads(stream.read(length))})
+    return found
+
+
+@pytest.mark.parametrize("size", [1, 4096, (1 << 20) + 3, 5 << 20])
+def test_body_of_known_length_takes_the_socket_path(server, size: int) -> None:
+    data = os.urandom(size)
+    response = requests.put(f"http://{server[0]}:{server[1]}/", data=data, timeout=30).json()
+    assert response == {"sha256": hashlib.sha256(data).hexdigest(), "size": size, "direct": True}
+
+
+def test_chunked_body_takes_the_stream_path(server) -> None:
+    pieces = [os.urandom(100_000) for _ in range(7)]
+    response = requests.put(f"http://{server[0]}:{server[1]}/", data=iter(pieces), timeout=30)
+    expected = hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert response.json() == {"sha256": expected, "size": 700_000, "direct": False}
+
+
+def test_pipelined_requests_on_one_connection(server) -> None:
+    bodies = [os.urandom(n) for n in (300, 2 << 20, 0, 70_000)]
+    with socket.create_connection(server, timeout=30) as conn:
+        conn.sendall(b"".join(_request(b) for b in bodies))
+        answers = _responses(conn, len(bodies))
+    assert [a["status"] for a in answers] == [200] * len(bodies)
+    assert [a["sha256"] for a in answers] == [hashlib.sha256(b).hexdigest() for b in bodies]
+
+
+def test_client_gone_mid_body(server) -> None:
+    with socket.create_connection(server, timeout=30) as conn:
+        conn.sendall(b"PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
+        conn.sendall(os.urandom(5000))
+        time.sleep(0.2)
+        conn.shutdown(socket.SHUT_WR)
+        answer = _responses(conn, 1)[0]
+    assert answer["status"] == 400
+    assert answer["received"] == 5000
+    assert requests.put(f"http://{server[0]}:{server[1]}/", data=b"x", timeout=10).ok
+
+
+def test_tls_keep_alive(tls_server, certificate) -> None:
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    bodies = [os.urandom(3 << 20), os.urandom(10)]
+    raw = socket.create_connection(tls_server, timeout=30)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        for data in bodies:
+            conn.sendall(_request(data))
+        answers = _responses(conn, 2)
+    assert [a["sha256"] for a in answers] == [hashlib.sha256(b).hexdigest() for b in bodies]
+    assert all(a["direct"] for a in answers)
