@@ -73,6 +73,7 @@ def error_response(error: errors.RegistryError) -> Response:
     """Render ``error`` as the OCI error body with the code's status."""
     response = jsonify({"errors": [error.to_dict()]})
     response.status_code = error.status
+    response.headers.update(error.headers)
     return response
 
 

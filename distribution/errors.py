@@ -6,6 +6,7 @@ message; handlers raise, and ``app.py`` renders them as OCI error JSON in one pl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -16,11 +17,18 @@ class RegistryError(Exception):
     status = 500
     message = "unknown error"
 
-    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        detail: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message or self.message)
         if message:
             self.message = message
         self.detail = detail
+        #: Response headers the error carries, such as ``Content-Range`` on a 416.
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start as real components.
 python="${PYTHON:-python3}"
-packages=(openssl)
+packages=(openssl skopeo docker-registry)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do

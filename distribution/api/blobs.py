@@ -1,7 +1,127 @@
-"""The blobs API."""
+"""The blobs API: ``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``.
+
+Blobs are streamed from the driver, never read whole. The body is handed to the server as
+``wsgi.file_wrapper``, so gunicorn sends a filesystem blob with ``sendfile`` (zero-copy) on
+plain HTTP; ranges take the same path with a bounded window on the file.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import BinaryIO
+
+from flask import Blueprint, Response, redirect, request
+from werkzeug.http import parse_range_header
+from werkzeug.wsgi import wrap_file
+
+from distribution import errors
+from distribution.api import context
+from distribution.digest import Digest
+from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
 
 bp = Blueprint("blobs", __name__)
+
+#: Bytes per read where the server cannot ``sendfile`` (TLS, the inmemory driver).
+SEND_CHUNK = 1 << 20
+#: Blobs are content-addressed: a year, as distribution sends.
+CACHE_CONTROL = "max-age=31536000"
+
+
+@bp.route("/v2/<path:name>/blobs/<digest>", methods=["GET", "HEAD"])
+def get_blob(name: str, digest: str) -> Response:
+    """The blob's content, or a 307 to the storage backend when it offers a URL."""
+    repository = RepositoryBlobs(context.registry().blobs, name)
+    descriptor = repository.stat(Digest.parse(digest))
+    if not context.config().storage.redirect.disable:
+        url = repository.blobs.redirect_url(descriptor.digest, request.method)
+        if url:
+            return redirect(url, code=307)
+    return _serve(repository, descriptor)
+
+
+@bp.route("/v2/<path:name>/blobs/<digest>", methods=["DELETE"])
+def delete_blob(name: str, digest: str) -> Response:
+    """Unlink the blob from the repository; its data stays until garbage collection."""
+    context.require_delete_enabled()
+    repository = RepositoryBlobs(context.registry().blobs, name)
+    parsed = Digest.parse(digest)
+    repository.stat(parsed)
+    repository.unlink(parsed)
+    response = Response(status=202, headers={"Content-Length": "0"})
+    del response.headers["Content-Type"]
+    return response
+
+
+def _serve(repository: RepositoryBlobs, descriptor: Descriptor) -> Response:
+    """200, 206, 304 or 416 for ``descriptor``, with the headers distribution sends."""
+    headers = {
+        "ETag": f'"{descriptor.digest}"',
+        "Cache-Control": CACHE_CONTROL,
+        "Docker-Content-Digest": str(descriptor.digest),
+    }
+    if request.if_none_match.contains_weak(str(descriptor.digest)):
+        return Response(status=304, headers=headers)
+    size = descriptor.size
+    status, (start, stop) = 200, (0, size)
+    requested = _byte_range(size, headers)
+    if requested is not None:
+        status, (start, stop) = 206, requested
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    headers.update({"Accept-Ranges": "bytes", "Content-Length": str(stop - start)})
+    if request.method == "HEAD":
+        return Response(status=status, headers=headers, mimetype=OCTET_STREAM)
+    window = _Window(repository.blobs.open(descriptor.digest, start), stop - start)
+    body = wrap_file(request.environ, window, SEND_CHUNK)
+    return Response(
+        body, status=status, headers=headers, mimetype=OCTET_STREAM, direct_passthrough=True
+    )
+
+
+def _byte_range(size: int, headers: dict[str, str]) -> tuple[int, int] | None:
+    """The ``[start, stop)`` the request asks for, as Go's ``http.ServeContent``; None: all.
+
+    A malformed ``Range`` or one past the end is ``RANGE_INVALID`` (416); a multi-range request
+    gets the whole blob, as RFC 9110 allows, and so does an ``If-Range`` for another ETag.
+    """
+    header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if not header or (if_range is not None and if_range != headers["ETag"]) or "," in header:
+        return None
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes":
+        raise errors.RangeInvalid("invalid range", detail=header)
+    start, stop = parsed.ranges[0]
+    if start < 0:
+        start = max(size + start, 0)
+    stop = size if stop is None else min(stop, size)
+    if start >= stop:
+        raise errors.RangeInvalid(
+            "requested range not satisfiable",
+            detail=header,
+            headers={**headers, "Content-Range": f"bytes */{size}"},
+        )
+    return start, stop
+
+
+class _Window:
+    """At most ``length`` bytes of ``file`` from its position, keeping ``fileno`` for sendfile.
+
+    gunicorn sends ``Content-Length`` bytes from the descriptor's offset; servers that iterate
+    instead read through :meth:`read`, which stops at the window's end.
+    """
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self._file = file
+        self._remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._file.read(size) if size else b""
+        self._remaining -= len(data)
+        return data
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()

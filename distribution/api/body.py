@@ -36,14 +36,18 @@ class IncompleteBody(Exception):
         self.expected = expected
 
 
+class InvalidContentLength(ValueError):
+    """``Content-Length`` is not a number of bytes."""
+
+
 def content_length(environ: dict[str, Any]) -> int | None:
     """The declared body length; None for a chunked body, 0 when nothing is declared."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
-    try:
-        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
+    text = environ.get("CONTENT_LENGTH") or "0"
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidContentLength(text)
+    return int(text)
 
 
 def copy_body(environ: dict[str, Any], sink: Sink) -> int:

@@ -1,7 +1,125 @@
-"""The manifests API."""
+"""The manifests API: ``GET``/``HEAD``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``.
+
+``<reference>`` is a tag or a digest. Content negotiation, validation and the error each
+failure gets follow distribution v3's ``registry/handlers/manifests.go``; see
+:mod:`distribution.manifest` for the rules themselves.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, request
+
+from distribution import errors, manifest
+from distribution.api import context, urls
+from distribution.digest import Digest
+from distribution.reference import check_tag, is_tag
+from distribution.storage.blobs import RepositoryBlobs
+from distribution.storage.manifests import ManifestStore
+from distribution.storage.tags import TagStore
+from distribution.storage.verification import Rules, verify
 
 bp = Blueprint("manifests", __name__)
+
+RULE = "/v2/<path:name>/manifests/<reference>"
+
+
+@bp.route(RULE, methods=["GET", "HEAD"])
+def get_manifest(name: str, reference: str) -> Response:
+    """The manifest's bytes exactly as pushed, typed with its media type.
+
+    A Docker manifest list asked for by tag by a client that does not accept lists is
+    answered with its linux/amd64 image, as v3 does for old clients.
+    """
+    tag, digest = _parse_reference(reference, for_put=False)
+    store = ManifestStore(context.registry().blobs, name)
+    if tag is not None:
+        digest = TagStore(context.registry().driver, name).resolve(tag)
+    if request.if_none_match.contains(str(digest)):
+        return Response(status=304)
+    accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
+    body = store.get(digest)
+    media_type = manifest.classify(body)
+    manifest.check_acceptable(media_type, accepted)
+    if manifest.needs_list_fallback(media_type, accepted, by_tag=tag is not None):
+        digest = manifest.default_platform_child(manifest.parse_stored(body))
+        body = store.get(digest)
+        media_type = manifest.classify(body)
+        manifest.check_fallback_child(media_type, accepted)
+    response = Response(body, status=200, content_type=media_type)
+    response.headers["Docker-Content-Digest"] = str(digest)
+    response.headers["ETag"] = f'"{digest}"'
+    return response
+
+
+@bp.route(RULE, methods=["PUT"])
+def put_manifest(name: str, reference: str) -> Response:
+    """Validate and store a manifest, then point the tag at it when pushed by tag."""
+    tag, expected = _parse_reference(reference, for_put=True)
+    body = _read_body()
+    parsed = manifest.parse(request.headers.get("Content-Type"), body)
+    digest = Digest.of(body)
+    if expected is not None and expected != digest:
+        raise errors.DigestInvalid()
+    registry = context.registry()
+    store = ManifestStore(registry.blobs, name)
+    rules = Rules.from_config(context.config().validation)
+    verify(parsed, RepositoryBlobs(registry.blobs, name), store, rules)
+    store.put(body)
+    if tag is not None:
+        TagStore(registry.driver, name).tag(tag, digest)
+    response = Response(status=201)
+    response.headers["Location"] = urls.external_url(
+        "manifests.get_manifest", name=name, reference=str(digest)
+    )
+    response.headers["Docker-Content-Digest"] = str(digest)
+    if parsed.subject is not None:
+        response.headers["OCI-Subject"] = str(parsed.subject.digest)
+    return response
+
+
+@bp.route(RULE, methods=["DELETE"])
+def delete_manifest(name: str, reference: str) -> Response:
+    """By tag, untag only; by digest, unlink the manifest and drop every tag pointing at it."""
+    context.require_delete_enabled()
+    tag, digest = _parse_reference(reference, for_put=False)
+    registry = context.registry()
+    tags = TagStore(registry.driver, name)
+    if tag is not None:
+        tags.untag(tag)
+        return Response(status=202)
+    ManifestStore(registry.blobs, name).delete(digest)
+    for stale in tags.lookup(digest):
+        try:
+            tags.untag(stale)
+        except errors.ManifestUnknown:
+            continue
+    return Response(status=202)
+
+
+def _parse_reference(text: str, for_put: bool) -> tuple[str | None, Digest | None]:
+    """``(tag, None)`` or ``(None, digest)``; anything with a ``:`` must be a valid digest.
+
+    A malformed tag is ``TAG_INVALID`` when pushing; elsewhere it names nothing that could
+    exist, so it is ``MANIFEST_UNKNOWN`` (Go's router answers 404 for it).
+    """
+    if ":" in text:
+        return None, Digest.parse(text)
+    if not is_tag(text):
+        if for_put:
+            check_tag(text)
+        raise errors.ManifestUnknown(detail={"Tag": text})
+    return text, None
+
+
+def _read_body() -> bytes:
+    """The request body, refused past :data:`manifest.MAX_SIZE` as Go refuses it."""
+    too_large = errors.ManifestInvalid(detail="http: request body too large")
+    if (request.content_length or 0) > manifest.MAX_SIZE:
+        raise too_large
+    data = bytearray()
+    while len(data) <= manifest.MAX_SIZE:
+        chunk = request.stream.read(manifest.MAX_SIZE + 1 - len(data))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise too_large

@@ -1,7 +1,205 @@
-"""The uploads API."""
+"""The blob uploads API: ``/v2/<name>/blobs/uploads/`` and ``/v2/<name>/blobs/uploads/<uuid>``.
+
+Behaves as distribution v3's ``blobupload.go``: the ``_state`` token of PATCH, PUT and DELETE
+must be ours, for this repository and this upload, and at the stored size; the status GET needs
+no token and hands out a fresh one, so a client that lost track (a dropped connection) can
+resume. Bodies stream through in chunks, hashed as they arrive.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+from collections.abc import Callable
+
+from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
+
+from distribution import errors, reference, uploadstate
+from distribution.api import body, context
+from distribution.api.urls import external_url
+from distribution.digest import Digest
+from distribution.storage.blobs import Descriptor, RepositoryBlobs
+from distribution.storage.uploads import LiveHashes, Upload, Uploads
 
 bp = Blueprint("uploads", __name__)
+
+#: Where the app keeps this process's live upload hashes.
+LIVE_HASHES_EXTENSION = "distribution.live_hashes"
+
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+
+
+@bp.record_once
+def _create_live_hashes(state: BlueprintSetupState) -> None:
+    state.app.extensions[LIVE_HASHES_EXTENSION] = LiveHashes()
+
+
+@bp.route("/v2/<path:name>/blobs/uploads/", methods=["POST"])
+def start_upload(name: str) -> Response:
+    """Start an upload; ``?digest=`` with a body is a whole (monolithic) upload, 201.
+
+    ``?mount=<digest>&from=<repository>`` links a blob ``from`` has (201); if it cannot, this
+    is an ordinary upload, as in distribution.
+    """
+    uploads = _uploads()
+    if request.args.get("digest"):
+        digest = _digest_param()
+        upload = uploads.start(name)
+        try:
+            upload = uploads.append(upload, request_body)
+        except Exception:
+            uploads.cancel(upload)  # nobody knows this upload's id to resume it
+            raise
+        return _created(name, uploads.commit(upload, digest))
+    mounted = _mount(name, request.args.get("mount"), request.args.get("from"))
+    if mounted is not None:
+        return _created(name, mounted)
+    return _empty(202, _progress_headers(uploads.start(name)))
+
+
+@bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["GET", "HEAD"])
+def upload_status(name: str, uuid: str) -> Response:
+    """204 with the stored ``Range`` and a ``Location`` carrying a fresh ``_state``."""
+    upload = _uploads().get(name, uuid)
+    return _empty(204, _progress_headers(upload))
+
+
+@bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PATCH"])
+def patch_upload(name: str, uuid: str) -> Response:
+    """Append the body; a ``Content-Range`` must start at the stored size."""
+    uploads = _uploads()
+    upload = _resume(uploads, name, uuid)
+    _check_content_range(upload)
+    upload = uploads.append(upload, request_body)
+    return _empty(202, _progress_headers(upload))
+
+
+@bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PUT"])
+def complete_upload(name: str, uuid: str) -> Response:
+    """Append the body, if any, verify ``?digest=`` and make the upload a blob (201)."""
+    uploads = _uploads()
+    upload = _resume(uploads, name, uuid)
+    digest = _digest_param()
+    upload = uploads.append(upload, request_body)
+    return _created(name, uploads.commit(upload, digest))
+
+
+@bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["DELETE"])
+def cancel_upload(name: str, uuid: str) -> Response:
+    """Remove the upload and its data (204)."""
+    uploads = _uploads()
+    upload = _resume(uploads, name, uuid)
+    uploads.cancel(upload)
+    return _empty(204, {"Docker-Upload-UUID": upload.id})
+
+
+def request_body(sink: Callable[[memoryview], object]) -> int:
+    """Feed the request body to ``sink`` at socket speed (see :mod:`distribution.api.body`).
+
+    A body that ends before its ``Content-Length``, or a broken chunked encoding, is
+    ``SIZE_INVALID``; what arrived before stays in the upload.
+    """
+    _declared_length()
+    try:
+        return body.copy_body(request.environ, sink)
+    except body.IncompleteBody as err:
+        raise errors.SizeInvalid(
+            "request body ended before its Content-Length",
+            detail={"received": err.received, "expected": err.expected},
+        ) from None
+
+
+def _uploads() -> Uploads:
+    return Uploads(context.registry().blobs, current_app.extensions[LIVE_HASHES_EXTENSION])
+
+
+def _resume(uploads: Uploads, name: str, uuid: str) -> Upload:
+    """The upload the request's ``_state`` continues, checked in Go's order.
+
+    Bad token: ``BLOB_UPLOAD_INVALID``; no such upload: ``BLOB_UPLOAD_UNKNOWN``; token not at
+    the stored size (a stale or replayed request): ``RANGE_INVALID``, as distribution v3.
+    """
+    state = uploadstate.resume(request.args.get("_state"), _secret(), name, uuid)
+    upload = uploads.get(name, uuid)
+    if upload.size != state.offset:
+        raise errors.RangeInvalid(
+            detail={"offset": state.offset, "size": upload.size},
+            headers=_progress_headers(upload),
+        )
+    return upload
+
+
+def _check_content_range(upload: Upload) -> None:
+    """A chunk must start where the upload ends and match its ``Content-Length``."""
+    header = request.headers.get("Content-Range")
+    if header is None:
+        return
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if match is None:
+        raise errors.RangeInvalid(detail=header, headers=_progress_headers(upload))
+    start, end = int(match[1]), int(match[2])
+    if start > end or start != upload.size:
+        raise errors.RangeInvalid(detail=header, headers=_progress_headers(upload))
+    length = _declared_length()
+    if length is not None and length != end - start + 1:
+        raise errors.SizeInvalid(detail={"Content-Range": header, "Content-Length": length})
+
+
+def _declared_length() -> int | None:
+    """The body's ``Content-Length`` (None when chunked); garbage is ``SIZE_INVALID``."""
+    try:
+        return body.content_length(request.environ)
+    except body.InvalidContentLength as err:
+        raise errors.SizeInvalid("invalid Content-Length", detail=str(err)) from None
+
+
+def _digest_param() -> Digest:
+    """``?digest=``, required to finish an upload; missing or malformed is ``DIGEST_INVALID``."""
+    text = request.args.get("digest")
+    if not text:
+        raise errors.DigestInvalid(detail="digest missing")
+    return Digest.parse(text)
+
+
+def _mount(name: str, mount: str | None, source: str | None) -> Descriptor | None:
+    """Link ``mount`` from repository ``source`` into ``name``; None if that cannot be done."""
+    if not mount or not source:
+        return None
+    try:
+        digest = Digest.parse(mount)
+        reference.check_name(source)
+    except (errors.DigestInvalid, errors.NameInvalid):
+        return None
+    blobs = context.registry().blobs
+    try:
+        return RepositoryBlobs(blobs, name).mount(RepositoryBlobs(blobs, source), digest)
+    except errors.BlobUnknown:
+        return None
+
+
+def _created(name: str, descriptor: Descriptor) -> Response:
+    location = external_url("blobs.get_blob", name=name, digest=str(descriptor.digest))
+    return _empty(201, {"Location": location, "Docker-Content-Digest": str(descriptor.digest)})
+
+
+def _progress_headers(upload: Upload) -> dict[str, str]:
+    """``Location`` with a fresh ``_state``, ``Range`` and ``Docker-Upload-UUID``."""
+    state = uploadstate.UploadState(upload.name, upload.id, upload.size, upload.started_at)
+    token = uploadstate.pack(state, _secret())
+    location = external_url("uploads.upload_status", name=upload.name, uuid=upload.id, _state=token)
+    return {
+        "Location": location,
+        "Range": f"0-{max(upload.size - 1, 0)}",
+        "Docker-Upload-UUID": upload.id,
+    }
+
+
+def _empty(status: int, headers: dict[str, str]) -> Response:
+    """A response without a body, and so, as from Go, without a ``Content-Type``."""
+    response = Response(status=status, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+def _secret() -> str:
+    return context.config().http.secret or ""

@@ -120,9 +120,23 @@ class RepositoryBlobs:
     def open(self, digest: Digest, offset: int = 0) -> BinaryIO:
         return self.blobs.open(self.stat(digest).digest, offset)
 
-    def link(self, digest: Digest) -> None:
-        """Make ``digest`` readable through this repository."""
-        self.driver.put_content(self.link_path(self.name, digest), str(digest).encode())
+    def link(self, digest: Digest, target: Digest | None = None) -> None:
+        """Make ``digest`` readable through this repository.
+
+        ``target`` is the digest the content is stored under when it differs, as for a blob
+        pushed with a sha512 digest, which distribution stores under its canonical sha256.
+        """
+        content = str(target or digest).encode()
+        self.driver.put_content(self.link_path(self.name, digest), content)
+
+    def mount(self, source: RepositoryBlobs, digest: Digest) -> Descriptor:
+        """Link a blob that ``source`` can read into this repository, without copying it.
+
+        Raises :class:`~distribution.errors.BlobUnknown` if ``source`` cannot read it.
+        """
+        stored = source.stat(digest)
+        self.link(digest, stored.digest)
+        return Descriptor(digest, stored.size)
 
     def unlink(self, digest: Digest) -> None:
         """Remove the repository's link; the blob itself stays until garbage collection."""

@@ -97,10 +97,13 @@ class FilesystemDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> FileWriter:
         full = self._full(path)
         if append:
+            # O_APPEND: racing writers of one upload add bytes, never overwrite bytes that
+            # another writer already wrote (and hashed).
             try:
-                f = open(full, "r+b")  # noqa: SIM115 - owned by the writer
+                fd = os.open(full, os.O_WRONLY | os.O_APPEND)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 raise PathNotFoundError(path) from None
+            f = open(fd, "ab")  # noqa: SIM115 - owned by the writer
         else:
             os.makedirs(os.path.dirname(full), exist_ok=True)
             f = open(full, "wb")  # noqa: SIM115 - owned by the writer

@@ -1,0 +1,76 @@
+"""``n``/``last`` pagination of the tags and catalog lists, as distribution v3 does it.
+
+Pure functions: parsing ``n`` (with each list's own rules and error details) and building the
+``Link: <...>; rel="next"`` header, whose URL is the request's own path (relative, as Go
+writes it) with ``last`` and ``n`` in Go's sorted query order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+from distribution import errors
+
+#: Page size of the catalog when the client gives no ``n`` (Go's ``defaultReturnedEntries``).
+DEFAULT_CATALOG_ENTRIES = 100
+
+_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
+def tags_limit(raw: str | None, maximum: int | None) -> int | None:
+    """The tags page size for query value ``raw``: None lists every tag.
+
+    Like Go: no (or an empty) ``n`` lists all tags even when ``maximum`` is set; a
+    non-numeric, negative or over-``maximum`` ``n`` is ``PAGINATION_NUMBER_INVALID`` with
+    ``{"n": <number>}`` as detail (0 for a non-number).
+    """
+    if not raw:
+        return None
+    n = _atoi(raw)
+    if n is None or n < 0 or (maximum is not None and n > maximum):
+        raise errors.PaginationNumberInvalid(detail={"n": n or 0})
+    return n
+
+
+def catalog_limit(raw: str | None, maximum: int) -> int:
+    """The catalog page size for query value ``raw``, at most ``maximum``.
+
+    Like Go: the default is 100 (or ``maximum`` if lower); a non-numeric or negative ``n`` is
+    ``PAGINATION_NUMBER_INVALID`` detailed with the text given, one above ``maximum`` with
+    the number.
+    """
+    if not raw:
+        return min(DEFAULT_CATALOG_ENTRIES, maximum)
+    n = _atoi(raw)
+    if n is None or n < 0:
+        raise errors.PaginationNumberInvalid(detail={"n": raw})
+    if n > maximum:
+        raise errors.PaginationNumberInvalid(detail={"n": n})
+    return n
+
+
+def page(items: Sequence[str], limit: int | None, last: str) -> tuple[list[str], bool]:
+    """The sorted ``items`` after ``last``, at most ``limit`` of them, and whether more remain.
+
+    ``limit`` 0 asks for nothing and, as in Go, gets no next page either.
+    """
+    if limit == 0:
+        return [], False
+    after = [item for item in items if item > last] if last else list(items)
+    if limit is None or len(after) <= limit:
+        return after, False
+    return after[:limit], True
+
+
+def next_link(path: str, limit: int, last: str) -> str:
+    """The ``Link`` header pointing at the page after ``last``."""
+    return f'<{path}?{urlencode([("last", last), ("n", str(limit))])}>; rel="next"'
+
+
+def _atoi(text: str) -> int | None:
+    """Go's ``strconv.Atoi``: optional sign and ASCII digits, nothing else."""
+    if not _ATOI.fullmatch(text):
+        return None
+    return int(text)

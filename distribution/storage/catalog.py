@@ -1,0 +1,55 @@
+"""The repositories of the registry, found by walking ``repositories/`` as Go v3 does.
+
+A folder is a repository when it holds ``_manifests``; folders starting with ``_`` are never
+descended into, and names may nest (``a`` and ``a/b`` are both repositories). Repositories
+come in Go's path order, component by component (``a``, ``a/b``, ``a-b``), which is what
+``last`` compares against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from distribution.storage import paths
+from distribution.storage.driver import PathNotFoundError, StorageDriver
+
+
+def path_key(name: str) -> str:
+    """Sort key of Go's ``lessPath``: ``/`` sorts before every other character."""
+    return name.replace("/", "\x00")
+
+
+def repositories(driver: StorageDriver, limit: int, last: str = "") -> tuple[list[str], bool]:
+    """Up to ``limit`` repository names after ``last``, and whether more remain.
+
+    Folders that sort wholly before ``last`` are skipped without being listed, and the walk
+    stops at the first name past the page, so a page costs about one listing per folder on
+    its path rather than a walk of the whole tree.
+    """
+    found: list[str] = []
+    for name in _walk(driver, paths.REPOSITORIES, "", last):
+        if len(found) == limit:
+            return found, True
+        found.append(name)
+    return found, False
+
+
+def _walk(driver: StorageDriver, folder: str, name: str, last: str) -> Iterator[str]:
+    try:
+        children = sorted(driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
+    except PathNotFoundError:
+        return
+    entries = [child.rsplit("/", 1)[1] for child in children]
+    if name and "_manifests" in entries and path_key(name) > path_key(last):
+        yield name
+    for child, entry in zip(children, entries, strict=True):
+        if entry.startswith("_"):
+            continue
+        repository = f"{name}/{entry}" if name else entry
+        if not _before(repository, last):
+            yield from _walk(driver, child, repository, last)
+
+
+def _before(folder: str, last: str) -> bool:
+    """Whether every repository at or under ``folder`` sorts at or before ``last``."""
+    return path_key(folder) < path_key(last) and not last.startswith(folder + "/")

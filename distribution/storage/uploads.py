@@ -1,0 +1,223 @@
+"""Blob upload sessions, stored as distribution stores them so Go and Python continue each other's.
+
+::
+
+    repositories/<name>/_uploads/<uuid>/startedat   RFC 3339 UTC, whole seconds
+    repositories/<name>/_uploads/<uuid>/data        the bytes received so far
+
+Nothing is written under ``hashstates/`` (Go's binary hash state): Go re-hashes such an upload
+at commit, which is correct. This process keeps the live sha256 object of an upload it is
+receiving in :class:`LiveHashes`, keyed by upload and offset; another worker, replica or a
+restarted process does not have it and re-hashes the stored data at commit instead. The cache
+only ever saves work, never decides anything.
+
+Commit verifies the digest before any blob exists, then moves the data into the blob store
+(or drops it if the blob is already there), links it into the repository and removes the
+upload, in that order, as distribution does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from distribution import errors
+from distribution.digest import CANONICAL, Digest
+from distribution.storage import paths
+from distribution.storage.blobs import BlobStore, Descriptor, RepositoryBlobs
+from distribution.storage.driver import FileWriter, PathNotFoundError
+from distribution.uploadstate import parse_time
+
+#: Bytes read at a time when re-hashing stored upload data.
+READ_CHUNK = 1 << 20
+#: Uploads whose live hash one process keeps; a sha256 object is a few hundred bytes.
+LIVE_HASHES = 1024
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+#: A request body: called with a sink, it feeds the sink every piece and returns the count.
+Source = Callable[[Callable[[memoryview], object]], int]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload session: ``size`` bytes received so far into repository ``name``."""
+
+    name: str
+    id: str
+    size: int
+    started_at: datetime
+
+
+class LiveHashes:
+    """This process's running sha256 of uploads, each valid only at the offset it was left at.
+
+    Bounded (least recently stored entries go first) and thread-safe. ``take`` removes the
+    entry, so two requests can never continue the same hash object.
+    """
+
+    def __init__(self, capacity: int = LIVE_HASHES) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+
+    def put(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
+        with self._lock:
+            self._entries[upload_id] = (offset, hasher)
+            self._entries.move_to_end(upload_id)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def take(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+        """The hash of the upload's first ``offset`` bytes, if this process has it."""
+        with self._lock:
+            entry = self._entries.pop(upload_id, None)
+        if entry is None or entry[0] != offset:
+            return None
+        return entry[1]
+
+    def drop(self, upload_id: str) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class Uploads:
+    """Start, append to, commit and cancel uploads on the registry's driver."""
+
+    def __init__(self, blobs: BlobStore, hashes: LiveHashes) -> None:
+        self.blobs = blobs
+        self.driver = blobs.driver
+        self.hashes = hashes
+
+    def start(self, name: str) -> Upload:
+        """A new, empty upload with a uuid4 id, as Go creates them."""
+        upload_id = str(uuid.uuid4())
+        started_at = datetime.now(UTC)
+        self.driver.put_content(
+            paths.upload_started_at(name, upload_id),
+            started_at.strftime("%Y-%m-%dT%H:%M:%SZ").encode(),
+        )
+        self.driver.writer(paths.upload_data(name, upload_id)).close()
+        return Upload(name, upload_id, 0, started_at)
+
+    def get(self, name: str, upload_id: str) -> Upload:
+        """The upload as stored now; ``BLOB_UPLOAD_UNKNOWN`` if there is none."""
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise errors.BlobUploadUnknown(detail=upload_id)
+        try:
+            stamp = self.driver.get_content(paths.upload_started_at(name, upload_id))
+            started_at = parse_time(stamp.decode())
+        except PathNotFoundError:
+            raise errors.BlobUploadUnknown(detail=upload_id) from None
+        except ValueError:
+            raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
+        return Upload(name, upload_id, self._stored_size(name, upload_id), started_at)
+
+    def append(self, upload: Upload, source: Source) -> Upload:
+        """Write what ``source`` delivers at the end of the upload, hashing it as it passes.
+
+        If ``source`` fails (a client gone mid-body), what was written stays (the upload can
+        resume at its stored size) and the live hash is dropped, so commit re-hashes.
+        """
+        hasher = self.hashes.take(upload.id, upload.size)
+        if hasher is None and upload.size == 0:
+            hasher = hashlib.new(CANONICAL)
+        data = paths.upload_data(upload.name, upload.id)
+        with self._open_appending(data, upload.size) as writer:
+            if hasher is None:
+                source(writer.write)
+            else:
+                update = hasher.update
+
+                def write_and_hash(piece: memoryview) -> None:
+                    writer.write(piece)
+                    update(piece)
+
+                source(write_and_hash)
+            size = writer.size
+        # Only this request's bytes follow the hashed offset if nobody else appended meanwhile.
+        if hasher is not None and self.driver.stat(data).size == size:
+            self.hashes.put(upload.id, size, hasher)
+        return replace(upload, size=size)
+
+    def commit(self, upload: Upload, digest: Digest) -> Descriptor:
+        """Verify the upload against ``digest`` and make it a blob of ``upload.name``.
+
+        On a mismatch the upload is cancelled and ``DIGEST_INVALID`` raised; no blob and no
+        link is written. Content is stored under its sha256 digest, and a ``digest`` of
+        another algorithm becomes a link to it, as in distribution.
+        """
+        data = paths.upload_data(upload.name, upload.id)
+        canonical, size = self._verify(upload, digest)
+        if canonical is None or self._stored_size(upload.name, upload.id) != size:
+            self.cancel(upload)
+            raise errors.DigestInvalid(detail={"Digest": str(digest)})
+        if not self.blobs.exists(canonical):
+            if size == 0:
+                self.driver.put_content(paths.blob_data(canonical), b"")
+            else:
+                self.driver.move(data, paths.blob_data(canonical))
+        repository = RepositoryBlobs(self.blobs, upload.name)
+        repository.link(canonical)
+        if digest != canonical:
+            repository.link(digest, canonical)
+        self._remove(upload)
+        return Descriptor(canonical, size)
+
+    def cancel(self, upload: Upload) -> None:
+        """Remove the upload and everything stored for it."""
+        self._remove(upload)
+
+    def _verify(self, upload: Upload, digest: Digest) -> tuple[Digest | None, int]:
+        """The canonical digest of the upload if it matches ``digest`` (else None), and size."""
+        hasher = self.hashes.take(upload.id, upload.size)
+        if hasher is not None and digest.algorithm == CANONICAL:
+            actual = Digest(CANONICAL, hasher.hexdigest())
+            return (actual if actual == digest else None), upload.size
+        log.debug("upload %s: no live hash, re-hashing %d stored bytes", upload.id, upload.size)
+        hashers = {CANONICAL: hashlib.new(CANONICAL), digest.algorithm: digest.hasher()}
+        size = 0
+        try:
+            with self.driver.reader(paths.upload_data(upload.name, upload.id)) as f:
+                while chunk := f.read(READ_CHUNK):
+                    size += len(chunk)
+                    for h in hashers.values():
+                        h.update(chunk)
+        except PathNotFoundError:
+            pass  # Go's drivers may leave no data file for an empty upload
+        if size != upload.size or hashers[digest.algorithm].hexdigest() != digest.hex:
+            return None, size
+        return Digest(CANONICAL, hashers[CANONICAL].hexdigest()), size
+
+    def _stored_size(self, name: str, upload_id: str) -> int:
+        try:
+            return self.driver.stat(paths.upload_data(name, upload_id)).size
+        except PathNotFoundError:
+            return 0
+
+    def _open_appending(self, path: str, size: int) -> FileWriter:
+        try:
+            return self.driver.writer(path, append=True)
+        except PathNotFoundError:
+            if size:
+                raise
+            return self.driver.writer(path)
+
+    def _remove(self, upload: Upload) -> None:
+        self.hashes.drop(upload.id)
+        with contextlib.suppress(PathNotFoundError):
+            self.driver.delete(paths.upload(upload.name, upload.id))

@@ -1,0 +1,67 @@
+"""Checks that a pushed manifest's references exist in its repository, as Go's handlers do.
+
+* Image manifests: the config and every layer must be blobs linked into the repository
+  (``_layers``), except foreign (non-distributable) layers whose ``urls`` pass the policy.
+* Indexes and manifest lists: every child must be a manifest of the repository, unless
+  ``validation.manifests.indexes`` narrows that to some platforms or to none.
+
+The first missing reference is ``MANIFEST_BLOB_UNKNOWN`` with its digest as the detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distribution import errors
+from distribution.config import Validation
+from distribution.manifest import Manifest, URLPolicy, layer_needs_blob
+from distribution.storage.blobs import RepositoryBlobs
+from distribution.storage.manifests import ManifestStore
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What ``validation`` asks of pushed manifests.
+
+    ``index_platforms`` None checks every child of an index, an empty set none, otherwise
+    only children of those (architecture, os) platforms.
+    """
+
+    urls: URLPolicy = field(default_factory=URLPolicy)
+    index_platforms: frozenset[tuple[str, str]] | None = None
+
+    @classmethod
+    def from_config(cls, validation: Validation) -> Rules:
+        """Go applies the URL policy and index settings only while validation is active."""
+        if not validation.active:
+            return cls(index_platforms=frozenset())
+        urls = validation.manifests.urls
+        indexes = validation.manifests.indexes
+        platforms: frozenset[tuple[str, str]] | None = None
+        if indexes.platforms == "none":
+            platforms = frozenset()
+        elif indexes.platforms == "list" and indexes.platformlist:
+            platforms = frozenset((p.architecture or "", p.os or "") for p in indexes.platformlist)
+        return cls(URLPolicy(urls.allow, urls.deny), platforms)
+
+
+def verify(
+    manifest: Manifest, layers: RepositoryBlobs, manifests: ManifestStore, rules: Rules
+) -> None:
+    """Raise ``MANIFEST_BLOB_UNKNOWN`` for the first reference the repository lacks."""
+    if manifest.is_index:
+        for child in manifest.manifests:
+            if _must_exist(child.platform, rules) and not manifests.exists(child.digest):
+                raise errors.ManifestBlobUnknown(detail=str(child.digest))
+        return
+    if manifest.config is not None and not layers.exists(manifest.config.digest):
+        raise errors.ManifestBlobUnknown(detail=str(manifest.config.digest))
+    for layer in manifest.layers:
+        if layer_needs_blob(layer, rules.urls) and not layers.exists(layer.digest):
+            raise errors.ManifestBlobUnknown(detail=str(layer.digest))
+
+
+def _must_exist(platform: tuple[str, str] | None, rules: Rules) -> bool:
+    if rules.index_platforms is None:
+        return True
+    return platform is not None and platform in rules.index_platforms

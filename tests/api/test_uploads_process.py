@@ -1,0 +1,253 @@
+"""Blobs and uploads through ``registry serve``: real gunicorn, two workers, real sockets.
+
+Which worker handled a request is read from the workers' ``/proc/<pid>/io`` counters: a PATCH
+adds its body to the ``wchar`` of the worker that wrote it to disk, and a GET served with
+``sendfile`` adds the blob to ``wchar`` too (plain socket sends do not count there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from distribution.uploadstate import unpack
+from tests.conftest import RegistryProcess
+
+MiB = 1 << 20
+SECRET = "process-test-secret"
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def workers(registry: RegistryProcess, count: int = 2) -> list[int]:
+    """The pids of the registry's gunicorn workers, once ``count`` of them run."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = sorted(
+            int(pid)
+            for pid in os.listdir("/proc")
+            if pid.isdigit() and _parent(int(pid)) == registry.proc.pid
+        )
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) == count, found
+            return found
+        time.sleep(0.05)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_field(pid: int, name: str, filename: str = "io") -> int:
+    with open(f"/proc/{pid}/{filename}") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == name:
+                return int(value.split()[0])
+    raise KeyError(name)
+
+
+def wchar(pids: list[int]) -> dict[int, int]:
+    return {pid: proc_field(pid, "wchar") for pid in pids}
+
+
+@pytest.fixture
+def registry(start_registry: Callable[..., RegistryProcess], tmp_path: Path) -> RegistryProcess:
+    return start_registry(env=_env(tmp_path / "root"))
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root),
+        "REGISTRY_HTTP_SECRET": SECRET,
+        "REGISTRY_LOG_LEVEL": "debug",
+        "REGISTRY_LOG_ACCESSLOG_DISABLED": "true",
+    }
+
+
+def start(registry: RegistryProcess, name: str = "a/b") -> str:
+    response = requests.post(f"{registry.url}/v2/{name}/blobs/uploads/")
+    assert response.status_code == 202, response.text
+    return response.headers["Location"]
+
+
+def blobs_stored(root: Path) -> list[Path]:
+    return sorted((root / "docker/registry/v2/blobs").rglob("data"))
+
+
+def test_large_get_and_range_are_sent_with_sendfile(
+    registry: RegistryProcess, tmp_path: Path
+) -> None:
+    data = random.Random(1).randbytes(8 * MiB + 123)
+    digest = digest_of(data)
+    pushed = requests.post(f"{registry.url}/v2/a/b/blobs/uploads/?digest={digest}", data=data)
+    assert pushed.status_code == 201, pushed.text
+    pids = workers(registry)
+    url = f"{registry.url}/v2/a/b/blobs/{digest}"
+    for headers, status, expected in [
+        ({}, 200, data),
+        ({"Range": "bytes=1000000-3999999"}, 206, data[1_000_000:4_000_000]),
+    ]:
+        before = wchar(pids)
+        response = requests.get(url, headers=headers)
+        after = wchar(pids)
+        assert response.status_code == status
+        assert response.content == expected
+        assert response.headers["Content-Length"] == str(len(expected))
+        assert response.headers["Docker-Content-Digest"] == digest
+        assert response.headers["ETag"] == f'"{digest}"'
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        if status == 206:
+            assert response.headers["Content-Range"] == f"bytes 1000000-3999999/{len(data)}"
+        sent_by_sendfile = max(after[pid] - before[pid] for pid in pids)
+        assert sent_by_sendfile >= len(expected)
+    head = requests.head(url)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Length"] == str(len(data))
+
+
+def test_chunked_upload_whose_patches_land_on_different_workers(
+    registry: RegistryProcess,
+) -> None:
+    """Each PATCH on a fresh connection; the cache misses on the other worker, commit re-hashes."""
+    pids = workers(registry)
+    rng = random.Random(2)
+    crossed = 0
+    for _ in range(30):
+        location, data, served_by = start(registry), b"", set()
+        for _ in range(3):
+            chunk = rng.randbytes(MiB + rng.randrange(1000))
+            before = wchar(pids)
+            response = requests.patch(location, data=chunk)
+            assert response.status_code == 202, response.text
+            after = wchar(pids)
+            served_by |= {pid for pid in pids if after[pid] - before[pid] >= len(chunk)}
+            location, data = response.headers["Location"], data + chunk
+            assert response.headers["Range"] == f"0-{len(data) - 1}"
+        assert len(served_by) in (1, 2)
+        crossed += len(served_by) == 2
+        digest = digest_of(data)
+        done = requests.put(f"{location}&digest={digest}")
+        assert done.status_code == 201, done.text
+        assert requests.get(f"{registry.url}/v2/a/b/blobs/{digest}").content == data
+        if crossed >= 3:
+            break
+    assert crossed >= 3
+    assert registry.stderr.count("no live hash, re-hashing") >= crossed
+
+
+def test_upload_resumes_after_a_restart(
+    start_registry: Callable[..., RegistryProcess], tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    first = start_registry(env=_env(root))
+    data = random.Random(3).randbytes(3 * MiB)
+    patched = requests.patch(start(first), data=data[: 2 * MiB])
+    assert patched.status_code == 202
+    location = urlsplit(patched.headers["Location"])
+    first.stop()
+    second = start_registry(env=_env(root))
+    resumed = requests.patch(f"{second.url}{location.path}?{location.query}", data=data[2 * MiB :])
+    assert resumed.status_code == 202, resumed.text
+    done = requests.put(f"{resumed.headers['Location']}&digest={digest_of(data)}")
+    assert done.status_code == 201, done.text
+    assert "no live hash, re-hashing" in second.stderr
+    assert requests.get(f"{second.url}/v2/a/b/blobs/{digest_of(data)}").content == data
+
+
+def test_transfer_encoding_chunked_patch(registry: RegistryProcess) -> None:
+    data = random.Random(4).randbytes(3 * MiB + 17)
+
+    def body() -> Iterator[bytes]:
+        for offset in range(0, len(data), 64 * 1024):
+            yield data[offset : offset + 64 * 1024]
+
+    response = requests.patch(start(registry), data=body())
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 202, response.text
+    assert response.headers["Range"] == f"0-{len(data) - 1}"
+    done = requests.put(f"{response.headers['Location']}&digest={digest_of(data)}")
+    assert done.status_code == 201, done.text
+
+
+def test_streamed_patch_keeps_memory_flat(registry: RegistryProcess) -> None:
+    """96 MiB through one PATCH: no worker's peak RSS grows by more than a fraction of it."""
+    pids = workers(registry)
+    location = start(registry)
+    before = {pid: proc_field(pid, "VmHWM", "status") for pid in pids}
+    block = random.Random(5).randbytes(MiB)
+
+    def body() -> Iterator[bytes]:
+        for _ in range(96):
+            yield block
+
+    response = requests.patch(location, data=body())
+    assert response.status_code == 202, response.text
+    grown_kib = max(proc_field(pid, "VmHWM", "status") - before[pid] for pid in pids)
+    assert grown_kib < 24 * 1024
+    done = requests.put(f"{response.headers['Location']}&digest={digest_of(block * 96)}")
+    assert done.status_code == 201
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_client_disconnect_mid_patch_leaves_a_resumable_upload(
+    registry: RegistryProcess, tmp_path: Path, how: str
+) -> None:
+    data = random.Random(6).randbytes(4 * MiB)
+    sent = 3 * MiB // 2
+    location = urlsplit(start(registry))
+    with socket.create_connection((location.hostname, location.port)) as sock:
+        sock.sendall(
+            f"PATCH {location.path}?{location.query} HTTP/1.1\r\n"
+            f"Host: {location.netloc}\r\n"
+            "Content-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+        )
+        sock.sendall(data[:sent])
+        time.sleep(0.2)
+        if how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    status_url = f"{registry.url}{location.path}"
+    stored = _settled_size(status_url)
+    assert 0 <= stored <= sent
+    if how == "close":
+        assert stored == sent
+    assert blobs_stored(tmp_path / "root") == []
+    status = requests.get(status_url)
+    resumed = requests.patch(status.headers["Location"], data=data[stored:])
+    assert resumed.status_code == 202, resumed.text
+    done = requests.put(f"{resumed.headers['Location']}&digest={digest_of(data)}")
+    assert done.status_code == 201, done.text
+    assert requests.get(f"{registry.url}/v2/a/b/blobs/{digest_of(data)}").content == data
+    assert len(blobs_stored(tmp_path / "root")) == 1
+
+
+def _settled_size(status_url: str) -> int:
+    """The stored size once the server has finished with the dropped request."""
+    last, deadline = -1, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        response = requests.get(status_url)
+        assert response.status_code == 204, response.text
+        token = parse_qs(urlsplit(response.headers["Location"]).query)["_state"][0]
+        size = unpack(token, SECRET).offset
+        if size == last:
+            return size
+        last = size
+        time.sleep(0.3)
+    raise AssertionError("upload size did not settle")
