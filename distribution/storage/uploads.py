@@ -170,6 +170,7 @@ class Uploads:
             if size == 0:
                 self.driver.put_content(paths.blob_data(canonical), b"")
             else:
+                self._make_durable(data)
                 self.driver.move(data, paths.blob_data(canonical))
         repository = RepositoryBlobs(self.blobs, upload.name)
         repository.link(canonical)
@@ -202,6 +203,15 @@ class Uploads:
         if size != upload.size or hashers[digest.algorithm].hexdigest() != digest.hex:
             return None, size
         return Digest(CANONICAL, hashers[CANONICAL].hexdigest()), size
+
+    def _make_durable(self, path: str) -> None:
+        """Commit the upload's data (fsync, or a cloud driver's finish) before it becomes a blob.
+
+        A blob must never exist with content other than its digest's, even after a crash of
+        the machine: Go's drivers commit here too.
+        """
+        with self.driver.writer(path, append=True) as writer:
+            writer.commit()
 
     def _stored_size(self, name: str, upload_id: str) -> int:
         try:
