@@ -64,13 +64,15 @@ def _meta(
     positive: bool = False,
     minimum: int | None = None,
     numeric_text: bool = False,
+    regex: bool = False,
 ) -> dict[str, Any]:
     """What a field's type does not say, as ``dataclasses.field`` metadata.
 
     ``key`` is the YAML key where it is not the attribute name; ``go`` is distribution's Go field
     name, which its environment variables use where it differs from the key; ``positive`` means
     Go fills in the default for zero or less; ``numeric_text`` accepts an integer written as a
-    string, as Go's ``strconv.Atoi(fmt.Sprint(v))`` does.
+    string, as Go's ``strconv.Atoi(fmt.Sprint(v))`` does; ``regex`` checks that each string is
+    a regular expression.
     """
     return {
         "key": key,
@@ -78,6 +80,7 @@ def _meta(
         "positive": positive,
         "minimum": minimum,
         "numeric_text": numeric_text,
+        "regex": regex,
     }
 
 
@@ -391,8 +394,8 @@ class Proxy:
 
 @dataclass(frozen=True, kw_only=True)
 class URLs:
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
+    allow: tuple[str, ...] = field(default=(), metadata=_meta(regex=True))
+    deny: tuple[str, ...] = field(default=(), metadata=_meta(regex=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -748,6 +751,19 @@ class _Str(_Scalar):
         return self.check(node.value if isinstance(node, ScalarNode) else payload, key)
 
 
+class _Regex(_Str):
+    """A regular expression, compiled once here so a bad one stops start-up, not a request."""
+
+    expected = "a regular expression"
+
+    def check(self, text: str, key: str) -> Any:
+        try:
+            re.compile(text)
+        except re.error as err:
+            raise ConfigError(key, f"invalid regular expression {text!r}: {err}") from None
+        return text
+
+
 class _Choice(_Str):
     """One of a few words, compared in lower case as Go compares log levels."""
 
@@ -1085,13 +1101,15 @@ def _kind_for(hint: Any, metadata: Mapping[str, Any]) -> _Kind:
     if origin is Literal:
         return _Choice(arguments)
     if origin is tuple:
-        return _List(_kind_for(arguments[0], {}))
+        return _List(_kind_for(arguments[0], metadata))
     if origin is dict:
         return _PARAMETERS if arguments[1] is Any else _Map(_kind_for(arguments[1], {}))
     if dataclasses.is_dataclass(hint):
         return _struct(hint)
     if hint is int:
         return _Int(metadata.get("minimum"), metadata.get("numeric_text", False))
+    if hint is str and metadata.get("regex"):
+        return _Regex()
     return {str: _STR, bool: _Bool(), float: _Duration()}[hint]
 
 

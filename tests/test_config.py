@@ -1193,3 +1193,12 @@ def test_the_file_is_checked_before_the_environment():
     text = "version: 0.1\nstorage: inmemory\ncatalog: {maxentries: many}\n"
     err = config_error(text, {"REGISTRY_CATALOG_MAXENTRIES": "5"})
     assert str(err) == "catalog.maxentries: expected an integer, got 'many'"
+
+
+def test_url_policy_regexes_are_checked_at_load():
+    text = MINIMAL + "validation:\n  manifests:\n    urls:\n      deny: ['^https://ok/', '(bad']\n"
+    err = config_error(text)
+    assert err.key == "validation.manifests.urls.deny[1]"
+    assert err.message.startswith("invalid regular expression '(bad': ")
+    good = parse(MINIMAL + "validation: {manifests: {urls: {allow: ['^https?://ok/']}}}\n", {})
+    assert good.validation.manifests.urls.allow == ("^https?://ok/",)

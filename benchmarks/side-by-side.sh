@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Our registry and the Go reference, measured in one run, interleaved, with ../shared/bench.
+#   benchmarks/side-by-side.sh [RUNS] [WORKDIR]
+# Needs the Debian packages docker-registry, wrk and hey, and `registry` on PATH (or in .venv).
+# Prints ratio.py's ours/Go table; raw BENCHJSON lines are kept in WORKDIR/results.jsonl.
+set -euo pipefail
+runs=${1:-3}
+work=${2:-/tmp/registry-bench}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bench=${BENCH_DIR:-$here/../shared/bench}
+registry=$(command -v registry || echo "$here/.venv/bin/registry")
+go_port=5055 py_port=5056
+
+rm -rf "$work" && mkdir -p "$work/py"
+cat > "$work/py/config.yml" <<YAML
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: $work/py/storage}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http: {addr: "127.0.0.1:$py_port", secret: bench-secret}
+YAML
+
+go_pid=$("$bench/start-go-registry.sh" "$go_port" "$work/go")
+"$registry" serve "$work/py/config.yml" >"$work/py/stdout.log" 2>"$work/py/stderr.log" &
+py_pid=$!
+trap 'kill "$go_pid" "$py_pid" 2>/dev/null; wait' EXIT
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$py_port/v2/" >/dev/null && break; sleep 0.2; done
+
+go_labels=() py_labels=()
+for i in $(seq "$runs"); do
+  python3 "$bench/bench.py" --url "http://127.0.0.1:$go_port" --pid "$go_pid" \
+    --label "go$i" --json-out "$work/results.jsonl" >"$work/go$i.txt" 2>&1
+  python3 "$bench/bench.py" --url "http://127.0.0.1:$py_port" --pid "$py_pid" --pid-children \
+    --label "ours$i" --json-out "$work/results.jsonl" >"$work/ours$i.txt" 2>&1
+  go_labels+=("go$i") py_labels+=("ours$i")
+done
+python3 "$bench/ratio.py" "$work/results.jsonl" "$(IFS=,; echo "${go_labels[*]}")" \
+  "$(IFS=,; echo "${py_labels[*]}")" --min-push 2.5 --min-pull 1.2
