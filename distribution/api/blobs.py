@@ -1,8 +1,12 @@
 """The blobs API: ``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``.
 
-Blobs are streamed from the driver, never read whole. The body is handed to the server as
-``wsgi.file_wrapper``, so gunicorn sends a filesystem blob with ``sendfile`` (zero-copy) on
-plain HTTP; ranges take the same path with a bounded window on the file.
+Blobs are streamed from the driver, never read whole: the body is handed to the server as a
+``wsgi.file_wrapper`` over a bounded window of the blob, which gunicorn sends in 1 MiB reads.
+
+The window deliberately hides the file's descriptor, so gunicorn does not use ``sendfile``:
+measured side by side on our 2-core VM (benchmarks/README.md), a 1 GiB pull over loopback ran at
+1560-1930 MB/s with ``sendfile`` and 2620-2960 MB/s with plain reads and sends, where the Go
+registry (which also reads and writes) gave 2040-2930.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
 
 bp = Blueprint("blobs", __name__)
 
-#: Bytes per read where the server cannot ``sendfile`` (TLS, the inmemory driver).
+#: Bytes the server reads and sends at a time.
 SEND_CHUNK = 1 << 20
 #: Blobs are content-addressed: a year, as distribution sends.
 CACHE_CONTROL = "max-age=31536000"
@@ -103,10 +107,9 @@ def _byte_range(size: int, headers: dict[str, str]) -> tuple[int, int] | None:
 
 
 class _Window:
-    """At most ``length`` bytes of ``file`` from its position, keeping ``fileno`` for sendfile.
+    """At most ``length`` bytes of ``file`` from its position; :meth:`read` stops at the end.
 
-    gunicorn sends ``Content-Length`` bytes from the descriptor's offset; servers that iterate
-    instead read through :meth:`read`, which stops at the window's end.
+    It has no ``fileno``, on purpose: see the module docstring.
     """
 
     def __init__(self, file: BinaryIO, length: int) -> None:
@@ -119,9 +122,6 @@ class _Window:
         data = self._file.read(size) if size else b""
         self._remaining -= len(data)
         return data
-
-    def fileno(self) -> int:
-        return self._file.fileno()
 
     def close(self) -> None:
         self._file.close()

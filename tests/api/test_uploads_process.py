@@ -1,8 +1,7 @@
 """Blobs and uploads through ``registry serve``: real gunicorn, two workers, real sockets.
 
 Which worker handled a request is read from the workers' ``/proc/<pid>/io`` counters: a PATCH
-adds its body to the ``wchar`` of the worker that wrote it to disk, and a GET served with
-``sendfile`` adds the blob to ``wchar`` too (plain socket sends do not count there).
+adds its body to the ``wchar`` of the worker that wrote it to disk.
 """
 
 from __future__ import annotations
@@ -91,22 +90,17 @@ def blobs_stored(root: Path) -> list[Path]:
     return sorted((root / "docker/registry/v2/blobs").rglob("data"))
 
 
-def test_large_get_and_range_are_sent_with_sendfile(
-    registry: RegistryProcess, tmp_path: Path
-) -> None:
+def test_large_get_and_range(registry: RegistryProcess, tmp_path: Path) -> None:
     data = random.Random(1).randbytes(8 * MiB + 123)
     digest = digest_of(data)
     pushed = requests.post(f"{registry.url}/v2/a/b/blobs/uploads/?digest={digest}", data=data)
     assert pushed.status_code == 201, pushed.text
-    pids = workers(registry)
     url = f"{registry.url}/v2/a/b/blobs/{digest}"
     for headers, status, expected in [
         ({}, 200, data),
         ({"Range": "bytes=1000000-3999999"}, 206, data[1_000_000:4_000_000]),
     ]:
-        before = wchar(pids)
         response = requests.get(url, headers=headers)
-        after = wchar(pids)
         assert response.status_code == status
         assert response.content == expected
         assert response.headers["Content-Length"] == str(len(expected))
@@ -115,8 +109,6 @@ def test_large_get_and_range_are_sent_with_sendfile(
         assert response.headers["Content-Type"] == "application/octet-stream"
         if status == 206:
             assert response.headers["Content-Range"] == f"bytes 1000000-3999999/{len(data)}"
-        sent_by_sendfile = max(after[pid] - before[pid] for pid in pids)
-        assert sent_by_sendfile >= len(expected)
     head = requests.head(url)
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["Content-Length"] == str(len(data))
