@@ -21,11 +21,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -57,6 +59,19 @@ class Upload:
     id: str
     size: int
     started_at: datetime
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    """This process's threads for hashing upload bodies, made on first use (after a fork)."""
+    global _hashing
+    with _hashing_lock:
+        if _hashing is None:
+            _hashing = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="hash")
+        return _hashing
+
+
+_hashing: ThreadPoolExecutor | None = None
+_hashing_lock = threading.Lock()
 
 
 class LiveHashes:
@@ -141,11 +156,13 @@ class Uploads:
             if hasher is None:
                 source(writer.write)
             else:
-                update = hasher.update
+                update, hashing = hasher.update, _hashing_pool()
 
                 def write_and_hash(piece: memoryview) -> None:
+                    # Both release the GIL: hash on another core while the write runs here.
+                    hashed = hashing.submit(update, piece)
                     writer.write(piece)
-                    update(piece)
+                    hashed.result()
 
                 source(write_and_hash)
             size = writer.size
