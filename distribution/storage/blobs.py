@@ -28,7 +28,21 @@ class Descriptor:
     media_type: str = OCTET_STREAM
 
 
-class BlobStore:
+class _Statter:
+    """``exists`` for anything whose ``stat`` raises ``BLOB_UNKNOWN`` for a missing blob."""
+
+    def stat(self, digest: Digest) -> Descriptor:
+        raise NotImplementedError
+
+    def exists(self, digest: Digest) -> bool:
+        try:
+            self.stat(digest)
+        except errors.BlobUnknown:
+            return False
+        return True
+
+
+class BlobStore(_Statter):
     """Blobs by digest, shared by every repository."""
 
     def __init__(self, driver: StorageDriver) -> None:
@@ -43,13 +57,6 @@ class BlobStore:
         if info.is_dir:
             raise errors.BlobUnknown(detail=str(digest))
         return Descriptor(digest, info.size)
-
-    def exists(self, digest: Digest) -> bool:
-        try:
-            self.stat(digest)
-        except errors.BlobUnknown:
-            return False
-        return True
 
     def get(self, digest: Digest) -> bytes:
         """The whole blob: for small content such as manifests and configs."""
@@ -77,7 +84,7 @@ class BlobStore:
         return self.driver.redirect_url(paths.blob_data(digest), method)
 
 
-class RepositoryBlobs:
+class RepositoryBlobs(_Statter):
     """The blobs linked into one repository, through link files at ``link_path(name, digest)``.
 
     Layers and configs link under ``_layers`` (the default); manifests under
@@ -106,13 +113,6 @@ class RepositoryBlobs:
         except errors.DigestInvalid:
             raise errors.BlobUnknown(detail=str(digest)) from None
         return self.blobs.stat(linked)
-
-    def exists(self, digest: Digest) -> bool:
-        try:
-            self.stat(digest)
-        except errors.BlobUnknown:
-            return False
-        return True
 
     def get(self, digest: Digest) -> bytes:
         return self.blobs.get(self.stat(digest).digest)
