@@ -23,14 +23,18 @@ LEVELS = {
 def configure(level: str = "info", formatter: str = "text", fields: Mapping[str, Any] = ()) -> None:
     """Send the ``distribution`` loggers to stderr, as the Go registry does."""
     handler = logging.StreamHandler(sys.stderr)
-    if formatter in ("json", "logstash"):
-        handler.setFormatter(JSONFormatter(dict(fields)))
-    else:
-        handler.setFormatter(TextFormatter(dict(fields)))
+    handler.setFormatter(make_formatter(formatter, fields))
     logger = logging.getLogger("distribution")
     logger.handlers[:] = [handler]
     logger.setLevel(LEVELS.get(level.lower(), logging.INFO))
     logger.propagate = False
+
+
+def make_formatter(formatter: str = "text", fields: Mapping[str, Any] = ()) -> logging.Formatter:
+    """The ``log.formatter`` named, with ``log.fields`` on every line."""
+    if formatter in ("json", "logstash"):
+        return JSONFormatter(dict(fields))
+    return TextFormatter(dict(fields))
 
 
 class TextFormatter(logging.Formatter):

@@ -6,13 +6,15 @@ import logging
 import math
 import os
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
+from distribution import log as log_module
 from distribution.config import ConfigError, Configuration
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "keepalive": 60,
         "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
         "errorlog": "-",
+        "logger_class": _logger_class(config.log.formatter, config.log.fields),
         "accesslog": None if config.log.accesslog.disabled else "-",
         "proc_name": "registry",
         # No gunicornc socket: it would land in $HOME, the data volume in our image.
@@ -106,6 +109,19 @@ def bind_address(net: str, addr: str) -> str:
 def default_workers() -> int:
     """One worker per CPU, at least two so one busy worker never stalls the server."""
     return max(2, os.cpu_count() or 1)
+
+
+def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Logger]:
+    """gunicorn's logger, its server messages in the registry's log format (the access log
+    keeps the Apache combined format the Go registry writes)."""
+
+    class RegistryLogger(glogging.Logger):
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(log_module.make_formatter(formatter, fields))
+
+    return RegistryLogger
 
 
 def _ssl_context_hook(clientcas: Sequence[str], minimumtls: str) -> Callable[..., ssl.SSLContext]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -132,3 +133,15 @@ def test_writable_dir(tmp_path: Path) -> None:
     blocker.write_text("")
     assert cli.writable_dir(str(tmp_path / "new" / "dir"))
     assert not cli.writable_dir(str(blocker / "dir"))
+
+
+def test_server_messages_follow_the_log_format(start_registry) -> None:
+    registry = start_registry(
+        "version: 0.1\nstorage: {inmemory: {}}\n"
+        "log: {formatter: json, fields: {service: registry}}\nhttp: {secret: s}\n"
+    )
+    registry.stop()
+
+    lines = [json.loads(line) for line in registry.stderr.splitlines()]
+    assert any(line["msg"].startswith("Listening at: ") for line in lines)
+    assert all(line["service"] == "registry" and "time" in line for line in lines)
