@@ -50,6 +50,8 @@ def prepare(path: str | None) -> Configuration:
         driver.create(config.storage.driver, config.storage.parameters)
     except driver.InvalidParameterError as err:
         raise ConfigError(f"storage.{config.storage.driver}.{err.parameter}", err.message) from None
+    except driver.StorageDriverError as err:  # a bucket or container missing, credentials refused
+        raise ConfigError(f"storage.{config.storage.driver}", err.message) from None
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
     if config.auth.type:

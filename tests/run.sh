@@ -5,15 +5,16 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start as real components.
 python="${PYTHON:-python3}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(openssl skopeo docker-registry)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "tests/run.sh: installing ${missing[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -22,5 +23,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure]'
+# The Azure Storage emulator the cloud driver tests start.
+command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
 exec .venv/bin/python -m pytest "$@"

@@ -48,7 +48,8 @@ def test_unknown_driver(tmp_path):
     line = error_line(serve(write(tmp_path, "version: 0.1\nstorage: {nosuch: {}}\n")))
     assert (
         line
-        == PREFIX + "storage: unknown storage driver 'nosuch' (available: filesystem, inmemory)"
+        == PREFIX
+        + "storage: unknown storage driver 'nosuch' (available: azure, filesystem, gcs, inmemory)"
     )
 
 

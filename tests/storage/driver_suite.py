@@ -585,7 +585,7 @@ class DriverSuite:
         driver.move(f"{deep}/link", f"{deep}/moved")
         assert _files(driver, root) == {f"{deep[len(root) :]}/moved": b"sha256:abcdef"}
         driver.delete(f"{root}/00" + "x" * 48)
-        assert driver.list(root) == []
+        assert _children(driver, root) == []
 
     def test_redirect_url_is_none_or_http(self, driver: StorageDriver, root: str) -> None:
         driver.put_content(f"{root}/blob", b"x")
@@ -595,6 +595,14 @@ class DriverSuite:
 
 class _CallbackError(Exception):
     pass
+
+
+def _children(driver: StorageDriver, path: str) -> list[str]:
+    """``list(path)``; a directory emptied by ``delete`` may vanish, as on object stores."""
+    try:
+        return driver.list(path)
+    except PathNotFoundError:
+        return []
 
 
 def _files(driver: StorageDriver, root: str) -> dict[str, bytes]:

@@ -81,3 +81,5 @@ _constructors: dict[str, Constructor] = {}
 
 register_module("filesystem", "distribution.storage.driver.filesystem")
 register_module("inmemory", "distribution.storage.driver.inmemory")
+register_module("gcs", "distribution.storage.driver.gcs", extra="gcs")
+register_module("azure", "distribution.storage.driver.azure", extra="azure")

@@ -1,0 +1,350 @@
+"""A driver for Google Cloud Storage, laid out and configured like distribution's Go ``gcs``.
+
+Objects are named by their path below ``rootdirectory``; directories are only name prefixes.
+Large writers stream through GCS resumable upload sessions. A writer closed before commit
+stores its session as a small object at its own path (content type
+``application/x-docker-upload-session``, the session URL and bytes sent in its metadata, the
+not yet sendable tail as its content), exactly as the Go driver does, so the next writer, in
+any process, continues the same session. ``STORAGE_EMULATOR_HOST`` is honoured as Google's
+libraries do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+
+import google.auth
+import google.auth.exceptions
+import requests
+from google.api_core import exceptions as google_exceptions
+from google.auth import credentials as auth_credentials
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from distribution.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    InvalidParameterError,
+    PathNotFoundError,
+    StorageDriver,
+    StorageDriverError,
+)
+
+SESSION_CONTENT_TYPE = "application/x-docker-upload-session"
+MIN_CHUNK_SIZE = 256 * 1024
+DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+SIGNED_URL_EXPIRY = timedelta(minutes=20)
+HTTP_TIMEOUT = 60
+_SCOPE = "https://www.googleapis.com/auth/devstorage.full_control"
+
+
+def from_parameters(parameters: Mapping[str, Any]) -> GCSDriver:
+    """Build the driver from the ``storage.gcs`` config section."""
+    bucket = parameters.get("bucket")
+    if not bucket or not isinstance(bucket, str):
+        raise InvalidParameterError("bucket", "no bucket name given")
+    credentials = _credentials(parameters)
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if credentials is None and emulator:
+        credentials = auth_credentials.AnonymousCredentials()
+    elif credentials is None:
+        try:
+            credentials, _ = google.auth.default(scopes=[_SCOPE])
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise InvalidParameterError("keyfile", f"none given and {exc}") from exc
+    return GCSDriver(
+        bucket=bucket,
+        credentials=credentials,
+        rootdirectory=str(parameters.get("rootdirectory") or ""),
+        chunksize=_chunksize(parameters.get("chunksize", DEFAULT_CHUNK_SIZE)),
+        emulator=emulator,
+    )
+
+
+class GCSDriver(StorageDriver):
+    """Storage in one bucket of the project the credentials belong to."""
+
+    def __init__(
+        self,
+        bucket: str,
+        credentials: auth_credentials.Credentials,
+        rootdirectory: str = "",
+        chunksize: int = DEFAULT_CHUNK_SIZE,
+        emulator: str | None = None,
+    ) -> None:
+        project = getattr(credentials, "project_id", None)
+        self._client = storage.Client(project=project, credentials=credentials)
+        self._bucket = self._client.bucket(bucket)
+        self._credentials = credentials
+        self._http = AuthorizedSession(credentials)
+        self._prefix = rootdirectory.strip("/") + "/" if rootdirectory.strip("/") else ""
+        self._chunksize = chunksize
+        self._emulator = emulator
+
+    @property
+    def name(self) -> str:
+        return "gcs"
+
+    def get_content(self, path: str) -> bytes:
+        with _translated(path):
+            return self._readable_blob(path).download_as_bytes()
+
+    def put_content(self, path: str, data: bytes) -> None:
+        with _translated(path):
+            self._upload(self._key(path), bytes(data))
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        with _translated(path):
+            blob = self._readable_blob(path)
+            if offset > (blob.size or 0):
+                raise InvalidOffsetError(path, offset)
+            f = blob.open("rb", chunk_size=self._chunksize)
+            f.seek(offset)
+            return f  # type: ignore[return-value]
+
+    def writer(self, path: str, append: bool = False) -> FileWriter:
+        with _translated(path):
+            blob = self._bucket.get_blob(self._key(path)) if append else None
+            if append and blob is None:
+                raise PathNotFoundError(path)
+            writer = _Writer(self, self._key(path))
+            if blob is not None:
+                writer.resume(blob)
+            return writer
+
+    def stat(self, path: str) -> FileInfo:
+        with _translated(path):
+            key = self._key(path)
+            blob = self._bucket.get_blob(key) if path != "/" else None
+            if blob is not None:
+                return FileInfo(path, _logical_size(blob), _mtime(blob), is_dir=False)
+            prefix = self._dir_prefix(path)
+            for child in self._client.list_blobs(self._bucket, prefix=prefix, max_results=1):
+                return FileInfo(path, 0, _mtime(child), is_dir=True)
+            if path == "/":
+                return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
+            raise PathNotFoundError(path)
+
+    def list(self, path: str) -> list[str]:
+        with _translated(path):
+            prefix = self._dir_prefix(path)
+            pages = self._client.list_blobs(self._bucket, prefix=prefix, delimiter="/")
+            names = {blob.name for blob in pages}
+            names.update(sub.rstrip("/") for sub in pages.prefixes)
+            if not names and path != "/":
+                raise PathNotFoundError(path)
+            base = path.rstrip("/")
+            return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
+
+    def move(self, src: str, dst: str) -> None:
+        with _translated(src):
+            source = self._bucket.get_blob(self._key(src))
+            if source is None:
+                raise PathNotFoundError(src)
+            target = self._bucket.blob(self._key(dst))
+            token, _, _ = target.rewrite(source)
+            while token is not None:
+                token, _, _ = target.rewrite(source, token=token)
+            source.delete()
+
+    def delete(self, path: str) -> None:
+        with _translated(path):
+            key = self._key(path)
+            blobs = list(self._client.list_blobs(self._bucket, prefix=key + "/"))
+            blobs += [blob for blob in (self._bucket.get_blob(key),) if blob is not None]
+            if not blobs:
+                raise PathNotFoundError(path)
+            for blob in blobs:
+                with suppress(google_exceptions.NotFound):
+                    blob.delete()
+
+    def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """A V4 signed URL, when the credentials hold a key that can sign one."""
+        signing = isinstance(self._credentials, auth_credentials.Signing)
+        if method not in ("GET", "HEAD") or not signing:
+            return None
+        with _translated(path):
+            return self._bucket.blob(self._key(path)).generate_signed_url(
+                version="v4",
+                expiration=SIGNED_URL_EXPIRY,
+                method=method,
+                api_access_endpoint=self._emulator,
+            )
+
+    def _key(self, path: str) -> str:
+        return self._prefix + path.lstrip("/")
+
+    def _dir_prefix(self, path: str) -> str:
+        return self._prefix if path == "/" else self._key(path) + "/"
+
+    def _readable_blob(self, path: str) -> storage.Blob:
+        """The committed object at ``path``; an upload still in progress is not readable."""
+        blob = self._bucket.get_blob(self._key(path))
+        if blob is None or blob.content_type == SESSION_CONTENT_TYPE:
+            raise PathNotFoundError(path)
+        return blob
+
+    def _upload(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+        blob = self._bucket.blob(key)
+        blob.metadata = metadata
+        content_type = SESSION_CONTENT_TYPE if metadata else "application/octet-stream"
+        blob.upload_from_string(data, content_type=content_type, timeout=HTTP_TIMEOUT)
+
+
+class _Writer(FileWriter):
+    """Buffers up to one chunk, then sends whole chunks to a resumable upload session.
+
+    Chunks sent before the last must be multiples of 256 KiB, so closing without commit keeps
+    the shorter tail in the session object rather than sending it.
+    """
+
+    def __init__(self, driver: GCSDriver, key: str) -> None:
+        super().__init__()
+        self._driver = driver
+        self._key = key
+        self._buffer = bytearray()
+        self._session: str | None = None
+        self._offset = 0
+
+    def resume(self, blob: storage.Blob) -> None:
+        """Continue ``blob``: its upload session if it is one, else a copy of its content."""
+        if blob.content_type == SESSION_CONTENT_TYPE:
+            metadata = blob.metadata or {}
+            self._session = metadata["Session-URI"]
+            self._offset = int(metadata["Offset"])
+            self._buffer = bytearray(blob.download_as_bytes())
+            self._size = self._offset + len(self._buffer)
+            return
+        with blob.open("rb", chunk_size=self._driver._chunksize) as existing:
+            while data := existing.read(self._driver._chunksize):
+                self.write(data)
+
+    def _write(self, data: bytes) -> int:
+        with _translated(self._key):
+            self._buffer += data
+            chunk = self._driver._chunksize
+            while len(self._buffer) >= chunk:
+                self._send(chunk, final=False)
+        return len(data)
+
+    def _close(self) -> None:
+        if self._committed:
+            return
+        with _translated(self._key):
+            if self._session is None:
+                self._driver._upload(self._key, bytes(self._buffer))
+            else:
+                self._send(len(self._buffer) // MIN_CHUNK_SIZE * MIN_CHUNK_SIZE, final=False)
+                metadata = {"Session-URI": self._session, "Offset": str(self._offset)}
+                self._driver._upload(self._key, bytes(self._buffer), metadata)
+        self._buffer = bytearray()
+
+    def _cancel(self) -> None:
+        with _translated(self._key):
+            if self._session is not None:
+                # An abandoned session expires by itself within a week.
+                with suppress(requests.RequestException):
+                    self._driver._http.delete(self._session, timeout=HTTP_TIMEOUT)
+            with suppress(google_exceptions.NotFound):
+                self._driver._bucket.blob(self._key).delete()
+        self._buffer = bytearray()
+
+    def _commit(self) -> None:
+        with _translated(self._key):
+            if self._session is None:
+                self._driver._upload(self._key, bytes(self._buffer))
+            else:
+                self._send(len(self._buffer), final=True)
+        self._buffer = bytearray()
+
+    def _send(self, length: int, final: bool) -> None:
+        """Send the first ``length`` buffered bytes; ``final`` completes the object."""
+        if length == 0 and not final:
+            return
+        if self._session is None:
+            blob = self._driver._bucket.blob(self._key)
+            self._session = blob.create_resumable_upload_session(
+                content_type="application/octet-stream", timeout=HTTP_TIMEOUT
+            )
+        end = self._offset + length
+        total = str(end) if final else "*"
+        span = f"{self._offset}-{end - 1}" if length else "*"
+        response = self._driver._http.put(
+            self._session,
+            data=bytes(self._buffer[:length]),
+            headers={"Content-Range": f"bytes {span}/{total}"},
+            timeout=HTTP_TIMEOUT,
+        )
+        expected = (200, 201) if final else (308,)
+        if response.status_code not in expected:
+            raise StorageDriverError(
+                f"upload of {self._key} at offset {self._offset} failed: "
+                f"{response.status_code} {response.text[:200]}"
+            )
+        del self._buffer[:length]
+        self._offset = end
+
+
+@contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """Turn the client libraries' errors into the driver contract's."""
+    try:
+        yield
+    except google_exceptions.NotFound as exc:
+        raise PathNotFoundError(path) from exc
+    except (google_exceptions.GoogleAPIError, requests.RequestException) as exc:
+        raise StorageDriverError(str(exc)) from exc
+
+
+def _credentials(parameters: Mapping[str, Any]) -> auth_credentials.Credentials | None:
+    """Service-account credentials from ``keyfile`` or ``credentials``, if either is given."""
+    keyfile = parameters.get("keyfile")
+    info = parameters.get("credentials")
+    if keyfile and info:
+        raise InvalidParameterError("credentials", "give either keyfile or credentials, not both")
+    try:
+        if keyfile:
+            return service_account.Credentials.from_service_account_file(
+                str(keyfile), scopes=[_SCOPE]
+            )
+        if info:
+            if isinstance(info, str):
+                info = json.loads(info)
+            return service_account.Credentials.from_service_account_info(
+                dict(info), scopes=[_SCOPE]
+            )
+    except (OSError, ValueError, TypeError) as exc:
+        parameter = "keyfile" if keyfile else "credentials"
+        raise InvalidParameterError(parameter, f"unusable service account: {exc}") from exc
+    return None
+
+
+def _chunksize(value: Any) -> int:
+    """Go accepts an int or a numeric string; resumable chunks must be 256 KiB multiples."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("chunksize", f"not an integer: {value!r}") from None
+    if size < MIN_CHUNK_SIZE or size % MIN_CHUNK_SIZE:
+        raise InvalidParameterError(
+            "chunksize", f"must be a positive multiple of {MIN_CHUNK_SIZE}, not {size}"
+        )
+    return size
+
+
+def _logical_size(blob: storage.Blob) -> int:
+    """An upload session object stands for the bytes sent plus the tail it holds."""
+    if blob.content_type == SESSION_CONTENT_TYPE and blob.metadata:
+        return int(blob.metadata.get("Offset", 0)) + (blob.size or 0)
+    return blob.size or 0
+
+
+def _mtime(blob: storage.Blob) -> datetime:
+    return blob.updated or datetime.now(UTC)
