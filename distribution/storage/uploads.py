@@ -179,6 +179,9 @@ class Uploads:
         another algorithm becomes a link to it, as in distribution.
         """
         data = paths.upload_data(upload.name, upload.id)
+        if upload.size:
+            # First: a cloud driver's commit finishes the object, which a re-hash then reads.
+            self._make_durable(data)
         canonical, size = self._verify(upload, digest)
         if canonical is None or self._stored_size(upload.name, upload.id) != size:
             self.cancel(upload)
@@ -187,7 +190,6 @@ class Uploads:
             if size == 0:
                 self.driver.put_content(paths.blob_data(canonical), b"")
             else:
-                self._make_durable(data)
                 self.driver.move(data, paths.blob_data(canonical))
         repository = RepositoryBlobs(self.blobs, upload.name)
         repository.link(canonical)
