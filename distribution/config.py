@@ -27,7 +27,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cache
 from typing import Any, ClassVar, Literal
 
@@ -39,6 +38,8 @@ from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
+
+from distribution import duration
 
 logger = logging.getLogger(__name__)
 
@@ -817,7 +818,7 @@ class _Duration(_Scalar):
         value = _construct(node, key)
         nanoseconds = None
         if isinstance(value, str):
-            nanoseconds = _parse_duration(value)
+            nanoseconds = duration.parse(value)
         elif (
             isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         ):
@@ -827,35 +828,6 @@ class _Duration(_Scalar):
                 key, f"expected a duration such as 10s, 300ms or 1h30m, got {node.value!r}"
             )
         return nanoseconds / 1e9
-
-
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 10**3,
-    "µs": 10**3,
-    "μs": 10**3,
-    "ms": 10**6,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
-
-
-def _parse_duration(text: str) -> int | None:
-    """The nanoseconds in a Go duration string (``time.ParseDuration``), or None."""
-    sign = -1 if text[:1] == "-" else 1
-    body = text[1:] if text[:1] in ("-", "+") else text
-    if body == "0":
-        return 0
-    total, position = Fraction(0), 0
-    while position < len(body):
-        match = _DURATION_PART.match(body, position)
-        if match is None:
-            return None
-        total += Fraction(match[1]) * _DURATION_UNITS[match[2]]
-        position = match.end()
-    return sign * int(total) if body else None
 
 
 class _List(_Kind):

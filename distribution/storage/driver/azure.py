@@ -16,7 +16,6 @@ with a clear error when it does not.
 from __future__ import annotations
 
 import io
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -39,6 +38,7 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
+from distribution import duration
 from distribution.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -61,9 +61,6 @@ COPY_TIMEOUT = timedelta(minutes=10)
 CONNECTION_TIMEOUT = 20
 READ_TIMEOUT = 60
 CREDENTIAL_TYPES = ("shared_key", "client_secret", "default_credentials")
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
@@ -406,9 +403,9 @@ def _duration(name: str, value: Any) -> float:
     """Seconds from a Go duration (``"100ms"``, ``"1m30s"``) or a plain number of seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    text = str(value).strip()
-    if text and _DURATION.sub("", text) == "":
-        return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(text))
+    nanoseconds = duration.parse(str(value).strip())
+    if nanoseconds is not None and nanoseconds >= 0:
+        return nanoseconds / 1e9
     raise InvalidParameterError(name, f"not a duration like '100ms': {value!r}")
 
 
