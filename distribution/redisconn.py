@@ -1,0 +1,81 @@
+"""One Redis client from the ``redis`` config section, shared by the cache, events and leases.
+
+Like distribution v3 (go-redis ``UniversalOptions``): ``mastername`` selects Sentinel, several
+``addrs`` without it a cluster, else one server at ``addr`` (2.x) or ``addrs[0]``. Timeouts
+default to go-redis's (dial 5 s, read 3 s, write = read) rather than redis-py's "wait for ever",
+so an unreachable Redis costs a request seconds, never a hang.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.sentinel import Sentinel
+
+from distribution.config import ConfigError, Redis
+
+DIAL_TIMEOUT = 5.0
+READ_TIMEOUT = 3.0
+
+
+def configured(config: Redis) -> bool:
+    """Whether the config names a Redis at all."""
+    return bool(config.addr or config.addrs)
+
+
+def connect(config: Redis) -> redis.Redis | RedisCluster:
+    """A client for ``config``; connects lazily, so an unreachable Redis does not fail here."""
+    addrs = list(config.addrs) or [config.addr or ""]
+    nodes = [_host_port(addr, "redis.addrs" if config.addrs else "redis.addr") for addr in addrs]
+    options = _options(config)
+    if config.mastername:
+        sentinel_options = {
+            key: value
+            for key, value in (
+                ("username", config.sentinelusername),
+                ("password", config.sentinelpassword),
+                ("socket_connect_timeout", options["socket_connect_timeout"]),
+                ("socket_timeout", options["socket_timeout"]),
+            )
+            if value
+        }
+        sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options)
+        return sentinel.master_for(config.mastername, **options)
+    if len(nodes) > 1:
+        options.pop("db")
+        startup = [ClusterNode(host, port) for host, port in nodes]
+        return RedisCluster(startup_nodes=startup, **options)
+    host, port = nodes[0]
+    return redis.Redis(host=host, port=port, **options)
+
+
+def _options(config: Redis) -> dict[str, Any]:
+    read = config.readtimeout or READ_TIMEOUT
+    options: dict[str, Any] = {
+        "db": config.db,
+        "username": config.username or None,
+        "password": config.password or None,
+        "socket_connect_timeout": config.dialtimeout or DIAL_TIMEOUT,
+        "socket_timeout": max(read, config.writetimeout or read),
+        "health_check_interval": 30,
+    }
+    pool_size = config.poolsize or config.maxactiveconns or config.pool.maxactive
+    if pool_size:
+        options["max_connections"] = pool_size
+    if config.tls.enabled:
+        options["ssl"] = True
+        if config.tls.certificate:
+            options["ssl_certfile"] = config.tls.certificate
+            options["ssl_keyfile"] = config.tls.key
+        if config.tls.clientcas:
+            options["ssl_ca_certs"] = config.tls.clientcas[0]
+    return options
+
+
+def _host_port(addr: str, key: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"{addr!r} is not host:port")
+    return host.strip("[]") or "localhost", int(port)
