@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from distribution import errors, reference
+from distribution import errors, health, instrumentation, reference
 from distribution.api import base, blobs, catalog, context, manifests, referrers, tags, uploads
 from distribution.config import Configuration
 from distribution.storage.registry import Registry
@@ -42,6 +42,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     ``registry`` defaults to one built from ``config.storage``; tests pass their own.
     """
     app = Flask("distribution")
+    instrumentation.init_app(app, config)
     app.extensions[context.EXTENSION] = registry or Registry.from_config(config)
     app.url_map.strict_slashes = False
     for blueprint in BLUEPRINTS:
@@ -55,6 +56,9 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
         app.before_request(_refuse_writes)
     if config.http.prefix and config.http.prefix.strip("/"):
         app.wsgi_app = _mount(app.wsgi_app, "/" + config.http.prefix.strip("/"))
+    checks = health.from_config(config, app.extensions[context.EXTENSION].driver)
+    app.extensions[health.EXTENSION] = checks
+    app.wsgi_app = health.gate(app.wsgi_app, checks)
     headers = config.http.headers
 
     @app.after_request

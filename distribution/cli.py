@@ -10,11 +10,12 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from distribution import __version__, server
+from distribution import __version__, duration, maintenance, server
 from distribution import config as config_module
 from distribution import log as log_module
+from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
-from distribution.storage import driver
+from distribution.storage import driver, gc
 
 #: The embedded default's storage root, as in the Go registry's image.
 DEFAULT_ROOT = "/var/lib/registry"
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in (None, "help"):
         parser.print_help()
         return 0
+    if args.command == "garbage-collect":
+        return garbage_collect(args)
     log_module.configure()
     try:
         config = prepare(args.config or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None)
@@ -61,6 +64,7 @@ def prepare(path: str | None) -> Configuration:
             "without it (remove the auth section to run an open registry)",
         )
     server.check(config)
+    cache_factory.check(config)
     if not config.http.secret:
         log.warning(
             "No HTTP secret provided - generated random secret. This may cause problems with "
@@ -108,5 +112,96 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CONFIG",
         help="config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the built-in default)",
     )
+    _add_garbage_collect(commands)
     commands.add_parser("help", help="show this help")
     return parser
+
+
+def _add_garbage_collect(commands: argparse._SubParsersAction) -> None:
+    collect = commands.add_parser(
+        "garbage-collect",
+        help="delete blobs no manifest references",
+        description="Delete blobs no manifest references (distribution's mark and sweep). "
+        "Without --online, run it with the registry stopped or read-only, as with the Go "
+        "registry; --online is safe while pushes continue.",
+    )
+    collect.add_argument(
+        "config",
+        nargs="?",
+        metavar="CONFIG",
+        help="config.yml (default: $REGISTRY_CONFIGURATION_PATH)",
+    )
+    collect.add_argument(
+        "--dry-run", "-d", action="store_true", help="do everything except remove the blobs"
+    )
+    collect.add_argument(
+        "--delete-untagged",
+        "-m",
+        action="store_true",
+        help="delete manifests that are not currently referenced via tag",
+    )
+    collect.add_argument("--quiet", "-q", action="store_true", help="silence output")
+    collect.add_argument(
+        "--online",
+        action="store_true",
+        help="safe while the registry serves pushes: spare anything younger than the grace "
+        "period, quarantine before deleting (our extension)",
+    )
+    collect.add_argument(
+        "--grace-period",
+        metavar="DURATION",
+        help="with --online, never delete what is younger than this Go duration "
+        "(default: storage.maintenance.gc.age, 1h)",
+    )
+
+
+def garbage_collect(args: argparse.Namespace) -> int:
+    """``registry garbage-collect``: Go's output on stdout, errors on stderr, exit 1 on failure."""
+    log_module.configure("warn")
+    path = args.config or os.environ.get("REGISTRY_CONFIGURATION_PATH")
+    if not path:
+        print("configuration error: configuration path unspecified", file=sys.stderr)
+        return 1
+    try:
+        config = config_module.load(path)
+        storage = config.storage
+        store = driver.create(storage.driver, storage.parameters)
+        grace = config.storage.maintenance.gc.age
+        if args.grace_period is not None:
+            nanoseconds = duration.parse(args.grace_period)
+            if nanoseconds is None or nanoseconds < 0:
+                raise ConfigError("--grace-period", f"not a duration: {args.grace_period!r}")
+            grace = nanoseconds / 1e9
+    except ConfigError as err:
+        print(f"configuration error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, driver.StorageDriverError) as err:
+        print(f"failed to construct {config.storage.driver} driver: {err}", file=sys.stderr)
+        return 1
+    log_module.configure(config.log.level, config.log.formatter, config.log.fields)
+    options = gc.Options(
+        dry_run=args.dry_run, delete_untagged=args.delete_untagged, online=args.online, grace=grace
+    )
+    emit = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        if not args.online:
+            report = gc.collect(store, options, emit)
+        else:
+            lease = maintenance.make_lease(config, store)
+            with maintenance.holding(lease) as held:
+                if not held():
+                    print(
+                        "failed to garbage collect: another registry holds the maintenance "
+                        "lease; try again later",
+                        file=sys.stderr,
+                    )
+                    return 1
+                report = gc.collect(store, options, emit, proceed=held)
+    except (gc.GCError, driver.StorageDriverError) as err:
+        print(f"failed to garbage collect: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped to ``head``: stop, as Go does on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    emit(report.summary(args.dry_run))
+    return 0

@@ -148,9 +148,25 @@ class ReadOnly:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GarbageCollection:
+    """``storage.maintenance.gc``: our extension (the Go registry has no scheduled GC).
+
+    Online garbage collection run by one worker of one replica every ``interval``, sparing
+    anything younger than ``age`` (the grace period); see ``distribution/storage/gc.py``.
+    """
+
+    enabled: bool = False
+    interval: float = field(default=24 * 3600.0, metadata=_meta(positive=True))
+    age: float = field(default=3600.0, metadata=_meta(positive=True))
+    dryrun: bool = False
+    deleteuntagged: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class StorageMaintenance:
     uploadpurging: UploadPurging = field(default_factory=UploadPurging)
     readonly: ReadOnly = field(default_factory=ReadOnly)
+    gc: GarbageCollection = field(default_factory=GarbageCollection)
 
 
 @dataclass(frozen=True, kw_only=True)

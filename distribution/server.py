@@ -14,6 +14,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
+from distribution import debug, maintenance
 from distribution import log as log_module
 from distribution.config import ConfigError, Configuration
 
@@ -45,9 +46,10 @@ class RegistryServer(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        maintenance.install(self.cfg, self.config)
 
-    def load(self) -> Flask:
-        return app_module.create_app(self.config)
+    def load(self) -> Flask | debug.WSGIApp:
+        return debug.with_debug_server(app_module.create_app(self.config), self.config)
 
 
 def gunicorn_options(config: Configuration) -> dict[str, Any]:
@@ -69,6 +71,9 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         # No gunicornc socket: it would land in $HOME, the data volume in our image.
         "control_socket_disable": True,
     }
+    if http.debug.addr:
+        options["bind"].append(bind_address("tcp", http.debug.addr))
+        options.update(debug.server_hooks(config))
     if http.tls.certificate:
         options.update(
             certfile=http.tls.certificate,
@@ -120,6 +125,10 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
             super().setup(cfg)
             for handler in self.error_log.handlers:
                 handler.setFormatter(log_module.make_formatter(formatter, fields))
+
+        def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+            if not environ.get(debug.DEBUG_REQUEST):  # Go's debug server keeps no access log
+                super().access(resp, req, environ, request_time)
 
     return RegistryLogger
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.conftest import free_port
 
@@ -33,7 +35,10 @@ class RedisServer:
         return f"127.0.0.1:{self.port}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        # No retries: redis-py's default backs off for seconds when the server is down.
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=5, retry=Retry(NoBackoff(), 0)
+        )
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)

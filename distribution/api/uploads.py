@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from distribution import errors, reference, uploadstate
+from distribution import errors, metrics, reference, uploadstate
 from distribution.api import body, context
 from distribution.api.urls import external_url
 from distribution.digest import Digest
@@ -101,7 +101,8 @@ def request_body(sink: Callable[[memoryview], object]) -> int:
     """
     _declared_length()
     try:
-        return body.copy_body(request.environ, sink)
+        with metrics.uploads_in_progress.track_inprogress():
+            return body.copy_body(request.environ, sink)
     except body.IncompleteBody as err:
         raise errors.SizeInvalid(
             "request body ended before its Content-Length",

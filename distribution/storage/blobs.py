@@ -3,6 +3,10 @@
 A blob's bytes live once under ``blobs/``; a repository reaches a blob only through a link
 file holding its digest, as in distribution. Reading a blob that exists but is not linked into
 the repository asked for is ``BLOB_UNKNOWN``.
+
+Reads (``stat``, ``get``, ``open``) consult the blob descriptor cache first; decisions that
+write (an upload's commit, a mount, a manifest's verification through ``exists``) read storage
+only, so a stale cache (Redis kept across a garbage collection) can never lose data.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from distribution import errors
+from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
 from distribution.digest import Digest
 from distribution.storage import paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
@@ -45,11 +50,15 @@ class _Statter:
 class BlobStore(_Statter):
     """Blobs by digest, shared by every repository."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, cache: BlobDescriptorCache = NO_CACHE) -> None:
         self.driver = driver
+        self.cache = cache
 
     def stat(self, digest: Digest) -> Descriptor:
-        """The blob's descriptor, or :class:`~distribution.errors.BlobUnknown`."""
+        """The stored blob's descriptor, or :class:`~distribution.errors.BlobUnknown`.
+
+        Always from storage: this is what writes decide on.
+        """
         try:
             info = self.driver.stat(paths.blob_data(digest))
         except PathNotFoundError:
@@ -58,19 +67,27 @@ class BlobStore(_Statter):
             raise errors.BlobUnknown(detail=str(digest))
         return Descriptor(digest, info.size)
 
+    def descriptor(self, digest: Digest) -> Descriptor:
+        """:meth:`stat` through the cache, for reads."""
+        descriptor = self.cache.stat(digest)
+        if descriptor is None:
+            descriptor = self.stat(digest)
+            self.cache.set(digest, descriptor)
+        return descriptor
+
     def get(self, digest: Digest) -> bytes:
         """The whole blob: for small content such as manifests and configs."""
         try:
             return self.driver.get_content(paths.blob_data(digest))
         except PathNotFoundError:
-            raise errors.BlobUnknown(detail=str(digest)) from None
+            raise self._gone(digest) from None
 
     def open(self, digest: Digest, offset: int = 0) -> BinaryIO:
         """A streaming reader; the filesystem driver's is a real file, good for sendfile."""
         try:
             return self.driver.reader(paths.blob_data(digest), offset)
         except PathNotFoundError:
-            raise errors.BlobUnknown(detail=str(digest)) from None
+            raise self._gone(digest) from None
 
     def put(self, data: bytes) -> Descriptor:
         """Store small ``data`` under its sha256 digest, unless it is already there."""
@@ -83,12 +100,17 @@ class BlobStore(_Statter):
         """A URL the client may fetch the blob from directly, if the driver offers one."""
         return self.driver.redirect_url(paths.blob_data(digest), method)
 
+    def _gone(self, digest: Digest) -> errors.BlobUnknown:
+        """A blob the cache may still know (garbage collected): make every scope miss it."""
+        self.cache.clear(digest)
+        return errors.BlobUnknown(detail=str(digest))
+
 
 class RepositoryBlobs(_Statter):
     """The blobs linked into one repository, through link files at ``link_path(name, digest)``.
 
     Layers and configs link under ``_layers`` (the default); manifests under
-    ``_manifests/revisions``.
+    ``_manifests/revisions``. Those two are cached, each as its own kind.
     """
 
     def __init__(
@@ -101,9 +123,30 @@ class RepositoryBlobs(_Statter):
         self.driver = blobs.driver
         self.name = name
         self.link_path = link_path
+        self.cache = blobs.cache if link_path in _CACHE_KINDS else NO_CACHE
+        self.kind = _CACHE_KINDS.get(link_path, LAYERS)
 
     def stat(self, digest: Digest) -> Descriptor:
-        """The linked blob's descriptor, or :class:`~distribution.errors.BlobUnknown`."""
+        """The linked blob's descriptor, or :class:`~distribution.errors.BlobUnknown`.
+
+        From the cache when it knows the link; else from storage, then remembered.
+        """
+        descriptor = self.cache.stat(digest, self.name, self.kind)
+        if descriptor is None:
+            descriptor = self.blobs.descriptor(self._linked(digest))
+            self.cache.set(digest, descriptor, self.name, self.kind)
+        return descriptor
+
+    def exists(self, digest: Digest) -> bool:
+        """Whether the link and its blob are in storage, never asking the cache."""
+        try:
+            self.blobs.stat(self._linked(digest))
+        except errors.BlobUnknown:
+            return False
+        return True
+
+    def _linked(self, digest: Digest) -> Digest:
+        """The digest the link for ``digest`` points at; ``BLOB_UNKNOWN`` without a link."""
         try:
             target = self.driver.get_content(self.link_path(self.name, digest)).decode()
         except PathNotFoundError:
@@ -112,7 +155,7 @@ class RepositoryBlobs(_Statter):
             linked = Digest.parse(target)
         except errors.DigestInvalid:
             raise errors.BlobUnknown(detail=str(digest)) from None
-        return self.blobs.stat(linked)
+        return linked
 
     def get(self, digest: Digest) -> bytes:
         return self.blobs.get(self.stat(digest).digest)
@@ -134,13 +177,31 @@ class RepositoryBlobs(_Statter):
 
         Raises :class:`~distribution.errors.BlobUnknown` if ``source`` cannot read it.
         """
-        stored = source.stat(digest)
+        stored = source.blobs.stat(source._linked(digest))
         self.link(digest, stored.digest)
+        self.remember(digest, stored)
         return Descriptor(digest, stored.size)
 
+    def remember(self, digest: Digest, descriptor: Descriptor) -> None:
+        """Tell the cache of a link just written, as Go does when an upload commits."""
+        self.cache.set(digest, descriptor, self.name, self.kind)
+
     def unlink(self, digest: Digest) -> None:
-        """Remove the repository's link; the blob itself stays until garbage collection."""
+        """Remove the repository's link; the blob itself stays until garbage collection.
+
+        The cache forgets the link after storage does, so a lookup between the two at worst
+        finds the link still there.
+        """
         try:
             self.driver.delete(self.link_path(self.name, digest))
         except PathNotFoundError:
             raise errors.BlobUnknown(detail=str(digest)) from None
+        finally:
+            self.cache.clear(digest, self.name, self.kind)
+
+
+#: The link kinds the cache knows, by where their links live.
+_CACHE_KINDS: dict[Callable[[str, Digest], str], str] = {
+    paths.layer_link: LAYERS,
+    paths.manifest_revision_link: MANIFESTS,
+}

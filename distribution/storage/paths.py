@@ -10,6 +10,8 @@
       repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
       repositories/<name>/_uploads/<uuid>/data
       repositories/<name>/_uploads/<uuid>/startedat
+      _maintenance/gc/trash/<alg>/<hex>/data       ours: blobs online GC is about to delete
+      _maintenance/leases/<job>                     ours: the maintenance lease without Redis
 
 Callers pass names, tags and digests that were already validated (see ``reference.py`` and
 ``digest.py``); the driver wrapper rejects anything else anyway.
@@ -52,8 +54,12 @@ def manifest_revisions(name: str) -> str:
     return f"{manifests(name)}/revisions"
 
 
+def manifest_revision(name: str, digest: Digest) -> str:
+    return f"{manifest_revisions(name)}/{digest.algorithm}/{digest.hex}"
+
+
 def manifest_revision_link(name: str, digest: Digest) -> str:
-    return f"{manifest_revisions(name)}/{digest.algorithm}/{digest.hex}/link"
+    return f"{manifest_revision(name, digest)}/link"
 
 
 def tags(name: str) -> str:
@@ -72,8 +78,12 @@ def tag_index(name: str, tag_name: str) -> str:
     return f"{tag(name, tag_name)}/index"
 
 
+def tag_index_entry(name: str, tag_name: str, digest: Digest) -> str:
+    return f"{tag_index(name, tag_name)}/{digest.algorithm}/{digest.hex}"
+
+
 def tag_index_link(name: str, tag_name: str, digest: Digest) -> str:
-    return f"{tag_index(name, tag_name)}/{digest.algorithm}/{digest.hex}/link"
+    return f"{tag_index_entry(name, tag_name, digest)}/link"
 
 
 def uploads(name: str) -> str:
@@ -90,3 +100,18 @@ def upload_data(name: str, upload_id: str) -> str:
 
 def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload(name, upload_id)}/startedat"
+
+
+# Our own state, beside distribution's folders (the Go registry never looks here).
+MAINTENANCE = f"{ROOT}/_maintenance"
+GC_TRASH = f"{MAINTENANCE}/gc/trash"
+
+
+def gc_trash_data(digest: Digest) -> str:
+    """Where online garbage collection parks a blob's data before deleting it for good."""
+    return f"{GC_TRASH}/{digest.algorithm}/{digest.hex}/data"
+
+
+def maintenance_lease(job: str) -> str:
+    """The lease naming the replica that runs cluster-wide maintenance, without Redis."""
+    return f"{MAINTENANCE}/leases/{job}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from distribution.cache.base import NO_CACHE, BlobDescriptorCache
+from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.storage import driver as drivers
 from distribution.storage.blobs import BlobStore
@@ -11,16 +13,19 @@ from distribution.storage.blobs import BlobStore
 
 @dataclass
 class Registry:
-    """What request handlers share: the configured driver and the global blob store."""
+    """What request handlers share: the configured driver, cache and global blob store."""
 
     config: Configuration
     driver: drivers.StorageDriver
+    cache: BlobDescriptorCache = NO_CACHE
     blobs: BlobStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.blobs = BlobStore(self.driver)
+        self.blobs = BlobStore(self.driver, self.cache)
 
     @classmethod
     def from_config(cls, config: Configuration) -> Registry:
         storage = config.storage
-        return cls(config, drivers.create(storage.driver, storage.parameters))
+        return cls(
+            config, drivers.create(storage.driver, storage.parameters), cache_from_config(config)
+        )

@@ -195,6 +195,7 @@ class Uploads:
         repository.link(canonical)
         if digest != canonical:
             repository.link(digest, canonical)
+        repository.remember(digest, Descriptor(canonical, size))
         self._remove(upload)
         return Descriptor(canonical, size)
 

@@ -1,0 +1,59 @@
+"""Build the configured blob descriptor cache (``storage.cache``)."""
+
+from __future__ import annotations
+
+import logging
+
+from distribution import redisconn
+from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
+from distribution.cache.guard import GuardedCache
+from distribution.cache.memory import InMemoryCache
+from distribution.cache.redis import RedisCache
+from distribution.config import ConfigError, Configuration
+
+log = logging.getLogger("distribution.cache")
+
+_KEY = "storage.cache.blobdescriptor"
+
+
+def check(config: Configuration) -> None:
+    """Raise :class:`ConfigError` for a cache that cannot work; ``serve`` runs it at start-up."""
+    settings = config.storage.cache
+    if settings.blobdescriptor == "redis":
+        if not redisconn.configured(config.redis):
+            raise ConfigError(_KEY, "redis needs the redis section (redis.addr)")
+        redisconn.connect(config.redis)  # checks the addresses; connects lazily
+    elif settings.blobdescriptor == "inmemory" and settings.blobdescriptorsize <= 0:
+        raise ConfigError(
+            f"{_KEY}size", f"{settings.blobdescriptorsize} is not a positive number of entries"
+        )
+
+
+def from_config(config: Configuration) -> BlobDescriptorCache:
+    """The configured cache, or ``NO_CACHE``; :class:`ConfigError` for an unusable config.
+
+    An unknown name disables caching with a warning, as the Go registry does, so a config
+    that starts Go starts us.
+    """
+    check(config)
+    settings = config.storage.cache
+    name = settings.blobdescriptor
+    deletes = config.storage.delete.enabled
+    if not name:
+        return NO_CACHE
+    if name == "redis":
+        kinds = frozenset({LAYERS} if deletes else {LAYERS, MANIFESTS})
+        return GuardedCache(RedisCache(redisconn.connect(config.redis)), "redis", kinds)
+    if name == "inmemory":
+        if deletes:
+            log.warning(
+                "%s inmemory is not used while storage.delete.enabled is on: a delete on one "
+                "worker or replica cannot clear the others' memory; use redis",
+                _KEY,
+            )
+            return NO_CACHE
+        return GuardedCache(
+            InMemoryCache(settings.blobdescriptorsize), "inmemory", frozenset({LAYERS, MANIFESTS})
+        )
+    log.warning("unknown cache type %r, caching disabled", name)
+    return NO_CACHE

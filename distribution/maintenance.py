@@ -1,0 +1,329 @@
+"""Background maintenance in ``registry serve``: upload purging and online garbage collection.
+
+Each job runs in exactly one worker of one replica:
+
+* **One worker per replica**: every gunicorn worker starts a daemon thread that blocks on
+  ``fcntl.flock`` of a file in a temporary folder the master made. One worker holds it; when
+  that worker dies the kernel releases the lock and a waiting worker takes over.
+* **One replica**: the worker holding the lock runs a job only while it holds the cluster's
+  *lease*. With ``redis`` configured the lease is a Redis key set with ``SET NX PX`` and renewed
+  by its owner (compare-and-expire in a script), so exactly one replica holds it at a time and
+  another takes over within ``LEASE_TTL`` of the holder's death. Without Redis the lease is a
+  small file in storage, written and read back: storage offers no compare-and-set, so two
+  replicas may both hold it for up to one renewal period. That guarantee is weaker, and
+  harmless: purging is idempotent and online GC is safe against anything running beside it.
+
+The lease is asked for only when a job is due, so a registry whose jobs are far off (upload
+purging's first run comes after a random delay of up to an hour, as in Go) writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from distribution import redisconn
+from distribution.config import Configuration
+from distribution.storage import driver as drivers
+from distribution.storage import gc, paths, purge
+
+log = logging.getLogger(__name__)
+
+#: Seconds a lease lasts without renewal; its holder renews it every third of that.
+LEASE_TTL = 30.0
+#: Go waits a random delay of up to this long before the first upload purge.
+MAX_FIRST_DELAY = 3600.0
+#: The Redis key of the lease (our own; the Go registry has none).
+REDIS_KEY = "maintenance::lease"
+#: Seconds a storage lease's owner waits before reading it back.
+STORAGE_SETTLE = 0.5
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class Lease(Protocol):
+    """Who in the cluster runs maintenance; ``acquire`` also renews a lease already held."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class RedisLease:
+    """The lease as a Redis key holding its owner's id, with an expiry."""
+
+    def __init__(self, client: Any, owner: str, ttl: float = LEASE_TTL) -> None:
+        self.client = client
+        self.owner = owner
+        self.ttl_ms = int(ttl * 1000)
+
+    def acquire(self) -> bool:
+        if self.client.set(REDIS_KEY, self.owner, nx=True, px=self.ttl_ms):
+            return True
+        return bool(self.client.eval(_RENEW, 1, REDIS_KEY, self.owner, self.ttl_ms))
+
+    def release(self) -> None:
+        self.client.eval(_RELEASE, 1, REDIS_KEY, self.owner)
+
+
+class StorageLease:
+    """The lease as a file in storage: last writer wins, checked by reading it back."""
+
+    def __init__(
+        self, driver: drivers.StorageDriver, owner: str, ttl: float = LEASE_TTL, job: str = "all"
+    ) -> None:
+        self.driver = driver
+        self.owner = owner
+        self.ttl = ttl
+        self.path = paths.maintenance_lease(job)
+
+    def acquire(self) -> bool:
+        current = self._read()
+        taken = current is not None and current["owner"] != self.owner
+        if taken and current["expires"] > time.time():
+            return False
+        self._write()
+        time.sleep(STORAGE_SETTLE)
+        current = self._read()
+        return current is not None and current["owner"] == self.owner
+
+    def release(self) -> None:
+        current = self._read()
+        if current is not None and current["owner"] == self.owner:
+            self.driver.delete(self.path)
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.driver.get_content(self.path))
+            return {"owner": str(value["owner"]), "expires": float(value["expires"])}
+        except drivers.PathNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # damaged: anyone may take it
+
+    def _write(self) -> None:
+        value = {"owner": self.owner, "expires": time.time() + self.ttl}
+        self.driver.put_content(self.path, json.dumps(value).encode())
+
+
+@dataclass
+class Job:
+    """Something to run every ``interval`` seconds, first after ``first_delay``."""
+
+    name: str
+    interval: float
+    first_delay: float
+    run: Callable[[Callable[[], bool]], None]
+
+
+def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
+    """The maintenance ``config`` asks for; none in read-only mode."""
+    maintenance = config.storage.maintenance
+    if maintenance.readonly.enabled:
+        return []
+    found = []
+    purging = maintenance.uploadpurging
+    if purging.enabled:
+
+        def purge_uploads(proceed: Callable[[], bool]) -> None:
+            older_than = datetime.now(UTC) - timedelta(seconds=purging.age)
+            purge.purge_uploads(driver, older_than, delete=not purging.dryrun)
+
+        found.append(
+            Job("uploadpurging", purging.interval, first_delay(purging.interval), purge_uploads)
+        )
+    collection = maintenance.gc
+    if collection.enabled:
+        options = gc.Options(
+            dry_run=collection.dryrun,
+            delete_untagged=collection.deleteuntagged,
+            online=True,
+            grace=collection.age,
+        )
+
+        def collect_garbage(proceed: Callable[[], bool]) -> None:
+            report = gc.collect(driver, options, emit=log.debug, proceed=proceed)
+            log.info(report.summary(options.dry_run))
+
+        found.append(
+            Job("gc", collection.interval, first_delay(collection.interval), collect_garbage)
+        )
+    return found
+
+
+def first_delay(interval: float) -> float:
+    """Go's random start delay (up to an hour), never longer than one interval."""
+    return random.uniform(0, min(MAX_FIRST_DELAY, interval))
+
+
+def make_lease(config: Configuration, driver: drivers.StorageDriver) -> Lease:
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    if redisconn.configured(config.redis):
+        return RedisLease(redisconn.connect(config.redis), owner)
+    return StorageLease(driver, owner)
+
+
+@contextlib.contextmanager
+def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
+    """Take ``lease`` and renew it in a thread; yields "is it still held?". Released at exit."""
+    held = threading.Event()
+    done = threading.Event()
+    if lease.acquire():
+        held.set()
+
+    def renew() -> None:
+        while not done.wait(LEASE_TTL / 3):
+            try:
+                still = lease.acquire()
+            except Exception:  # unreachable: no longer sure to hold it
+                still = False
+            if not still:
+                held.clear()
+                return
+
+    renewer = threading.Thread(target=renew, name="maintenance-lease", daemon=True)
+    if held.is_set():
+        renewer.start()
+    try:
+        yield held.is_set
+    finally:
+        done.set()
+        if held.is_set():
+            lease.release()
+
+
+def install(cfg: Any, config: Configuration) -> None:
+    """Add the maintenance hooks to gunicorn's settings ``cfg``, keeping any hook already set.
+
+    Called in the master: the lock folder is made here, so every worker of this master (and
+    only those) share it, and removed when the master exits.
+    """
+    if not config.storage.maintenance.uploadpurging.enabled and not (
+        config.storage.maintenance.gc.enabled
+    ):
+        return
+    lock_dir = tempfile.mkdtemp(prefix="registry-maintenance-")
+    lock_path = os.path.join(lock_dir, "lock")
+    previous_init, previous_exit = cfg.post_worker_init, cfg.on_exit
+
+    def post_worker_init(worker: Any) -> None:
+        previous_init(worker)
+        start(config, lock_path)
+
+    def on_exit(server: Any) -> None:
+        previous_exit(server)
+        shutil.rmtree(lock_dir, ignore_errors=True)
+
+    cfg.set("post_worker_init", post_worker_init)
+    cfg.set("on_exit", on_exit)
+
+
+def start(config: Configuration, lock_path: str) -> threading.Thread | None:
+    """Start this worker's maintenance thread; it works once it holds the replica's lock."""
+    storage = config.storage
+    driver = drivers.create(storage.driver, storage.parameters)
+    scheduled = jobs(config, driver)
+    if not scheduled:
+        return None
+    runner = _Runner(scheduled, lambda: make_lease(config, driver), lock_path)
+    thread = threading.Thread(target=runner.run, name="maintenance", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Runner:
+    def __init__(
+        self, scheduled: list[Job], lease_factory: Callable[[], Lease], lock_path: str
+    ) -> None:
+        self.jobs = scheduled
+        self.lease_factory = lease_factory
+        self.lock_path = lock_path
+        self.held = threading.Event()
+
+    def run(self) -> None:
+        lock = open(self.lock_path, "a")  # noqa: SIM115 - held for the life of the worker
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        log.info("maintenance: worker %d runs this replica's maintenance", os.getpid())
+        lease = self.lease_factory()
+        now = time.monotonic()
+        due = {job.name: now + job.first_delay for job in self.jobs}
+        for job in self.jobs:
+            if job.name == "uploadpurging":
+                log.info("Starting upload purge in %s", timedelta(seconds=round(job.first_delay)))
+        keeper: threading.Thread | None = None
+        while True:
+            now = time.monotonic()
+            for job in self.jobs:
+                if due[job.name] > now:
+                    continue
+                due[job.name] = now + job.interval
+                if not self.held.is_set() and self._try(lease):
+                    self.held.set()
+                    log.info("maintenance: worker %d holds the maintenance lease", os.getpid())
+                if keeper is None and self.held.is_set():
+                    keeper = threading.Thread(
+                        target=self._keep, args=(lease,), name="maintenance-lease", daemon=True
+                    )
+                    keeper.start()
+                if not self.held.is_set():
+                    log.debug("maintenance: %s runs in another replica", job.name)
+                    continue
+                self._run(job)
+            time.sleep(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
+
+    def _run(self, job: Job) -> None:
+        log.info("maintenance: running %s in worker %d", job.name, os.getpid())
+        try:
+            job.run(self.held.is_set)
+        except Exception:
+            log.exception("maintenance: %s failed", job.name)
+        if job.name == "uploadpurging":
+            log.info("Starting upload purge in %s", timedelta(seconds=round(job.interval)))
+
+    def _keep(self, lease: Lease) -> None:
+        """Renew the lease while held; once lost, try again every renewal period."""
+        while True:
+            time.sleep(LEASE_TTL / 3)
+            held = self._try(lease)
+            if held != self.held.is_set():
+                log.info(
+                    "maintenance: worker %d %s the maintenance lease",
+                    os.getpid(),
+                    "holds" if held else "lost",
+                )
+            if held:
+                self.held.set()
+            else:
+                self.held.clear()
+
+    def _try(self, lease: Lease) -> bool:
+        try:
+            return lease.acquire()
+        except Exception as exc:  # Redis or storage unreachable: not the leader for now
+            log.warning("maintenance: cannot take the lease: %s", exc)
+            return False

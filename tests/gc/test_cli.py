@@ -1,0 +1,55 @@
+"""``registry garbage-collect --online``: the command beside a running registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from distribution import maintenance
+from distribution.storage.driver import create
+from tests.conftest import make_app
+from tests.gc.content import Api, flask_send, push_scenario, stored_blobs
+from tests.gc.test_collect import CONFIG, age_everything
+
+
+def run(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "distribution", "garbage-collect", *flags, str(config)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_online_command_takes_the_lease_and_collects(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    text = CONFIG.format(root=root)
+    scenario = push_scenario(Api(flask_send(make_app(text).test_client())))
+    config = tmp_path / "config.yml"
+    config.write_text(text.replace("{{", "{").replace("}}", "}"))
+    young = run(config, "--online", "--grace-period", "1h")
+    assert young.returncode == 0, young.stderr
+    assert (
+        "0 blobs deleted" in young.stdout
+        and f"{len(scenario.garbage)} blobs spared" in young.stdout
+    )
+    age_everything(root)
+    holder = maintenance.StorageLease(create("filesystem", {"rootdirectory": str(root)}), "other")
+    assert holder.acquire()
+    refused = run(config, "--online", "--grace-period", "2s")
+    assert refused.returncode == 1
+    assert "another registry holds the maintenance lease" in refused.stderr
+    holder.release()
+    before = stored_blobs(root)
+    done = run(config, "--online", "-q", "--grace-period", "2s")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert set(before) - set(stored_blobs(root)) == scenario.garbage
+    assert not (root / "docker/registry/v2/_maintenance/leases/all").exists()
+
+
+def test_bad_arguments_fail_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(CONFIG.format(root=tmp_path).replace("{{", "{").replace("}}", "}"))
+    bad = run(config, "--online", "--grace-period", "soon")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "configuration error: --grace-period: not a duration: 'soon'"
+    missing = run(tmp_path / "missing.yml")
+    assert missing.returncode == 1 and "configuration error" in missing.stderr

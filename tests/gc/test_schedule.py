@@ -1,0 +1,70 @@
+"""Maintenance runs in one worker of one replica: two replicas of two workers each, sharing a
+storage root and a real Redis, with upload purging and GC due every second."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from tests.gc.content import Api, http_send
+from tests.redis_server import RedisServer
+
+TIMEOUT = 30.0
+
+
+def config(root: Path, redis_addr: str | None) -> str:
+    redis = f"redis:\n  addr: {redis_addr}\n" if redis_addr else ""
+    return f"""\
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: {root}
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 1s
+      interval: 1s
+    gc:
+      enabled: true
+      interval: 1s
+      age: 1h
+http:
+  secret: schedule-secret
+{redis}"""
+
+
+def test_one_worker_of_one_replica_runs_maintenance(tmp_path: Path, start_registry) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        root = tmp_path / "root"
+        replicas = [start_registry(config(root, redis.addr)) for _ in range(2)]
+        api = Api(http_send(replicas[0].url))
+        status, headers, _ = api.send("POST", "/v2/app/blobs/uploads/", b"", {})
+        assert status == 202
+        upload = f"/v2/app/blobs/uploads/{headers['Docker-Upload-UUID']}"
+        deadline = time.monotonic() + TIMEOUT
+        while api.send("GET", upload, b"", {})[0] != 404:
+            assert time.monotonic() < deadline, "the old upload was never purged"
+            time.sleep(0.2)
+        time.sleep(3)  # a few more intervals, in which a second runner would show up
+        assert redis.client().get("maintenance::lease")
+        for replica in replicas:
+            replica.stop()
+    finally:
+        redis.stop()
+    # Up to the shutdown: then another worker may take the lock over from an exiting one.
+    logs = [replica.stderr.split("Handling signal: term")[0] for replica in replicas]
+    for log in logs:
+        assert "Traceback" not in log
+        # One worker per replica took the replica's lock.
+        assert len(re.findall(r"worker \d+ runs this replica's maintenance", log)) == 1, log
+    everything = "\n".join(logs)
+    for job in ("uploadpurging", "gc"):
+        runners = set(re.findall(rf"running {job} in worker (\d+)", everything))
+        assert len(runners) == 1, (job, runners)
+    runs = [len(re.findall(r"PurgeUploads starting", log)) for log in logs]
+    assert sorted(runs)[0] == 0 and sorted(runs)[1] >= 2, runs
+    assert "Upload files in" in everything and "Removing upload directory" in everything
