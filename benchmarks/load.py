@@ -26,7 +26,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import free_port
 from tests.nginx import Nginx
+from tests.process import ServerProcess
 from tests.redis_server import RedisServer
+from tests.replicas.cluster import replica_config, round_robin
 
-SECRET = "load-test-secret"
-START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 60
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -118,87 +117,19 @@ class Report:
         return out + [f"  FAILURE {failure}" for failure in self.failures[:20]]
 
 
-class Replica:
-    """``registry serve`` in a child process; its log goes to ``workdir``."""
+class Replica(ServerProcess):
+    """``registry serve`` with 2 workers of 16 threads, configured as the replica tests do."""
 
     def __init__(self, workdir: Path, root: Path, redis_addr: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "config.yml"
-        config.write_text(
-            f"""version: 0.1
-log: {{level: warn, accesslog: {{disabled: true}}}}
-storage:
-  filesystem: {{rootdirectory: '{root}'}}
-  cache: {{blobdescriptor: redis}}
-  delete: {{enabled: true}}
-  maintenance: {{uploadpurging: {{enabled: false}}}}
-http: {{addr: '127.0.0.1:{self.port}', secret: {SECRET}}}
-redis: {{addr: '{redis_addr}', dialtimeout: 1s, readtimeout: 1s, writetimeout: 1s}}
-"""
-        )
+        config.write_text(replica_config(root, redis_addr, port=self.port))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         env.update(REGISTRY_HTTP_WORKERS="2", REGISTRY_HTTP_THREADS="16")
-        self.log_path = workdir / "registry.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "distribution", "serve", str(config)],
-                cwd=workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"registry exited {self.proc.returncode}:\n{self.log}")
-            try:
-                requests.get(f"{self.url}/v2/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"registry not ready after {START_TIMEOUT}s:\n{self.log}")
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=START_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def http_block(replicas: list[Replica], port: int) -> str:
-    """The http block of contrib/compose/replicas/nginx.conf, aimed at ``replicas``."""
-    servers = "\n".join(f"    server 127.0.0.1:{r.port};" for r in replicas)
-    return f"""
-  upstream registry {{
-{servers}
-    keepalive 32;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    client_max_body_size 0;
-    chunked_transfer_encoding on;
-    location / {{
-      proxy_pass http://registry;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_request_buffering off;
-      proxy_buffering off;
-      proxy_read_timeout 900;
-    }}
-  }}
-"""
+        command = [sys.executable, "-m", "distribution", "serve", str(config)]
+        super().__init__(command, workdir, env, f"http://127.0.0.1:{self.port}", True)
+        self.wait_ready()
 
 
 class Load:
@@ -405,7 +336,7 @@ def run(duration: float, clients: int, workdir: Path) -> Report:
         root = workdir / "root"
         replicas = [Replica(workdir / f"replica-{i}", root, redis.addr) for i in range(2)]
         port = free_port()
-        nginx = Nginx(workdir / "nginx").start(http_block(replicas, port))
+        nginx = Nginx(workdir / "nginx").start(round_robin(replicas, port))
         base = f"http://127.0.0.1:{port}"
         before = redis.client().info("stats")
         load = Load(base, duration, clients)
@@ -422,7 +353,7 @@ def run(duration: float, clients: int, workdir: Path) -> Report:
         load.check_all()
         for replica in replicas:
             if "Traceback" in replica.log:
-                load.fail(f"traceback in {replica.log_path}")
+                load.fail(f"traceback in {replica.stderr_path}")
         return load.report
     finally:
         if nginx is not None:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from distribution import config as config_module
 from distribution.app import create_app
-
-START_TIMEOUT = 30.0
+from tests.process import ServerProcess
 
 #: The configuration API tests run with unless they say otherwise.
 TEST_CONFIG = """
@@ -70,51 +66,11 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class RegistryProcess:
+class RegistryProcess(ServerProcess):
     """``python -m distribution serve`` in a child process, logs captured to files."""
 
     def __init__(self, workdir: Path, args: list[str], env: dict[str, str], url: str) -> None:
-        self.url = url
-        self.stdout_path = workdir / "stdout.log"
-        self.stderr_path = workdir / "stderr.log"
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "distribution", *args],
-                cwd=workdir,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text()
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
-    def wait_ready(self, verify: str | bool = True) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"registry exited {self.proc.returncode}:\n{self.stderr}")
-            try:
-                requests.get(f"{self.url}/v2/", timeout=1, verify=verify)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise AssertionError(f"registry not ready after {START_TIMEOUT}s:\n{self.stderr}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=START_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        super().__init__([sys.executable, "-m", "distribution", *args], workdir, env, url)
 
 
 @pytest.fixture

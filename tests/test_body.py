@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import START_TIMEOUT, free_port, make_certificate
+from tests.conftest import free_port, make_certificate
+from tests.process import START_TIMEOUT
 
 REPO = Path(__file__).resolve().parent.parent
 

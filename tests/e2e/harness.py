@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
 from tests.conftest import free_port
+from tests.process import ServerProcess
 
 GO_REGISTRY = "/usr/bin/docker-registry"
 SKOPEO = "/usr/bin/skopeo"
@@ -29,10 +27,8 @@ KINDS = ["go", "python"]
 #: Shared by every registry a test starts, so uploads move between them.
 SECRET = "e2e-shared-secret"
 
-#: Seconds for any one HTTP request, start-up, shutdown and skopeo call.
+#: Seconds for any one HTTP request and skopeo call.
 REQUEST_TIMEOUT = 30
-START_TIMEOUT = 30
-STOP_TIMEOUT = 30
 SKOPEO_TIMEOUT = 90
 
 
@@ -56,14 +52,13 @@ http:
 """
 
 
-class Server:
+class Server(ServerProcess):
     """A registry (``go`` or ``python``) in a child process on a free loopback port."""
 
     def __init__(self, kind: str, root: Path, workdir: Path) -> None:
         self.kind = kind
         self.root = root
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.netloc = f"127.0.0.1:{self.port}"
         workdir.mkdir(parents=True)
         config = workdir / "config.yml"
@@ -74,19 +69,12 @@ class Server:
         else:
             command = [sys.executable, "-m", "distribution", "serve", str(config)]
             env.update(REGISTRY_HTTP_WORKERS="2", REGISTRY_HTTP_THREADS="4")
-        self.log_path = workdir / "server.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_ready()
+        super().__init__(command, workdir, env, f"http://{self.netloc}", merge_output=True)
+        # Our first worker answers before the second has forked.
+        self.wait_ready(serving=lambda: kind == "go" or len(self.serving_pids()) >= 2)
 
     def __repr__(self) -> str:
         return f"<{self.kind} registry {self.url} pid {self.proc.pid}>"
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def rewrite(self, url: str) -> str:
         """``url`` (absolute or relative, from any registry) aimed at this one."""
@@ -99,39 +87,12 @@ class Server:
             return {self.proc.pid}
         return children(self.proc.pid)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
         """SIGTERM, then wait (bounded); a registry that ignores it is killed and fails."""
-        self.terminate()
-        self.wait_stopped()
+        return super().stop(strict=True)
 
-    def terminate(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def wait_stopped(self) -> None:
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            raise AssertionError(f"{self} ignored SIGTERM for {STOP_TIMEOUT}s") from None
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self} exited {self.proc.returncode}:\n{self.log}")
-            try:
-                requests.get(f"{self.url}/v2/", timeout=1)
-            except requests.ConnectionError:
-                time.sleep(0.05)
-                continue
-            if self.kind == "python" and len(self.serving_pids()) < 2:
-                time.sleep(0.05)  # the first worker answers before the second has forked
-                continue
-            return
-        self.proc.kill()
-        raise AssertionError(f"{self} not ready after {START_TIMEOUT}s:\n{self.log}")
+    def wait_stopped(self, strict: bool = True) -> int:
+        return super().wait_stopped(strict)
 
 
 #: The ``start_server`` fixture: ``start_server(kind, root=None) -> Server``.

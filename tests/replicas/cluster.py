@@ -8,9 +8,6 @@ run through ``tests/conftest.py``'s ``start_registry`` (gunicorn, 2 workers); Go
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -18,10 +15,10 @@ from urllib.parse import urlsplit
 import requests
 
 from tests.conftest import free_port
+from tests.process import ServerProcess
 
 GO_REGISTRY = "/usr/bin/docker-registry"
 SECRET = "replicas-shared-secret"
-START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30
 
 
@@ -70,51 +67,19 @@ def replica_config(
     return "\n".join(lines) + "\n"
 
 
-class GoReplica:
+class GoReplica(ServerProcess):
     """The Go registry in a child process, with ``config_text`` (its ``http.addr`` is replaced)."""
 
     def __init__(self, workdir: Path, config_text: str) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "config.yml"
         config.write_text(config_text)
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         env["REGISTRY_HTTP_ADDR"] = f"127.0.0.1:{self.port}"
-        self.log_path = workdir / "go.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [GO_REGISTRY, "serve", str(config)],
-                cwd=workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"Go registry exited {self.proc.returncode}:\n{self.log}")
-            try:
-                requests.get(f"{self.url}/v2/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"Go registry not ready after {START_TIMEOUT}s:\n{self.log}")
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=START_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        url = f"http://127.0.0.1:{self.port}"
+        super().__init__([GO_REGISTRY, "serve", str(config)], workdir, env, url, merge_output=True)
+        self.wait_ready()
 
 
 def round_robin(replicas: list[Replica], port: int) -> str:
