@@ -9,9 +9,22 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from distribution import errors, health, instrumentation, reference
-from distribution.api import base, blobs, catalog, context, manifests, referrers, tags, uploads
+from distribution import errors, health, instrumentation, notifications, proxy, reference
+from distribution.api import (
+    access,
+    base,
+    blobs,
+    catalog,
+    context,
+    manifests,
+    referrers,
+    tags,
+    uploads,
+)
+from distribution.auth import EXTENSION as AUTH_EXTENSION
+from distribution.auth import factory as auth_factory
 from distribution.config import Configuration
+from distribution.storage.driver import StorageDriverError
 from distribution.storage.registry import Registry
 
 if TYPE_CHECKING:
@@ -48,9 +61,14 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.url_value_preprocessor(_check_name)
+    app.extensions[AUTH_EXTENSION] = auth_factory.create(config.auth)
+    app.before_request(access.authorize)
     app.register_error_handler(errors.RegistryError, _render_registry_error)
     app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(StorageDriverError, _render_storage_error)
     app.register_error_handler(Exception, _render_unexpected)
+    notifications.init_app(app, config)
+    proxy.init_app(app, config)
 
     if config.storage.maintenance.readonly.enabled:
         app.before_request(_refuse_writes)
@@ -116,6 +134,12 @@ def _render_http_error(error: HTTPException) -> Response:
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def _render_storage_error(error: StorageDriverError) -> Response:
+    """A storage back-end that failed (down, throttling, timing out) is worth a retry: 503."""
+    log.error("storage error handling %s %s: %s", request.method, request.path, error)
+    return error_response(errors.Unavailable("storage back-end unavailable"))
 
 
 def _render_unexpected(error: Exception) -> Response:

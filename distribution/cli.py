@@ -10,9 +10,10 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from distribution import __version__, duration, maintenance, server
+from distribution import __version__, duration, maintenance, notifications, proxy, server
 from distribution import config as config_module
 from distribution import log as log_module
+from distribution.auth import factory as auth_factory
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc
@@ -57,14 +58,11 @@ def prepare(path: str | None) -> Configuration:
         raise ConfigError(f"storage.{config.storage.driver}", err.message) from None
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
-    if config.auth.type:
-        raise ConfigError(
-            "auth",
-            f"{config.auth.type} access control is not implemented yet; refusing to serve "
-            "without it (remove the auth section to run an open registry)",
-        )
+    auth_factory.check(config)
     server.check(config)
     cache_factory.check(config)
+    notifications.check(config)
+    proxy.check(config)
     if not config.http.secret:
         log.warning(
             "No HTTP secret provided - generated random secret. This may cause problems with "

@@ -281,6 +281,10 @@ class HTTP:
     h2c: H2C = field(default_factory=H2C)
     workers: int | None = field(default=None, metadata=_meta(minimum=1))
     threads: int | None = field(default=None, metadata=_meta(minimum=1))
+    trustedproxies: tuple[str, ...] | None = None
+    """Our extension: the peers (IP addresses or CIDR networks) whose ``X-Forwarded-*``,
+    ``X-Real-Ip`` and ``Forwarded`` headers are believed. None (unset) believes every peer, as
+    the Go registry does behind a proxy; ``[]`` believes none, for a registry exposed directly."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from distribution import redisconn
+from distribution import proxy, redisconn
+from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
+from distribution.proxy import schedule
 from distribution.storage import driver as drivers
 from distribution.storage import gc, paths, purge
 
@@ -173,6 +175,14 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
         found.append(
             Job("gc", collection.interval, first_delay(collection.interval), collect_garbage)
         )
+    if proxy.expires(config):
+        cache = cache_from_config(config)
+
+        def expire_proxied(proceed: Callable[[], bool]) -> None:
+            schedule.expire(driver, cache, proceed=proceed)
+
+        every = schedule.interval(config.proxy.ttl)
+        found.append(Job("proxyexpiry", every, every, expire_proxied))
     return found
 
 
@@ -224,7 +234,7 @@ def install(cfg: Any, config: Configuration) -> None:
     only those) share it, and removed when the master exits.
     """
     if not config.storage.maintenance.uploadpurging.enabled and not (
-        config.storage.maintenance.gc.enabled
+        config.storage.maintenance.gc.enabled or proxy.expires(config)
     ):
         return
     lock_dir = tempfile.mkdtemp(prefix="registry-maintenance-")

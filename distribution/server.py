@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
@@ -14,9 +14,9 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
-from distribution import debug, maintenance
+from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig
 from distribution import log as log_module
-from distribution.config import ConfigError, Configuration
+from distribution.config import TLS, Configuration
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,6 @@ DEFAULT_THREADS = 16
 DEFAULT_DRAIN_TIMEOUT = 30
 
 _GUNICORN_LOG_LEVELS = {"warn": "warning", "fatal": "critical", "panic": "critical"}
-_TLS_VERSIONS = {
-    "tls1.0": ssl.TLSVersion.TLSv1,
-    "tls1.1": ssl.TLSVersion.TLSv1_1,
-    "tls1.2": ssl.TLSVersion.TLSv1_2,
-    "tls1.3": ssl.TLSVersion.TLSv1_3,
-}
 
 
 class RegistryServer(BaseApplication):
@@ -47,9 +41,11 @@ class RegistryServer(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
         maintenance.install(self.cfg, self.config)
+        notifications.install(self.cfg, self.config)
 
     def load(self) -> Flask | debug.WSGIApp:
-        return debug.with_debug_server(app_module.create_app(self.config), self.config)
+        app = debug.with_debug_server(app_module.create_app(self.config), self.config)
+        return proxyheaders.guard(app, self.config.http.trustedproxies)
 
 
 def gunicorn_options(config: Configuration) -> dict[str, Any]:
@@ -63,6 +59,8 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "threads": http.threads or DEFAULT_THREADS,
         "graceful_timeout": drain,
         "keepalive": 60,
+        # A Bearer token carrying an x5c chain outgrows gunicorn's 8190-byte default.
+        "limit_request_field_size": 65536,
         "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
         "errorlog": "-",
         "logger_class": _logger_class(config.log.formatter, config.log.fields),
@@ -70,6 +68,9 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "proc_name": "registry",
         # No gunicornc socket: it would land in $HOME, the data volume in our image.
         "control_socket_disable": True,
+        "forwarded_allow_ips": proxyheaders.gunicorn_allow_list(http.trustedproxies),
+        # gunicorn would take SCRIPT_NAME from a trusted peer's header: routing is ours alone.
+        "forwarder_headers": "",
     }
     if http.debug.addr:
         options["bind"].append(bind_address("tcp", http.debug.addr))
@@ -78,28 +79,16 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         options.update(
             certfile=http.tls.certificate,
             keyfile=http.tls.key,
-            ssl_context=_ssl_context_hook(http.tls.clientcas, http.tls.minimumtls),
+            ssl_context=_ssl_context_hook(http.tls),
         )
     return options
 
 
 def check(config: Configuration) -> None:
-    """Load the TLS files once at start-up, so a bad one stops the server with its key named."""
-    tls = config.http.tls
-    if not tls.certificate and not tls.key:
-        return
-    if not tls.certificate or not tls.key:
-        raise ConfigError("http.tls", "certificate and key must be given together")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(tls.certificate, tls.key)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError("http.tls.certificate", f"cannot load {tls.certificate}: {err}") from None
-    for i, path in enumerate(tls.clientcas):
-        try:
-            context.load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(f"http.tls.clientcas[{i}]", f"cannot load {path}: {err}") from None
+    """Check ``http.trustedproxies`` and load the TLS files once at start-up, so that a bad
+    one stops the server with its key named rather than failing every handshake."""
+    proxyheaders.networks(config.http.trustedproxies)
+    tlsconfig.check(config.http.tls)
 
 
 def bind_address(net: str, addr: str) -> str:
@@ -126,6 +115,11 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
             for handler in self.error_log.handlers:
                 handler.setFormatter(log_module.make_formatter(formatter, fields))
 
+        def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+            atoms = super().atoms(resp, req, environ, request_time)
+            atoms["h"] = proxyheaders.forwarded_client(environ) or atoms["h"]
+            return atoms
+
         def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
             if not environ.get(debug.DEBUG_REQUEST):  # Go's debug server keeps no access log
                 super().access(resp, req, environ, request_time)
@@ -133,16 +127,12 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
     return RegistryLogger
 
 
-def _ssl_context_hook(clientcas: Sequence[str], minimumtls: str) -> Callable[..., ssl.SSLContext]:
-    """gunicorn's ``ssl_context`` hook: Go's minimum TLS version and client CA handling."""
+def _ssl_context_hook(tls: TLS) -> Callable[..., ssl.SSLContext]:
+    """gunicorn's ``ssl_context`` hook: Go's minimum TLS version and client certificates."""
 
     def ssl_context(conf: Any, default_factory: Any) -> ssl.SSLContext:
         context = default_factory()
-        context.minimum_version = _TLS_VERSIONS[minimumtls]
-        if clientcas:
-            for path in clientcas:
-                context.load_verify_locations(cafile=path)
-            context.verify_mode = ssl.CERT_REQUIRED
+        tlsconfig.configure(context, tls)
         return context
 
     return ssl_context

@@ -3,11 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests start as real components.
+# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo docker-registry nginx redis-server)
+packages=(openssl skopeo docker-registry nginx redis-server systemd)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()

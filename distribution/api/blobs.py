@@ -17,7 +17,7 @@ from flask import Blueprint, Response, redirect, request
 from werkzeug.http import parse_range_header
 from werkzeug.wsgi import wrap_file
 
-from distribution import errors
+from distribution import errors, notifications
 from distribution.api import context
 from distribution.digest import Digest
 from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
@@ -35,6 +35,7 @@ def get_blob(name: str, digest: str) -> Response:
     """The blob's content, or a 307 to the storage backend when it offers a URL."""
     repository = RepositoryBlobs(context.registry().blobs, name)
     descriptor = repository.stat(Digest.parse(digest))
+    notifications.blob_pulled(name, descriptor)
     if not context.config().storage.redirect.disable:
         url = repository.blobs.redirect_url(descriptor.digest, request.method)
         if url:
@@ -50,6 +51,7 @@ def delete_blob(name: str, digest: str) -> Response:
     parsed = Digest.parse(digest)
     repository.stat(parsed)
     repository.unlink(parsed)
+    notifications.blob_deleted(name, parsed)
     response = Response(status=202, headers={"Content-Length": "0"})
     del response.headers["Content-Type"]
     return response

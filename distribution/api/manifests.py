@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from distribution import errors, manifest
+from distribution import errors, manifest, notifications
 from distribution.api import context, urls
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
@@ -41,10 +41,13 @@ def get_manifest(name: str, reference: str) -> Response:
     media_type = manifest.classify(body)
     manifest.check_acceptable(media_type, accepted)
     if manifest.needs_list_fallback(media_type, accepted, by_tag=tag is not None):
+        notifications.manifest_pulled(name, digest, media_type, body, tag)
         digest = manifest.default_platform_child(manifest.parse_stored(body))
         body = store.get(digest)
         media_type = manifest.classify(body)
         manifest.check_fallback_child(media_type, accepted)
+        tag = None
+    notifications.manifest_pulled(name, digest, media_type, body, tag)
     response = Response(body, status=200, content_type=media_type)
     response.headers["Docker-Content-Digest"] = str(digest)
     response.headers["ETag"] = f'"{digest}"'
@@ -67,6 +70,7 @@ def put_manifest(name: str, reference: str) -> Response:
     store.put(body)
     if tag is not None:
         TagStore(registry.driver, name).tag(tag, digest)
+    notifications.manifest_pushed(name, digest, parsed.media_type, body, tag)
     response = Response(status=201)
     response.headers["Location"] = urls.external_url(
         "manifests.get_manifest", name=name, reference=str(digest)
@@ -86,13 +90,16 @@ def delete_manifest(name: str, reference: str) -> Response:
     tags = TagStore(registry.driver, name)
     if tag is not None:
         tags.untag(tag)
+        notifications.tag_deleted(name, tag)
         return Response(status=202)
     ManifestStore(registry.blobs, name).delete(digest)
+    notifications.manifest_deleted(name, digest)
     for stale in tags.lookup(digest):
         try:
             tags.untag(stale)
         except errors.ManifestUnknown:
             continue
+        notifications.tag_deleted(name, stale)
     return Response(status=202)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from distribution import errors, metrics, reference, uploadstate
+from distribution import errors, metrics, notifications, reference, uploadstate
 from distribution.api import body, context
 from distribution.api.urls import external_url
 from distribution.digest import Digest
@@ -50,9 +50,12 @@ def start_upload(name: str) -> Response:
         except Exception:
             uploads.cancel(upload)  # nobody knows this upload's id to resume it
             raise
-        return _created(name, uploads.commit(upload, digest))
+        committed = uploads.commit(upload, digest)
+        notifications.blob_pushed(name, committed)
+        return _created(name, committed)
     mounted = _mount(name, request.args.get("mount"), request.args.get("from"))
     if mounted is not None:
+        notifications.blob_mounted(name, mounted, request.args.get("from"))
         return _created(name, mounted)
     return _empty(202, _progress_headers(uploads.start(name)))
 
@@ -81,7 +84,9 @@ def complete_upload(name: str, uuid: str) -> Response:
     upload = _resume(uploads, name, uuid)
     digest = _digest_param()
     upload = uploads.append(upload, request_body)
-    return _created(name, uploads.commit(upload, digest))
+    committed = uploads.commit(upload, digest)
+    notifications.blob_pushed(name, committed)
+    return _created(name, committed)
 
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["DELETE"])

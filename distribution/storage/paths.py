@@ -12,6 +12,8 @@
       repositories/<name>/_uploads/<uuid>/startedat
       _maintenance/gc/trash/<alg>/<hex>/data       ours: blobs online GC is about to delete
       _maintenance/leases/<job>                     ours: the maintenance lease without Redis
+      _maintenance/proxy/scheduled/<id>             ours: pull-through content to schedule
+    /scheduler-state.json                           the pull-through cache's expiry schedule
 
 Callers pass names, tags and digests that were already validated (see ``reference.py`` and
 ``digest.py``); the driver wrapper rejects anything else anyway.
@@ -115,3 +117,13 @@ def gc_trash_data(digest: Digest) -> str:
 def maintenance_lease(job: str) -> str:
     """The lease naming the replica that runs cluster-wide maintenance, without Redis."""
     return f"{MAINTENANCE}/leases/{job}"
+
+
+# The pull-through cache's schedule: Go's file at the driver's root, and our pending records.
+SCHEDULER_STATE = "/scheduler-state.json"
+PROXY_SCHEDULED = f"{MAINTENANCE}/proxy/scheduled"
+
+
+def proxy_scheduled(record_id: str) -> str:
+    """A request's record of content the pull-through cache stored, for the expiry job."""
+    return f"{PROXY_SCHEDULED}/{record_id}"

@@ -23,35 +23,58 @@ KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr
 CONTAINER = "registry"
 
 
+class Azurite:
+    """One azurite on a fixed port and data dir; stop and start it again at will, as a
+    fault-injection test does (the blobs stay on disk across restarts)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        #: The account's service URL, what the driver's ``serviceurl`` takes.
+        self.url = f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start serving; the service URL once the port accepts connections."""
+        executable = shutil.which("azurite-blob") or shutil.which("azurite")
+        if executable is None:
+            pytest.fail("azurite is not on PATH (npm install -g azurite)")
+        log = self.root / "azurite.log"
+        with open(log, "ab") as out:
+            self._server = subprocess.Popen(
+                [
+                    executable,
+                    *("--blobHost", "127.0.0.1", "--blobPort", str(self.port)),
+                    *("--location", str(self.root / "data")),
+                    *("--debug", str(self.root / "debug.log")),
+                    "--skipApiVersionCheck",
+                    "--loose",
+                    "--disableTelemetry",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_until_up(self.port, self._server, log)
+        return self.url
+
+    def stop(self) -> None:
+        """SIGTERM and wait; connections to the port are refused until :meth:`start`."""
+        if self._server is not None:
+            self._server.terminate()
+            self._server.wait(10)
+            self._server = None
+
+
 @contextlib.contextmanager
 def running(root: Path) -> Iterator[str]:
     """Serve blobs stored under ``root``; yield the account's service URL."""
-    executable = shutil.which("azurite-blob") or shutil.which("azurite")
-    if executable is None:
-        pytest.fail("azurite is not on PATH (npm install -g azurite)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(root / "azurite.log", "wb")  # noqa: SIM115 - closed below, after the server
-    server = subprocess.Popen(
-        [
-            executable,
-            *("--blobHost", "127.0.0.1", "--blobPort", str(port)),
-            *("--location", str(root / "data"), "--debug", str(root / "debug.log")),
-            "--skipApiVersionCheck",
-            "--loose",
-            "--disableTelemetry",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = Azurite(root)
     try:
-        _wait_until_up(port, server, root / "azurite.log")
-        yield f"http://127.0.0.1:{port}/{ACCOUNT}"
+        yield server.start()
     finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
+        server.stop()
 
 
 def _wait_until_up(port: int, server: subprocess.Popen[bytes], log: Path) -> None:

@@ -28,32 +28,52 @@ def binary() -> Path:
     return package / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
 
 
+class FakeGCS:
+    """One fake-gcs-server on a fixed port and data dir; stop and start it again at will, as a
+    fault-injection test does (the objects stay on disk across restarts)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start serving; the URL once it answers."""
+        log = self.root / "server.log"
+        with open(log, "ab") as out:
+            self._server = subprocess.Popen(
+                [
+                    str(binary()),
+                    *("-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port)),
+                    *("-external-url", self.url, "-public-host", f"127.0.0.1:{self.port}"),
+                    *("-backend", "filesystem"),
+                    *("-filesystem-root", str(self.root / "data"), "-log-level", "warn"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_until_up(self.url, self._server, log)
+        return self.url
+
+    def stop(self) -> None:
+        """SIGTERM and wait; connections to the port are refused until :meth:`start`."""
+        if self._server is not None:
+            self._server.terminate()
+            self._server.wait(10)
+            self._server = None
+
+
 @contextlib.contextmanager
 def running(root: Path) -> Iterator[str]:
     """Serve a filesystem backend under ``root`` on a free port; yield its ``http://`` URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below, after the server
-    server = subprocess.Popen(
-        [
-            str(binary()),
-            *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port)),
-            *("-external-url", url, "-public-host", f"127.0.0.1:{port}"),
-            *("-backend", "filesystem"),
-            *("-filesystem-root", str(root / "data"), "-log-level", "warn"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = FakeGCS(root)
     try:
-        _wait_until_up(url, server, root / "server.log")
-        yield url
+        yield server.start()
     finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
+        server.stop()
 
 
 def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:

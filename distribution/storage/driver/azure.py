@@ -16,6 +16,7 @@ with a clear error when it does not.
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -76,6 +77,10 @@ def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
     if not serviceurl.startswith(("http://", "https://")):
         raise InvalidParameterError("serviceurl", f"not an http(s) URL: {serviceurl!r}")
     accountkey = _string(parameters, "accountkey")
+    credential = _credential(parameters.get("credentials"), accountname, accountkey)
+    if not isinstance(credential, dict) and not serviceurl.startswith("https://"):
+        message = "Azure AD credentials (client_secret, default_credentials) need https://"
+        raise InvalidParameterError("serviceurl", f"{message}, not {serviceurl!r}")
     max_retries = parameters.get("max_retries", DEFAULT_MAX_RETRIES)
     if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
         raise InvalidParameterError("max_retries", f"not a non-negative integer: {max_retries!r}")
@@ -83,7 +88,7 @@ def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
         serviceurl=serviceurl,
         accountname=accountname,
         container=container,
-        credential=_credential(parameters.get("credentials"), accountname, accountkey),
+        credential=credential,
         rootdirectory=_string(parameters, "rootdirectory"),
         max_retries=max_retries,
         retry_delay=_duration("retry_delay", parameters.get("retry_delay", DEFAULT_RETRY_DELAY)),
@@ -106,12 +111,7 @@ class AzureDriver(StorageDriver):
         self._accountname = accountname
         self._accountkey = credential.get("account_key") if isinstance(credential, dict) else None
         self._retry_delay = retry_delay
-        retry = ExponentialRetry(
-            initial_backoff=max(retry_delay, 0.001),
-            increment_base=2,
-            retry_total=max_retries,
-            random_jitter_range=retry_delay / 2,
-        )
+        retry = _Backoff(retry_delay, max_retries)
         service = BlobServiceClient(
             serviceurl,
             credential=credential,
@@ -202,7 +202,9 @@ class AzureDriver(StorageDriver):
             if src == dst:
                 source.get_blob_properties()
                 return
-            url = self._signed_url(source, timedelta(hours=1)) or source.url
+            # Same account: the request's own credentials authorise the source. (A SAS here
+            # would also make azurite read the whole source into one string, failing >512 MiB.)
+            url = source.url
             try:
                 status = target.start_copy_from_url(url)["copy_status"]
             except HttpResponseError as exc:
@@ -293,6 +295,18 @@ class AzureDriver(StorageDriver):
         for start in range(0, len(data), BLOCK_SIZE):
             blob.append_block(data[start : start + BLOCK_SIZE], appendpos_condition=start)
         return len(data)
+
+
+class _Backoff(ExponentialRetry):
+    """Go's policy: ``retry_delay`` doubling per retry, with jitter. Azure's own exponential
+    policy adds whole seconds (``initial + base ** count``), far more than ``100ms``."""
+
+    def __init__(self, delay: float, retries: int) -> None:
+        super().__init__(initial_backoff=0, retry_total=retries, random_jitter_range=0)
+        self._delay = max(delay, 0.001)
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        return self._delay * 2 ** settings["count"] * random.uniform(0.5, 1.5)
 
 
 class _Writer(FileWriter):
@@ -433,7 +447,9 @@ def _credential(credentials: Any, accountname: str, accountkey: str) -> Any:
     if kind == "default_credentials":
         return identity.DefaultAzureCredential()
     fields = {name: credentials.get(name) for name in ("clientid", "tenantid", "secret")}
-    missing = [name for name, value in fields.items() if not value]
-    if missing:
-        raise InvalidParameterError("credentials", f"client_secret needs {', '.join(missing)}")
+    for name, value in fields.items():
+        if not value or not isinstance(value, str):
+            raise InvalidParameterError(
+                f"credentials.{name}", "required (a string) for client_secret credentials"
+            )
     return identity.ClientSecretCredential(fields["tenantid"], fields["clientid"], fields["secret"])

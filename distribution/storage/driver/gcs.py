@@ -5,14 +5,25 @@ Large writers stream through GCS resumable upload sessions. A writer closed befo
 stores its session as a small object at its own path (content type
 ``application/x-docker-upload-session``, the session URL and bytes sent in its metadata, the
 not yet sendable tail as its content), exactly as the Go driver does, so the next writer, in
-any process, continues the same session. ``STORAGE_EMULATOR_HOST`` is honoured as Google's
-libraries do.
+any process, continues the same session. A session the service no longer knows (expired after
+a week, or an emulator restarted) cannot be continued: its file is removed and the writer
+reports it missing, so the upload starts again from 0.
+
+``STORAGE_EMULATOR_HOST`` is honoured as Google's libraries do: API calls go to the emulator
+anonymously, while given service-account credentials still sign redirect URLs.
+
+Every call is retried on throttling (429), server errors (5xx), timeouts and dropped
+connections, with exponential backoff from ``retry_delay`` and at most ``max_retries`` retries
+(Go's driver: 1 s doubling, 5 tries); both are our extension parameters, named as the azure
+driver's. Start-up fails when the bucket does not exist or the credentials are refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -22,11 +33,13 @@ import google.auth
 import google.auth.exceptions
 import requests
 from google.api_core import exceptions as google_exceptions
+from google.api_core.retry import Retry
 from google.auth import credentials as auth_credentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 from google.oauth2 import service_account
 
+from distribution import duration
 from distribution.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -42,6 +55,9 @@ MIN_CHUNK_SIZE = 256 * 1024
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 SIGNED_URL_EXPIRY = timedelta(minutes=20)
 HTTP_TIMEOUT = 60
+#: Go's driver makes 5 tries, pausing 1 s, doubling.
+DEFAULT_MAX_RETRIES = 4
+DEFAULT_RETRY_DELAY = 1.0
 _SCOPE = "https://www.googleapis.com/auth/devstorage.full_control"
 
 
@@ -65,6 +81,8 @@ def from_parameters(parameters: Mapping[str, Any]) -> GCSDriver:
         rootdirectory=str(parameters.get("rootdirectory") or ""),
         chunksize=_chunksize(parameters.get("chunksize", DEFAULT_CHUNK_SIZE)),
         emulator=emulator,
+        max_retries=_max_retries(parameters.get("max_retries", DEFAULT_MAX_RETRIES)),
+        retry_delay=_retry_delay(parameters.get("retry_delay", DEFAULT_RETRY_DELAY)),
     )
 
 
@@ -78,15 +96,23 @@ class GCSDriver(StorageDriver):
         rootdirectory: str = "",
         chunksize: int = DEFAULT_CHUNK_SIZE,
         emulator: str | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
     ) -> None:
         project = getattr(credentials, "project_id", None)
-        self._client = storage.Client(project=project, credentials=credentials)
+        # An emulator takes no tokens: the credentials only sign URLs there.
+        api_credentials = auth_credentials.AnonymousCredentials() if emulator else credentials
+        self._client = storage.Client(project=project, credentials=api_credentials)
         self._bucket = self._client.bucket(bucket)
         self._credentials = credentials
-        self._http = AuthorizedSession(credentials)
+        self._http = AuthorizedSession(api_credentials)
         self._prefix = rootdirectory.strip("/") + "/" if rootdirectory.strip("/") else ""
         self._chunksize = chunksize
         self._emulator = emulator
+        self._max_retries = max_retries
+        self._retry_delay = retry_delay
+        self._retry = _retry_policy(max_retries, retry_delay)
+        self._check_bucket(bucket)
 
     @property
     def name(self) -> str:
@@ -94,7 +120,9 @@ class GCSDriver(StorageDriver):
 
     def get_content(self, path: str) -> bytes:
         with _translated(path):
-            return self._readable_blob(path).download_as_bytes()
+            return self._readable_blob(path).download_as_bytes(
+                timeout=HTTP_TIMEOUT, retry=self._retry
+            )
 
     def put_content(self, path: str, data: bytes) -> None:
         with _translated(path):
@@ -105,13 +133,13 @@ class GCSDriver(StorageDriver):
             blob = self._readable_blob(path)
             if offset > (blob.size or 0):
                 raise InvalidOffsetError(path, offset)
-            f = blob.open("rb", chunk_size=self._chunksize)
+            f = blob.open("rb", chunk_size=self._chunksize, retry=self._retry)
             f.seek(offset)
             return f  # type: ignore[return-value]
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         with _translated(path):
-            blob = self._bucket.get_blob(self._key(path)) if append else None
+            blob = self._get_blob(self._key(path)) if append else None
             if append and blob is None:
                 raise PathNotFoundError(path)
             writer = _Writer(self, self._key(path))
@@ -122,11 +150,11 @@ class GCSDriver(StorageDriver):
     def stat(self, path: str) -> FileInfo:
         with _translated(path):
             key = self._key(path)
-            blob = self._bucket.get_blob(key) if path != "/" else None
+            blob = self._get_blob(key) if path != "/" else None
             if blob is not None:
                 return FileInfo(path, _logical_size(blob), _mtime(blob), is_dir=False)
             prefix = self._dir_prefix(path)
-            for child in self._client.list_blobs(self._bucket, prefix=prefix, max_results=1):
+            for child in self._list(prefix=prefix, max_results=1):
                 return FileInfo(path, 0, _mtime(child), is_dir=True)
             if path == "/":
                 return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
@@ -135,7 +163,7 @@ class GCSDriver(StorageDriver):
     def list(self, path: str) -> list[str]:
         with _translated(path):
             prefix = self._dir_prefix(path)
-            pages = self._client.list_blobs(self._bucket, prefix=prefix, delimiter="/")
+            pages = self._list(prefix=prefix, delimiter="/")
             names = {blob.name for blob in pages}
             names.update(sub.rstrip("/") for sub in pages.prefixes)
             if not names and path != "/":
@@ -145,25 +173,28 @@ class GCSDriver(StorageDriver):
 
     def move(self, src: str, dst: str) -> None:
         with _translated(src):
-            source = self._bucket.get_blob(self._key(src))
+            source = self._get_blob(self._key(src))
             if source is None:
                 raise PathNotFoundError(src)
             target = self._bucket.blob(self._key(dst))
-            token, _, _ = target.rewrite(source)
+            token, _, _ = target.rewrite(source, timeout=HTTP_TIMEOUT, retry=self._retry)
             while token is not None:
-                token, _, _ = target.rewrite(source, token=token)
-            source.delete()
+                token, _, _ = target.rewrite(
+                    source, token=token, timeout=HTTP_TIMEOUT, retry=self._retry
+                )
+            with suppress(google_exceptions.NotFound):
+                source.delete(timeout=HTTP_TIMEOUT, retry=self._retry)
 
     def delete(self, path: str) -> None:
         with _translated(path):
             key = self._key(path)
-            blobs = list(self._client.list_blobs(self._bucket, prefix=key + "/"))
-            blobs += [blob for blob in (self._bucket.get_blob(key),) if blob is not None]
+            blobs = list(self._list(prefix=key + "/"))
+            blobs += [blob for blob in (self._get_blob(key),) if blob is not None]
             if not blobs:
                 raise PathNotFoundError(path)
             for blob in blobs:
                 with suppress(google_exceptions.NotFound):
-                    blob.delete()
+                    blob.delete(timeout=HTTP_TIMEOUT, retry=self._retry)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """A V4 signed URL, when the credentials hold a key that can sign one."""
@@ -176,7 +207,53 @@ class GCSDriver(StorageDriver):
                 expiration=SIGNED_URL_EXPIRY,
                 method=method,
                 api_access_endpoint=self._emulator,
+                credentials=self._credentials,
             )
+
+    def _check_bucket(self, bucket: str) -> None:
+        """Fail at start-up, in one line, rather than on the first request. Listing needs
+        only object permissions, which is all a registry's service account may have."""
+        try:
+            next(iter(self._list(max_results=1)), None)
+        except google_exceptions.NotFound as exc:
+            raise StorageDriverError(f"bucket {bucket!r} does not exist", "gcs") from exc
+        except google_exceptions.Forbidden as exc:
+            message = f"credentials refused for bucket {bucket!r}: {exc.message}"
+            raise StorageDriverError(message, "gcs") from exc
+        except (
+            google_exceptions.GoogleAPIError,
+            google.auth.exceptions.GoogleAuthError,
+            requests.RequestException,
+        ) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageDriverError(f"cannot reach bucket {bucket!r}: {reason}", "gcs") from exc
+
+    def _get_blob(self, key: str) -> storage.Blob | None:
+        return self._bucket.get_blob(key, timeout=HTTP_TIMEOUT, retry=self._retry)
+
+    def _list(self, **options: Any) -> Any:
+        return self._client.list_blobs(
+            self._bucket, timeout=HTTP_TIMEOUT, retry=self._retry, **options
+        )
+
+    def _put(self, url: str, data: bytes, headers: dict[str, str]) -> requests.Response:
+        """PUT one chunk to an upload session, tried at most ``max_retries`` more times after
+        a 429 or 5xx answer, a timeout or a dropped connection, pausing ``retry_delay``
+        doubling each time (with jitter), as Go's driver does."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.put(url, data=data, headers=headers, timeout=HTTP_TIMEOUT)
+            except requests.RequestException as exc:
+                if attempt == self._max_retries or not _transient(exc):
+                    raise
+            else:
+                if response.status_code != 429 and response.status_code < 500:
+                    return response
+                if attempt == self._max_retries:
+                    raise google_exceptions.from_http_response(response)
+            time.sleep(self._retry_delay * 2**attempt * random.uniform(0.5, 1.5))
+            attempt += 1
 
     def _key(self, path: str) -> str:
         return self._prefix + path.lstrip("/")
@@ -186,7 +263,7 @@ class GCSDriver(StorageDriver):
 
     def _readable_blob(self, path: str) -> storage.Blob:
         """The committed object at ``path``; an upload still in progress is not readable."""
-        blob = self._bucket.get_blob(self._key(path))
+        blob = self._get_blob(self._key(path))
         if blob is None or blob.content_type == SESSION_CONTENT_TYPE:
             raise PathNotFoundError(path)
         return blob
@@ -195,7 +272,9 @@ class GCSDriver(StorageDriver):
         blob = self._bucket.blob(key)
         blob.metadata = metadata
         content_type = SESSION_CONTENT_TYPE if metadata else "application/octet-stream"
-        blob.upload_from_string(data, content_type=content_type, timeout=HTTP_TIMEOUT)
+        blob.upload_from_string(
+            data, content_type=content_type, timeout=HTTP_TIMEOUT, retry=self._retry
+        )
 
 
 class _Writer(FileWriter):
@@ -212,6 +291,7 @@ class _Writer(FileWriter):
         self._buffer = bytearray()
         self._session: str | None = None
         self._offset = 0
+        self._lost = False
 
     def resume(self, blob: storage.Blob) -> None:
         """Continue ``blob``: its upload session if it is one, else a copy of its content."""
@@ -219,11 +299,14 @@ class _Writer(FileWriter):
             metadata = blob.metadata or {}
             self._session = metadata["Session-URI"]
             self._offset = int(metadata["Offset"])
-            self._buffer = bytearray(blob.download_as_bytes())
+            self._buffer = bytearray(
+                blob.download_as_bytes(timeout=HTTP_TIMEOUT, retry=self._driver._retry)
+            )
             self._size = self._offset + len(self._buffer)
             return
-        with blob.open("rb", chunk_size=self._driver._chunksize) as existing:
-            while data := existing.read(self._driver._chunksize):
+        chunk = self._driver._chunksize
+        with blob.open("rb", chunk_size=chunk, retry=self._driver._retry) as existing:
+            while data := existing.read(chunk):
                 self.write(data)
 
     def _write(self, data: bytes) -> int:
@@ -235,7 +318,7 @@ class _Writer(FileWriter):
         return len(data)
 
     def _close(self) -> None:
-        if self._committed:
+        if self._committed or self._lost:
             return
         with _translated(self._key):
             if self._session is None:
@@ -253,7 +336,9 @@ class _Writer(FileWriter):
                 with suppress(requests.RequestException):
                     self._driver._http.delete(self._session, timeout=HTTP_TIMEOUT)
             with suppress(google_exceptions.NotFound):
-                self._driver._bucket.blob(self._key).delete()
+                self._driver._bucket.blob(self._key).delete(
+                    timeout=HTTP_TIMEOUT, retry=self._driver._retry
+                )
         self._buffer = bytearray()
 
     def _commit(self) -> None:
@@ -271,17 +356,20 @@ class _Writer(FileWriter):
         if self._session is None:
             blob = self._driver._bucket.blob(self._key)
             self._session = blob.create_resumable_upload_session(
-                content_type="application/octet-stream", timeout=HTTP_TIMEOUT
+                content_type="application/octet-stream",
+                timeout=HTTP_TIMEOUT,
+                retry=self._driver._retry,
             )
         end = self._offset + length
         total = str(end) if final else "*"
         span = f"{self._offset}-{end - 1}" if length else "*"
-        response = self._driver._http.put(
+        response = self._driver._put(
             self._session,
-            data=bytes(self._buffer[:length]),
-            headers={"Content-Range": f"bytes {span}/{total}"},
-            timeout=HTTP_TIMEOUT,
+            bytes(self._buffer[:length]),
+            {"Content-Range": f"bytes {span}/{total}"},
         )
+        if response.status_code in (404, 410):
+            self._forget_lost_session()
         expected = (200, 201) if final else (308,)
         if response.status_code not in expected:
             raise StorageDriverError(
@@ -291,6 +379,18 @@ class _Writer(FileWriter):
         del self._buffer[:length]
         self._offset = end
 
+    def _forget_lost_session(self) -> None:
+        """The service no longer knows the session (expired, cancelled, or an emulator that
+        restarted): what it held is gone, so the file is removed rather than left claiming
+        bytes nobody has, and the caller learns the file is not there."""
+        self._lost = True
+        self._buffer = bytearray()
+        with suppress(google_exceptions.NotFound):
+            self._driver._bucket.blob(self._key).delete(
+                timeout=HTTP_TIMEOUT, retry=self._driver._retry
+            )
+        raise PathNotFoundError(self._key)
+
 
 @contextmanager
 def _translated(path: str) -> Iterator[None]:
@@ -299,7 +399,11 @@ def _translated(path: str) -> Iterator[None]:
         yield
     except google_exceptions.NotFound as exc:
         raise PathNotFoundError(path) from exc
-    except (google_exceptions.GoogleAPIError, requests.RequestException) as exc:
+    except (
+        google_exceptions.GoogleAPIError,
+        google.auth.exceptions.GoogleAuthError,
+        requests.RequestException,
+    ) as exc:
         raise StorageDriverError(str(exc)) from exc
 
 
@@ -337,6 +441,51 @@ def _chunksize(value: Any) -> int:
             "chunksize", f"must be a positive multiple of {MIN_CHUNK_SIZE}, not {size}"
         )
     return size
+
+
+def _max_retries(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidParameterError("max_retries", f"not a non-negative integer: {value!r}")
+    return value
+
+
+def _retry_delay(value: Any) -> float:
+    """Seconds from a Go duration (``"100ms"``, ``"1s"``) or a plain number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    nanoseconds = duration.parse(str(value).strip())
+    if nanoseconds is not None and nanoseconds >= 0:
+        return nanoseconds / 1e9
+    raise InvalidParameterError("retry_delay", f"not a duration like '1s': {value!r}")
+
+
+def _retry_policy(max_retries: int, delay: float) -> Retry | None:
+    """Backoff from ``delay``, doubling, for about ``max_retries`` retries (api_core bounds a
+    retry by total time, so the budget is the sum of the pauses); None retries nothing."""
+    if max_retries == 0:
+        return None
+    delay = max(delay, 0.001)
+    return Retry(
+        predicate=_transient,
+        initial=delay,
+        multiplier=2,
+        maximum=delay * 2**max_retries,
+        timeout=delay * (2 ** (max_retries + 1) - 1),
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: throttling, a server error, a timeout or a dropped connection."""
+    if isinstance(exc, google_exceptions.GoogleAPICallError):
+        code = exc.code or 0
+        return code == 429 or code >= 500
+    return isinstance(
+        exc,
+        requests.ConnectionError
+        | requests.Timeout
+        | requests.exceptions.ChunkedEncodingError
+        | google.auth.exceptions.TransportError,
+    )
 
 
 def _logical_size(blob: storage.Blob) -> int:

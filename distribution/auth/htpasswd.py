@@ -1,0 +1,246 @@
+"""Basic authentication against an Apache htpasswd file of bcrypt entries (``auth: htpasswd``).
+
+As in the Go registry: ``realm`` and ``path`` are required; any user in the file may do
+anything (the file holds no per-repository rights); the file is re-read when it changes, with
+no restart; a file missing at start-up is created with user ``docker`` and a random password
+logged once (Go 2.8 does the same, see :func:`ensure_file`).
+
+Where we differ: only bcrypt entries count (another hash is ignored with a warning naming its
+line, where Go would fail every login); an unknown user costs one bcrypt check like a known
+one; and verified credentials are cached in the process for :data:`CACHE_TTL` seconds, since
+bcrypt is slow by design and a push sends the same credentials with every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import bcrypt
+
+from distribution import log as log_module
+from distribution.auth.base import (
+    Access,
+    AccessController,
+    Grant,
+    Unauthenticated,
+    authorization,
+    quoted,
+    string_option,
+)
+from distribution.config import ConfigError
+
+#: A bcrypt hash in modular crypt format: ``$2y$``, ``$2a$`` or ``$2b$``, cost, salt and hash.
+BCRYPT = re.compile(rb"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+#: Seconds a verified user and password is believed without another bcrypt check.
+CACHE_TTL = 60.0
+#: Most cached credentials per process; the cache is emptied when full.
+CACHE_SIZE = 1024
+#: The user a created file holds, as Go provisions it.
+DEFAULT_USER = "docker"
+#: bcrypt only reads this many bytes of a password.
+BCRYPT_MAX_PASSWORD = 72
+
+log = logging.getLogger(__name__)
+
+
+def from_parameters(parameters: Mapping[str, Any]) -> HtpasswdController:
+    return HtpasswdController(
+        realm=string_option(parameters, "realm", "auth.htpasswd"),
+        path=string_option(parameters, "path", "auth.htpasswd"),
+    )
+
+
+def check(parameters: Mapping[str, Any]) -> None:
+    """Start-up check: options set, the file there (created if missing) and readable."""
+    path = from_parameters(parameters).path
+    try:
+        ensure_file(path)
+        with open(path, "rb") as file:
+            _, warnings = parse(file.read())
+    except OSError as err:
+        raise ConfigError("auth.htpasswd.path", f"cannot read {path}: {err.strerror}") from None
+    for warning in warnings:
+        log.warning("htpasswd %s: %s", path, warning)
+
+
+def ensure_file(path: str) -> None:
+    """Create a missing htpasswd file holding user ``docker`` with a random password.
+
+    The password is logged once, by the process that starts the server (Go 2.8 behaviour).
+    ``O_EXCL`` keeps two replicas starting together from both writing it.
+    """
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    password = secrets.token_urlsafe(32)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as file:
+        file.write(DEFAULT_USER.encode() + b":" + hashed + b"\n")
+    log.warning(
+        "htpasswd is missing, provisioning with default user",
+        extra={log_module.FIELDS: {"user": DEFAULT_USER, "password": password, "path": path}},
+    )
+
+
+def parse(content: bytes) -> tuple[dict[str, bytes], list[str]]:
+    """``user:hash`` lines into ``{user: bcrypt hash}``, and a warning per ignored line.
+
+    Blank lines and ``#`` comments are skipped; a repeated user keeps its last entry, as Go.
+    """
+    users: dict[str, bytes] = {}
+    warnings: list[str] = []
+    for number, raw in enumerate(content.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        name, colon, hashed = line.partition(b":")
+        try:
+            user = name.decode()
+        except UnicodeDecodeError:
+            user = ""
+        if not colon or not user:
+            warnings.append(f"line {number}: not a user:hash entry, ignored")
+        elif not BCRYPT.fullmatch(hashed.strip()):
+            warnings.append(
+                f"line {number}: user {user!r} has no bcrypt hash ($2y$, $2a$ or $2b$), ignored"
+            )
+        else:
+            users[user] = hashed.strip()
+    return users, warnings
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[str, bytes] | None:
+    """``(user, password)`` from a well-formed ``Authorization: Basic`` header, else None."""
+    found = authorization(headers)
+    if found is None or found[0] != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(found[1], validate=True)
+        name, colon, password = decoded.partition(b":")
+        user = name.decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not colon or not user:
+        return None
+    return user, password
+
+
+class HtpasswdController(AccessController):
+    """Users and bcrypt hashes from ``path``, re-read whenever the file changes."""
+
+    def __init__(
+        self,
+        realm: str,
+        path: str,
+        cache_ttl: float = CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.realm = realm
+        self.path = path
+        self.challenge = f"Basic realm={quoted(realm)}"
+        self._cache_ttl = cache_ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._users: dict[str, bytes] = {}
+        self._version: tuple[int, int, int] | str | None = None
+        self._generation = 0
+        self._dummy: bytes | None = None
+        #: ``HMAC(user, password)`` -> (expiry, generation); the key never leaves the process.
+        self._cache: dict[bytes, tuple[float, int]] = {}
+        self._cache_key = secrets.token_bytes(32)
+
+    def authorized(self, headers: Mapping[str, str], accesses: Sequence[Access]) -> Grant:
+        credentials = basic_credentials(headers)
+        if credentials is None:
+            if not headers.get("Authorization"):
+                raise Unauthenticated(self.challenge, "no credentials", presented=False)
+            raise Unauthenticated(self.challenge, "malformed or non-Basic authorization header")
+        user, password = credentials
+        if not self.authenticate(user, password):
+            raise Unauthenticated(self.challenge, "invalid user or password", user)
+        return Grant(user)
+
+    def authenticate(self, user: str, password: bytes) -> bool:
+        """True if the file's current entry for ``user`` matches ``password``."""
+        users, generation = self._current()
+        key = hmac.new(self._cache_key, user.encode() + b"\0" + password, hashlib.sha256).digest()
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] > now and cached[1] == generation:
+            return True
+        hashed = users.get(user)
+        # An unknown user is checked against a dummy hash: the answer takes as long.
+        matched = bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._dummy_hash())
+        if not (matched and hashed is not None):
+            return False
+        with self._lock:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (now + self._cache_ttl, generation)
+        return True
+
+    def _current(self) -> tuple[dict[str, bytes], int]:
+        """The users of the file as it is now, re-read if its mtime, size or inode changed.
+
+        A file that vanished or cannot be read lets nobody in (logged once), until it is back.
+        """
+        version = self._stat()
+        if version == self._version:
+            return self._users, self._generation
+        with self._lock:
+            if version == self._version:
+                return self._users, self._generation
+            users: dict[str, bytes] = {}
+            if isinstance(version, tuple):
+                try:
+                    with open(self.path, "rb") as file:
+                        users, warnings = parse(file.read())
+                except OSError as err:
+                    version = f"cannot read {self.path}: {err.strerror}"
+                else:
+                    for warning in warnings:
+                        log.warning("htpasswd %s: %s", self.path, warning)
+            if isinstance(version, str):
+                log.error("htpasswd: %s; refusing every login until it is readable", version)
+            elif users and self._dummy is None:
+                self._dummy = bcrypt.hashpw(secrets.token_bytes(16), _salt_like(users))
+            self._users, self._version = users, version
+            self._generation += 1
+            self._cache.clear()
+            return self._users, self._generation
+
+    def _stat(self) -> tuple[int, int, int] | str:
+        """What identifies the file's content: ``(mtime, size, inode)``, or why it is missing."""
+        try:
+            stat = os.stat(self.path)
+        except OSError as err:
+            return f"cannot stat {self.path}: {err.strerror}"
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def _dummy_hash(self) -> bytes:
+        if self._dummy is None:
+            self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(10))
+        return self._dummy
+
+
+def _salt_like(users: dict[str, bytes]) -> bytes:
+    """A fresh salt with the cost of the file's first entry, so dummy checks cost the same."""
+    match = BCRYPT.fullmatch(next(iter(users.values())))
+    cost = int(match.group(1)) if match else 10
+    return bcrypt.gensalt(min(max(cost, 4), 31))

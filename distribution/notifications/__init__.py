@@ -1,0 +1,201 @@
+"""Webhook notifications (``notifications.endpoints``), as the Go registry sends them.
+
+Blueprints call the one-line hooks below after a push, pull, mount or delete succeeded; each
+builds the event from the current request (:mod:`.events`) and queues it (:mod:`.dispatcher`),
+never waiting on an endpoint. A failure here is logged and never fails the request.
+
+Without ``redis`` events wait in memory per worker process, as in Go, and are lost when it
+exits; with ``redis`` they wait in Redis streams shared by every replica and are delivered at
+least once across restarts (:mod:`.queues`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request
+
+from distribution import instrumentation, redisconn
+from distribution.api import urls
+from distribution.config import ConfigError, Configuration
+from distribution.notifications import events
+from distribution.notifications.dispatcher import Dispatcher, endpoint_name, flush_all
+from distribution.storage.blobs import Descriptor
+
+__all__ = [
+    "EXTENSION",
+    "blob_deleted",
+    "blob_mounted",
+    "blob_pulled",
+    "blob_pushed",
+    "check",
+    "init_app",
+    "install",
+    "manifest_deleted",
+    "manifest_pulled",
+    "manifest_pushed",
+    "tag_deleted",
+]
+
+EXTENSION = "distribution.notifications"
+#: Seconds a gunicorn worker gives its queued events to reach Redis when it exits.
+EXIT_FLUSH_TIMEOUT = 5.0
+
+log = logging.getLogger(__name__)
+
+
+def check(config: Configuration) -> None:
+    """Refuse at start-up what could never be delivered: each enabled endpoint needs an http(s)
+    ``url``, and with Redis (one queue per name) a name of its own."""
+    seen: set[str] = set()
+    for i, endpoint in enumerate(config.notifications.endpoints):
+        if endpoint.disabled:
+            continue
+        key = f"notifications.endpoints[{i}]"
+        parts = urlsplit(endpoint.url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{key}.url", f"{endpoint.url!r} is not an http or https URL")
+        name = endpoint_name(endpoint)
+        if name in seen and redisconn.configured(config.redis):
+            raise ConfigError(
+                f"{key}.name", f"{name!r} is used by two endpoints; they would share one queue"
+            )
+        seen.add(name)
+
+
+def init_app(app: Flask, config: Configuration) -> None:
+    """Create this app's dispatcher when an endpoint is enabled and start its threads."""
+    dispatcher = Dispatcher.from_config(config)
+    if dispatcher is not None:
+        app.extensions[EXTENSION] = dispatcher
+        dispatcher.start()
+
+
+def install(cfg: Any, config: Configuration) -> None:
+    """Add a gunicorn ``worker_exit`` hook that hands queued events to Redis, keeping any hook
+    already set."""
+    if not config.notifications.endpoints:
+        return
+    previous_exit = cfg.worker_exit
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        previous_exit(server, worker)
+        flush_all(EXIT_FLUSH_TIMEOUT)
+
+    cfg.set("worker_exit", worker_exit)
+
+
+def manifest_pushed(name: str, digest: Any, media_type: str, body: bytes, tag: str | None) -> None:
+    _emit(lambda d: _manifest_event(d, events.PUSH, name, digest, media_type, body, tag))
+
+
+def manifest_pulled(
+    name: str, digest: Any, media_type: str, body: bytes, tag: str | None = None
+) -> None:
+    _emit(lambda d: _manifest_event(d, events.PULL, name, digest, media_type, body, tag))
+
+
+def manifest_deleted(name: str, digest: Any) -> None:
+    _emit(lambda d: events.delete_event(_origin(d), name, digest=str(digest)))
+
+
+def tag_deleted(name: str, tag: str) -> None:
+    _emit(lambda d: events.delete_event(_origin(d), name, tag=tag))
+
+
+def blob_pushed(name: str, descriptor: Descriptor) -> None:
+    _emit(lambda d: _blob_event(d, events.PUSH, name, descriptor))
+
+
+def blob_pulled(name: str, descriptor: Descriptor) -> None:
+    _emit(lambda d: _blob_event(d, events.PULL, name, descriptor))
+
+
+def blob_mounted(name: str, descriptor: Descriptor, source: str | None) -> None:
+    _emit(lambda d: _blob_event(d, events.MOUNT, name, descriptor, source))
+
+
+def blob_deleted(name: str, digest: Any) -> None:
+    _emit(lambda d: events.delete_event(_origin(d), name, digest=str(digest)))
+
+
+def _emit(build: Callable[[Dispatcher], dict[str, Any]]) -> None:
+    dispatcher: Dispatcher | None = current_app.extensions.get(EXTENSION)
+    if dispatcher is None:
+        return
+    try:
+        dispatcher.emit(build(dispatcher))
+    except Exception:  # a notification must never fail the request it reports
+        log.exception(
+            "notifications: cannot queue the event of %s %s", request.method, request.path
+        )
+
+
+def _origin(dispatcher: Dispatcher) -> events.Origin:
+    record = events.RequestRecord(
+        id=getattr(g, "request_id", None) or str(uuid.uuid4()),
+        addr=instrumentation.remote_addr(request.environ),
+        host=request.headers.get("Host", ""),
+        method=request.method,
+        useragent=request.headers.get("User-Agent", ""),
+    )
+    actor = events.actor_name(getattr(g, "user", None), request.authorization)
+    return events.Origin(record, actor, dispatcher.source)
+
+
+def _blob_event(
+    dispatcher: Dispatcher,
+    action: str,
+    name: str,
+    descriptor: Descriptor,
+    source: str | None = None,
+) -> dict[str, Any]:
+    digest = str(descriptor.digest)
+    return events.blob_event(
+        action,
+        _origin(dispatcher),
+        name,
+        descriptor.media_type,
+        digest,
+        descriptor.size,
+        urls.external_url("blobs.get_blob", name=name, digest=digest),
+        from_repository=source,
+    )
+
+
+def _manifest_event(
+    dispatcher: Dispatcher,
+    action: str,
+    name: str,
+    digest: Any,
+    media_type: str,
+    body: bytes,
+    tag: str | None,
+) -> dict[str, Any]:
+    references = None
+    if dispatcher.include_references:
+        references = events.references(_json_object(body))
+    return events.manifest_event(
+        action,
+        _origin(dispatcher),
+        name,
+        media_type,
+        str(digest),
+        len(body),
+        urls.external_url("manifests.get_manifest", name=name, reference=str(digest)),
+        tag=tag,
+        references=references,
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}

@@ -1,0 +1,330 @@
+"""The pull-through cache: local storage first, the upstream on a miss, then stored.
+
+What Go's ``registry/proxy`` does, through our stores:
+
+* a manifest by tag asks the upstream which digest the tag points at now, serves that manifest
+  from storage when it is there and fetches and stores it (manifest and tag) when not; when
+  the upstream cannot be asked, the local tag answers. By digest: storage, else the upstream.
+* a blob missing from storage streams from the upstream to the client while it is written to
+  an upload of the repository; once the whole blob has arrived and matches its digest, the
+  upload is committed, as a push would be. A short or wrong body stores nothing.
+* one download per blob per process: a request for a blob this process is already fetching
+  waits for that fetch and is then served from storage.
+
+Everything stored is scheduled for expiry (:mod:`distribution.proxy.schedule`).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import NoReturn
+
+import requests
+
+from distribution import errors
+from distribution.digest import CANONICAL, Digest
+from distribution.proxy import schedule
+from distribution.proxy.upstream import NotFound, Upstream, UpstreamError, iter_body
+from distribution.storage import paths
+from distribution.storage.blobs import Descriptor, RepositoryBlobs
+from distribution.storage.driver import FileWriter
+from distribution.storage.manifests import ManifestStore
+from distribution.storage.registry import Registry
+from distribution.storage.tags import TagStore
+from distribution.storage.uploads import LiveHashes, Upload, Uploads
+
+#: Bytes read from the upstream, stored and sent at a time.
+CHUNK = 1 << 20
+#: Seconds a request waits for another request's download of the same blob.
+FOLLOW_TIMEOUT = 600.0
+#: Times a request waits for or runs a download before it gives up.
+FILL_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
+
+
+class PullThrough:
+    """The cache of one process: its upstream client and the downloads in flight."""
+
+    def __init__(self, registry: Registry, upstream: Upstream, ttl: float) -> None:
+        self.registry = registry
+        self.upstream = upstream
+        self.ttl = ttl
+        self.hashes = LiveHashes()
+        self._lock = threading.Lock()
+        self._inflight: dict[Digest, threading.Event] = {}
+
+    # Manifests and tags.
+
+    def ensure_tag(self, name: str, tag: str) -> None:
+        """Make the manifest ``tag`` points at upstream now available in storage, and the
+        local tag point at it; when the upstream cannot tell, the local tag stays as it is."""
+        try:
+            digest = self.upstream.manifest_digest(name, tag)
+        except UpstreamError as exc:
+            log.info("proxy: serving local tag %s:%s, upstream: %s", name, tag, exc)
+            return
+        self.ensure_manifest(name, digest)
+        tags = TagStore(self.registry.driver, name)
+        try:
+            current = tags.resolve(tag)
+        except errors.ManifestUnknown:
+            current = None
+        if current != digest:
+            tags.tag(tag, digest)
+
+    def ensure_manifest(self, name: str, digest: Digest) -> None:
+        """Make manifest ``digest`` available in storage, fetching it on a miss."""
+        store = ManifestStore(self.registry.blobs, name)
+        if not store.exists(digest):
+            self._fetch_manifest(store, digest)
+
+    def tags(self, name: str) -> list[str] | None:
+        """The upstream's tags of ``name``; None when it cannot tell (serve the local ones)."""
+        try:
+            return self.upstream.tags(name)
+        except UpstreamError as exc:
+            log.info("proxy: listing local tags of %s, upstream: %s", name, exc)
+            return None
+
+    def _fetch_manifest(self, store: ManifestStore, digest: Digest) -> None:
+        try:
+            body = self.upstream.manifest(store.name, str(digest))
+        except UpstreamError as exc:
+            raise _error(
+                exc, errors.ManifestUnknown, {"Name": store.name, "Revision": str(digest)}
+            ) from None
+        hasher = digest.hasher()
+        hasher.update(body)
+        if hasher.hexdigest() != digest.hex:
+            log.warning("proxy: upstream manifest %s@%s has another digest", store.name, digest)
+            raise errors.Unavailable("upstream sent a manifest that does not match its digest")
+        canonical = store.put(body)
+        if canonical != digest:
+            store.revisions.link(digest, canonical)
+        self._schedule(store.name, digest, schedule.MANIFEST)
+
+    # Blobs.
+
+    def has_blob(self, name: str, digest: Digest) -> bool:
+        """Whether storage can serve the blob through ``name`` now; a blob another repository
+        fetched is linked in once the upstream confirms this repository has it."""
+        repository = RepositoryBlobs(self.registry.blobs, name)
+        if repository.exists(digest):
+            return True
+        if not self.registry.blobs.exists(digest):
+            return False
+        try:
+            self.upstream.blob_size(name, digest)
+        except UpstreamError:
+            return False
+        repository.link(digest)
+        self._schedule(name, digest, schedule.BLOB)
+        return True
+
+    def blob_size(self, name: str, digest: Digest) -> int:
+        """The blob's size upstream, for a ``HEAD`` that missed (nothing is stored)."""
+        try:
+            return self.upstream.blob_size(name, digest)
+        except UpstreamError as exc:
+            raise _error(exc, errors.BlobUnknown, str(digest)) from None
+
+    def claim(self, digest: Digest) -> threading.Event | None:
+        """None: the caller fetches ``digest`` and must :meth:`release` it. Otherwise the
+        event set when the process's fetch in flight ends."""
+        with self._lock:
+            running = self._inflight.get(digest)
+            if running is None:
+                self._inflight[digest] = threading.Event()
+            return running
+
+    def release(self, digest: Digest) -> None:
+        with self._lock:
+            running = self._inflight.pop(digest, None)
+        if running is not None:
+            running.set()
+
+    def fetch(self, name: str, digest: Digest) -> BlobFetch:
+        """Start downloading a claimed blob: iterate the result to stream and store it."""
+        try:
+            response = self.upstream.open_blob(name, digest)
+        except UpstreamError as exc:
+            self.release(digest)
+            raise _error(exc, errors.BlobUnknown, str(digest)) from None
+        try:
+            uploads = Uploads(self.registry.blobs, self.hashes)
+            upload = uploads.start(name)
+        except BaseException:
+            response.close()
+            self.release(digest)
+            raise
+        return BlobFetch(self, uploads, upload, digest, response)
+
+    def fill(self, name: str, digest: Digest) -> None:
+        """Make the blob available in storage, waiting for a fetch already running."""
+        for _ in range(FILL_ATTEMPTS):
+            if self.has_blob(name, digest):
+                return
+            running = self.claim(digest)
+            if running is not None:
+                running.wait(FOLLOW_TIMEOUT)
+                continue
+            fetch = self.fetch(name, digest)
+            try:
+                for _ in fetch:
+                    pass
+            except ConnectionResetError:
+                pass  # broken off or wrong: logged; the next attempt downloads it again
+            finally:
+                fetch.close()
+            if fetch.stored:
+                return
+        raise errors.Unavailable("could not fetch the blob from the upstream", detail=str(digest))
+
+    def _schedule(self, name: str, digest: Digest, kind: int) -> None:
+        if self.ttl > 0:
+            entry = schedule.Entry.make(name, digest, kind, self.ttl, datetime.now(UTC))
+            schedule.record(self.registry.driver, [entry])
+
+
+class BlobFetch:
+    """A blob streaming from the upstream into an upload, as an iterable of chunks.
+
+    A WSGI server iterates it to send the blob; before the last chunk is handed over, the
+    content is verified and the upload committed. ``close`` (the server always calls it)
+    cancels an unfinished upload and ends the claim, so nothing half-stored remains.
+    """
+
+    def __init__(
+        self,
+        cache: PullThrough,
+        uploads: Uploads,
+        upload: Upload,
+        digest: Digest,
+        response: requests.Response,
+    ) -> None:
+        self.cache = cache
+        self.uploads = uploads
+        self.upload = upload
+        self.digest = digest
+        self.response = response
+        length = response.headers.get("Content-Length", "")
+        self.size = int(length) if length.isdigit() else None
+        self.stored = False
+        self._body = iter_body(response, CHUNK)
+        self._hasher = digest.hasher()
+        self._received = 0
+        self._writer: FileWriter | None = uploads.driver.writer(
+            paths.upload_data(upload.name, upload.id), append=True
+        )
+        self._done = False
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.digest, self.size or 0)
+
+    def __iter__(self) -> BlobFetch:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        try:
+            chunk = next(self._body, b"")
+        except Exception as exc:  # the upstream broke off
+            self._abort(f"download broke off: {exc}")
+        if not chunk:
+            if self.size is not None:
+                self._abort(f"upstream sent {self._received} of {self.size} bytes")
+            if not self._complete():
+                self._abort("content does not match its digest")
+            self.close()
+            raise StopIteration
+        self._received += len(chunk)
+        self._hasher.update(chunk)
+        self._store(chunk)
+        if self.size is not None and self._received >= self.size:
+            # Verified and committed before the client has the last byte: a wrong blob never
+            # reaches it whole, and a stored one is there when its next request comes.
+            if not self._complete():
+                self._abort("content does not match its digest")
+            self.close()
+        return chunk
+
+    def close(self) -> None:
+        """End the download; an upload not committed by now is removed."""
+        if self._done:
+            return
+        self._done = True
+        self.response.close()
+        try:
+            if not self.stored:
+                self._discard()
+        finally:
+            self.cache.release(self.digest)
+
+    def _abort(self, reason: str) -> NoReturn:
+        """Give up: nothing is stored, and the client's connection is dropped mid-body, the
+        one way left to tell it once the headers went out (gunicorn closes it quietly)."""
+        log.warning("proxy: %s: %s; nothing stored", self.digest, reason)
+        self.close()
+        raise ConnectionResetError(errno.ECONNRESET, f"{self.digest}: {reason}")
+
+    def _store(self, chunk: bytes) -> None:
+        """Write to the upload; a storage failure stops storing, never the client's download."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.write(chunk)
+        except Exception as exc:
+            log.warning("proxy: cannot store %s while serving it: %s", self.digest, exc)
+            self._discard()
+
+    def _complete(self) -> bool:
+        """Whether the content is right; if so, commit the upload (when it is still stored)."""
+        if self.size is not None and self._received != self.size:
+            return False
+        if self._hasher.hexdigest() != self.digest.hex:
+            return False
+        if self._writer is None:
+            return True
+        try:
+            self._writer.close()
+            self._writer = None
+            upload = replace(self.upload, size=self._received)
+            if self.digest.algorithm == CANONICAL:
+                self.cache.hashes.put(upload.id, upload.size, self._hasher)
+            self.uploads.commit(upload, self.digest)
+        except Exception as exc:
+            log.warning("proxy: cannot store %s: %s", self.digest, exc)
+            return True
+        self.stored = True
+        self.cache._schedule(upload.name, self.digest, schedule.BLOB)
+        return True
+
+    def _discard(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.cancel()
+            except Exception as exc:
+                log.debug("proxy: cancelling the writer of %s: %s", self.digest, exc)
+        try:
+            self.uploads.cancel(self.upload)
+        except Exception as exc:
+            log.warning("proxy: cannot remove the upload of %s: %s", self.digest, exc)
+
+
+def _error(exc: UpstreamError, unknown: type[errors.RegistryError], detail: object) -> Exception:
+    """The client's error for an upstream failure: not there upstream is ``unknown``; too
+    many requests stays 429; anything else is ``UNAVAILABLE`` (the upstream is down)."""
+    if isinstance(exc, NotFound):
+        return unknown(detail=detail)
+    log.warning("proxy: upstream failure: %s", exc)
+    if exc.status == 429:
+        return errors.TooManyRequests(detail=str(exc))
+    return errors.Unavailable("upstream registry unavailable", detail=str(exc))

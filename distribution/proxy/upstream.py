@@ -1,0 +1,238 @@
+"""The upstream registry as an HTTP client: manifests, blobs and tags, with its authentication.
+
+Credentials (``proxy.username``/``password``) are only ever sent where the upstream asks for
+them: a ``401`` with a ``Basic`` challenge gets them as basic auth; one with a ``Bearer``
+challenge sends them to the token server (the challenge's ``realm``), and the token it
+returns, cached per repository scope until it expires, goes to the upstream. The challenge
+learnt is kept, so later requests authenticate at once, as Go's challenge manager does.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+import requests
+
+from distribution import errors, manifest
+from distribution.digest import Digest
+from distribution.proxy import challenge as challenges
+from distribution.proxy.challenge import Challenge, Token
+
+#: Seconds to connect to the upstream, and to wait for each read from it.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+#: Every manifest type, so the upstream hands over what it stores, byte for byte.
+MANIFEST_ACCEPT = ", ".join(
+    [
+        manifest.OCI_INDEX,
+        manifest.OCI_MANIFEST,
+        manifest.DOCKER_MANIFEST_LIST,
+        manifest.DOCKER_MANIFEST,
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "application/vnd.docker.distribution.manifest.v1+json",
+    ]
+)
+#: Pages of a tag list followed at most (the upstream's ``Link`` headers).
+MAX_TAG_PAGES = 100
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, or answered with an unexpected ``status``."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(UpstreamError):
+    """The upstream does not have it (404)."""
+
+
+class Upstream:
+    """One upstream registry at ``url``, shared by the threads of a process."""
+
+    def __init__(self, url: str, username: str | None = None, password: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.credentials = (username or "", password or "") if username or password else None
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "distribution-py-proxy"
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._tokens: dict[str, Token] = {}
+
+    def manifest_digest(self, name: str, tag: str) -> Digest:
+        """The digest ``tag`` points at upstream now (a ``HEAD``, as Go's tag service asks)."""
+        with self._request("HEAD", f"/v2/{name}/manifests/{tag}", name, MANIFEST_ACCEPT) as r:
+            header = r.headers.get("Docker-Content-Digest")
+        if header:
+            return _digest(header)
+        return Digest.of(self.manifest(name, tag))
+
+    def manifest(self, name: str, reference: str) -> bytes:
+        """The manifest's bytes, refused past the size the registry accepts."""
+        path = f"/v2/{name}/manifests/{reference}"
+        body = bytearray()
+        with self._request("GET", path, name, MANIFEST_ACCEPT, stream=True) as response:
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > manifest.MAX_SIZE:
+                        raise UpstreamError(f"manifest {name}@{reference} is too large")
+            except requests.RequestException as exc:
+                raise UpstreamError(f"GET {path}: {exc}") from None
+        return bytes(body)
+
+    def blob_size(self, name: str, digest: Digest) -> int:
+        with self._request("HEAD", f"/v2/{name}/blobs/{digest}", name) as response:
+            return _length(response)
+
+    def open_blob(self, name: str, digest: Digest) -> requests.Response:
+        """The streaming response for the blob (redirects followed); the caller closes it."""
+        return self._request("GET", f"/v2/{name}/blobs/{digest}", name, stream=True)
+
+    def tags(self, name: str) -> list[str]:
+        """Every tag of ``name`` upstream, following its pages."""
+        found: list[str] = []
+        path: str | None = f"/v2/{name}/tags/list"
+        for _ in range(MAX_TAG_PAGES):
+            if path is None:
+                break
+            with self._request("GET", path, name) as response:
+                try:
+                    found.extend(str(tag) for tag in response.json().get("tags") or [])
+                except requests.RequestException as exc:
+                    raise UpstreamError(f"GET {path}: {exc}") from None
+                except (ValueError, AttributeError, TypeError):
+                    raise UpstreamError(f"bad tag list for {name}") from None
+                link = response.links.get("next", {}).get("url")
+                path = urljoin(response.url, link) if link else None
+        return sorted(set(found))
+
+    def _request(
+        self, method: str, path: str, name: str, accept: str | None = None, stream: bool = False
+    ) -> requests.Response:
+        """Send to ``path`` under the upstream's URL (or to an absolute URL), answering one
+        authentication challenge; a non-2xx answer becomes an exception."""
+        url = path if "://" in path else self.url + path
+        headers = {"Accept": accept} if accept else {}
+        scope = challenges.pull_scope(name)
+        response = self._send(method, url, headers, scope, stream, fresh_token=False)
+        if response.status_code == 401 and self._learn(response):
+            response.close()
+            response = self._send(method, url, headers, scope, stream, fresh_token=True)
+        if response.status_code == 404:
+            response.close()
+            raise NotFound(f"{method} {url}: not found upstream", 404)
+        if not 200 <= response.status_code < 300:
+            response.close()
+            raise UpstreamError(
+                f"{method} {url}: upstream answered {response.status_code}", response.status_code
+            )
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        scope: str,
+        stream: bool,
+        fresh_token: bool,
+    ) -> requests.Response:
+        try:
+            auth = self._authorization(scope, fresh_token)
+            return self.session.request(
+                method,
+                url,
+                headers={**headers, **auth},
+                stream=stream,
+                allow_redirects=True,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            raise UpstreamError(f"{method} {url}: {exc}") from None
+
+    def _learn(self, response: requests.Response) -> bool:
+        """Remember the challenge of a 401; whether a retry could now authenticate."""
+        offered = challenges.parse_challenges(response.headers.get("WWW-Authenticate", ""))
+        chosen = challenges.bearer(offered)
+        if chosen is None and self.credentials is not None:
+            chosen = next((c for c in offered if c.scheme == "basic"), None)
+        if chosen is None:
+            return False
+        with self._lock:
+            self._challenge = chosen
+        log.info("proxy: upstream %s asks for %s authentication", self.url, chosen.scheme)
+        return True
+
+    def _authorization(self, scope: str, fresh: bool) -> dict[str, str]:
+        with self._lock:
+            chosen = self._challenge
+            token = self._tokens.get(scope)
+        if chosen is None:
+            return {}
+        if chosen.scheme == "basic":
+            return _basic(self.credentials)
+        if fresh or token is None or not token.valid():
+            token = self._fetch_token(chosen, scope)
+            with self._lock:
+                self._tokens[scope] = token
+        return {"Authorization": f"Bearer {token.value}"}
+
+    def _fetch_token(self, chosen: Challenge, scope: str) -> Token:
+        """A token for ``scope`` from the challenge's realm, with the credentials if any."""
+        params = {"scope": scope}
+        if chosen.params.get("service"):
+            params["service"] = chosen.params["service"]
+        realm = chosen.params["realm"]
+        try:
+            response = self.session.get(
+                realm,
+                params=params,
+                auth=self.credentials,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            raise UpstreamError(f"token server {realm}: {exc}") from None
+        with response:
+            if response.status_code != 200:
+                raise UpstreamError(
+                    f"token server {realm} answered {response.status_code}", response.status_code
+                )
+            try:
+                return challenges.parse_token(response.json())
+            except ValueError as exc:
+                raise UpstreamError(f"token server {realm}: {exc}") from None
+
+
+def iter_body(response: requests.Response, chunk: int) -> Iterator[bytes]:
+    """The raw bytes of a blob response (no content decoding), ``chunk`` at a time."""
+    while data := response.raw.read(chunk, decode_content=False):
+        yield data
+
+
+def _basic(credentials: tuple[str, str] | None) -> dict[str, str]:
+    if credentials is None:
+        return {}
+    pair = f"{credentials[0]}:{credentials[1]}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def _digest(text: str) -> Digest:
+    try:
+        return Digest.parse(text.strip())
+    except errors.DigestInvalid:
+        raise UpstreamError(f"upstream sent a bad digest {text!r}") from None
+
+
+def _length(response: requests.Response) -> int:
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        raise UpstreamError("upstream sent no Content-Length") from None

@@ -1,0 +1,49 @@
+"""Endpoints that could never be delivered to stop start-up, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distribution import config as config_module
+from distribution import notifications
+from distribution.config import ConfigError
+from tests.test_config_cli import PREFIX, error_line, serve, write
+
+
+def parse(endpoints: str, redis: str = "") -> config_module.Configuration:
+    text = f"version: 0.1\nstorage: {{inmemory: {{}}}}\n{redis}"
+    return config_module.parse(f"{text}notifications:\n  endpoints:\n{endpoints}", {})
+
+
+@pytest.mark.parametrize("url", ["", "ftp://host/x", "not a url", "http://"])
+def test_an_enabled_endpoint_needs_an_http_url(url: str) -> None:
+    config = parse(f"    - name: a\n      url: '{url}'\n")
+    with pytest.raises(ConfigError) as caught:
+        notifications.check(config)
+    assert caught.value.key == "notifications.endpoints[0].url"
+
+
+def test_disabled_endpoints_are_not_checked() -> None:
+    notifications.check(parse("    - name: a\n      disabled: true\n"))
+    notifications.check(parse("    - name: a\n      url: https://hooks.example/x?k=1\n"))
+
+
+def test_names_must_differ_when_redis_keeps_the_queues() -> None:
+    twice = "    - name: a\n      url: http://one/\n    - name: a\n      url: http://two/\n"
+    notifications.check(parse(twice))  # in memory each endpoint has its own queue
+    with pytest.raises(ConfigError) as caught:
+        notifications.check(parse(twice, redis="redis: {addr: 'localhost:6379'}\n"))
+    assert caught.value.key == "notifications.endpoints[1].name"
+
+
+def test_serve_refuses_a_bad_endpoint(tmp_path: Path) -> None:
+    text = (
+        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n"
+        "notifications:\n  endpoints:\n    - name: hook\n      url: hooks.example/events\n"
+    )
+    assert error_line(serve(write(tmp_path, text))) == (
+        PREFIX
+        + "notifications.endpoints[0].url: 'hooks.example/events' is not an http or https URL"
+    )

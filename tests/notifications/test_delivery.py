@@ -1,0 +1,81 @@
+"""One endpoint's delivery: the POST itself, Go's breaker, retrying until accepted."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from distribution.notifications.delivery import Breaker, DeliveryError, HTTPSender, deliver
+from tests.notifications.receiver import Receiver
+
+BODY = b'{"events": [{"id": "1"}]}'
+
+
+def test_breaker_waits_only_after_threshold_failures() -> None:
+    breaker = Breaker(threshold=2, backoff=5.0)
+    assert breaker.wait(100.0) == 0
+    breaker.failure(100.0)
+    assert breaker.wait(100.0) == 0
+    breaker.failure(101.0)
+    assert breaker.wait(102.0) == pytest.approx(4.0)
+    assert breaker.wait(107.0) == 0
+    breaker.success()
+    assert breaker.wait(102.0) == 0
+
+
+def test_sender_posts_the_envelope_with_headers(receiver: Receiver) -> None:
+    sender = HTTPSender(receiver.url + "?key=1", {"X-A": ("1", "2")}, timeout=5)
+    assert sender.send(BODY) == 200
+    post = receiver.posts[0]
+    assert post.path == "/events?key=1"
+    assert post.body == {"events": [{"id": "1"}]}
+    assert post.header("X-A") == ["1", "2"]
+
+
+def test_sender_fails_on_error_status_and_refused_connection(receiver: Receiver) -> None:
+    sender = HTTPSender(receiver.url, {}, timeout=5)
+    receiver.status = 500
+    with pytest.raises(DeliveryError, match="500"):
+        sender.send(BODY)
+    receiver.status = 302
+    assert sender.send(BODY) == 302  # 3xx is accepted, as in Go
+    receiver.stop()
+    with pytest.raises(DeliveryError, match="error posting"):
+        sender.send(BODY)
+
+
+def test_deliver_retries_until_the_endpoint_is_back(receiver: Receiver) -> None:
+    receiver.stop()
+    sender = HTTPSender(receiver.url, {}, timeout=5)
+    breaker = Breaker(threshold=3, backoff=0.2)
+    beats: list[float] = []
+    result: list[bool] = []
+    stopping = threading.Event()
+    thread = threading.Thread(
+        target=lambda: result.append(
+            deliver(BODY, sender.send, breaker, stopping, "test", lambda: beats.append(1), 0.1)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while breaker.recent < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert breaker.recent >= 5 and beats
+    receiver.start()
+    thread.join(30)
+    assert result == [True]
+    assert len(receiver.posts) == 1
+    assert breaker.recent == 0
+
+
+def test_deliver_gives_up_only_when_stopping(receiver: Receiver) -> None:
+    receiver.status = 503
+    stopping = threading.Event()
+    breaker = Breaker(threshold=1, backoff=60)
+    sender = HTTPSender(receiver.url, {}, timeout=5)
+    timer = threading.Timer(0.3, stopping.set)
+    timer.start()
+    assert deliver(BODY, sender.send, breaker, stopping, "test") is False
+    assert breaker.recent == 1

@@ -1,0 +1,350 @@
+"""The pull-through cache against a real upstream (the Go registry), pulled with skopeo."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.e2e import images
+from tests.e2e.harness import REQUEST_TIMEOUT, Skopeo
+from tests.proxy.conftest import IMAGE_REF, INDEX_REF, GoRegistry, get
+
+BLOB_GET = r"/v2/[^ ]+/blobs/sha256:[0-9a-f]+"
+MANIFEST_GET = r"/v2/[^ ]+/manifests/[^ ]+"
+
+
+def blob_path(root: Path, digest: str) -> Path:
+    hex_ = digest.removeprefix("sha256:")
+    return root / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data"
+
+
+def pull(skopeo: Skopeo, netloc: str, ref: str, out: Path) -> tuple[dict[str, str], dict]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    skopeo.copy(f"docker://{netloc}/{ref}", f"oci:{out}:pulled", "--all")
+    return images.read_oci_layout(out)
+
+
+def test_pulls_through_and_serves_from_storage_after(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    image, index, _ = test_images
+    proxy = start_proxy(upstream.url)
+    for ref, expected in [(IMAGE_REF, image), (INDEX_REF, index)]:
+        tags, blobs = pull(
+            skopeo, proxy.netloc, ref, tmp_path / "first" / ref.replace("/", "_").replace(":", "_")
+        )
+        assert tags == {"pulled": expected.digest}
+        assert blobs.keys() == expected.all_manifests().keys() | expected.all_blobs().keys()
+    root = tmp_path / "proxy-data"
+    for digest, data in (image.all_blobs() | index.all_blobs()).items():
+        assert blob_path(root, digest).read_bytes() == data
+    assert not list(root.glob("docker/registry/v2/repositories/*/*/_uploads/*"))
+    blob_gets = upstream.requests_seen("GET", BLOB_GET)
+    manifest_gets = upstream.requests_seen("GET", MANIFEST_GET)
+    assert blob_gets == len(image.all_blobs()) + len(index.all_blobs())
+
+    for ref, expected in [(IMAGE_REF, image), (INDEX_REF, index)]:
+        tags, _ = pull(
+            skopeo, proxy.netloc, ref, tmp_path / "second" / ref.replace("/", "_").replace(":", "_")
+        )
+        assert tags == {"pulled": expected.digest}
+    # The second pull only asked the upstream which digest each tag has now.
+    assert upstream.requests_seen("GET", BLOB_GET) == blob_gets
+    assert upstream.requests_seen("GET", MANIFEST_GET) == manifest_gets
+
+
+def test_upstream_down_serves_what_is_cached(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    image, index, _ = test_images
+    proxy = start_proxy(upstream.url)
+    pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "before")
+    upstream.stop()
+    tags, blobs = pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "after")
+    assert tags == {"pulled": image.digest}
+    assert blobs.keys() == image.all_manifests().keys() | image.all_blobs().keys()
+    name = IMAGE_REF.split(":")[0]
+    by_digest = get(f"{proxy.url}/v2/{name}/manifests/{image.digest}", Accept=image.media_type)
+    assert by_digest.status_code == 200 and by_digest.content == image.manifest
+    assert get(f"{proxy.url}/v2/{name}/tags/list").json() == {"name": name, "tags": ["1.0"]}
+    # What was never fetched cannot be served: the upstream is unavailable, not the content.
+    missing = get(f"{proxy.url}/v2/library/multi/manifests/latest")
+    assert missing.status_code == 404, missing.text
+    layer = index.children[0].layer_digests[-1]
+    response = get(f"{proxy.url}/v2/library/multi/blobs/{layer}")
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+
+
+def test_writes_are_unsupported(upstream: GoRegistry, start_proxy, test_images) -> None:
+    image, _, _ = test_images
+    proxy = start_proxy(upstream.url)
+    name = IMAGE_REF.split(":")[0]
+    attempts = [
+        requests.post(f"{proxy.url}/v2/{name}/blobs/uploads/", timeout=REQUEST_TIMEOUT),
+        requests.put(
+            f"{proxy.url}/v2/{name}/manifests/2.0",
+            data=image.manifest,
+            headers={"Content-Type": image.media_type},
+            timeout=REQUEST_TIMEOUT,
+        ),
+        requests.delete(f"{proxy.url}/v2/{name}/manifests/{image.digest}", timeout=REQUEST_TIMEOUT),
+        requests.delete(
+            f"{proxy.url}/v2/{name}/blobs/{image.layer_digests[0]}", timeout=REQUEST_TIMEOUT
+        ),
+    ]
+    for response in attempts:
+        assert response.status_code == 405, (response.request.method, response.text)
+        assert response.json()["errors"][0]["code"] == "UNSUPPORTED"
+        assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+def test_tags_come_from_the_upstream(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images
+) -> None:
+    _, _, layout = test_images
+    skopeo.copy(f"oci:{layout}:image", f"docker://{upstream.netloc}/library/app:2.0")
+    proxy = start_proxy(upstream.url)
+    listed = get(f"{proxy.url}/v2/library/app/tags/list")
+    assert listed.json() == {"name": "library/app", "tags": ["1.0", "2.0"]}
+    page = get(f"{proxy.url}/v2/library/app/tags/list?n=1")
+    assert page.json()["tags"] == ["1.0"]
+    assert page.headers["Link"] == '</v2/library/app/tags/list?last=1.0&n=1>; rel="next"'
+
+
+def test_one_download_per_blob_per_process(upstream: GoRegistry, start_proxy, test_images) -> None:
+    image, _, _ = test_images
+    proxy = start_proxy(
+        upstream.url, env={"REGISTRY_HTTP_WORKERS": "1", "REGISTRY_HTTP_THREADS": "8"}
+    )
+    layer = image.layer_digests[-1]  # the 2 MiB one
+    url = f"{proxy.url}/v2/library/app/blobs/{layer}"
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        bodies = list(pool.map(lambda _: get(url).content, range(6)))
+    assert all(images.sha256(body) == layer for body in bodies)
+    assert upstream.requests_seen("GET", f"/v2/library/app/blobs/{layer}") == 1
+
+
+def test_content_that_does_not_match_its_digest_is_not_stored(
+    upstream: GoRegistry, start_proxy, test_images, tmp_path: Path
+) -> None:
+    image, _, _ = test_images
+    layer = image.layer_digests[0]
+    stored = blob_path(upstream.root, layer)
+    stored.write_bytes(bytes(len(stored.read_bytes())))  # same size, other bytes
+    proxy = start_proxy(upstream.url)
+    # The connection is dropped before the last byte: the client never holds the wrong blob.
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        get(f"{proxy.url}/v2/library/app/blobs/{layer}")
+    root = tmp_path / "proxy-data"
+    assert not blob_path(root, layer).exists()
+    assert not list(root.glob("docker/registry/v2/repositories/library/app/_layers/sha256/*"))
+    assert not list(root.glob("docker/registry/v2/repositories/library/app/_uploads/*"))
+
+
+def test_ttl_expiry_removes_what_was_fetched(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    image, _, _ = test_images
+    proxy = start_proxy(upstream.url, "  ttl: 2s\n")
+    pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "first")
+    root = tmp_path / "proxy-data"
+    layers = [blob_path(root, digest) for digest in image.all_blobs()]
+    revision = (
+        root
+        / "docker/registry/v2/repositories/library/app/_manifests/revisions/sha256"
+        / image.digest.removeprefix("sha256:")
+        / "link"
+    )
+    assert all(path.exists() for path in layers) and revision.exists()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not any(path.exists() for path in layers) and not revision.exists():
+            break
+        time.sleep(0.25)
+    assert not any(path.exists() for path in layers), "blobs not expired"
+    assert not revision.exists(), "manifest not expired"
+    assert json.loads((root / "scheduler-state.json").read_text()) == {}
+    # Expired content is fetched again.
+    tags, _ = pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "again")
+    assert tags == {"pulled": image.digest}
+    assert all(path.exists() for path in layers)
+
+
+def test_a_go_written_schedule_is_honoured(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    """A data volume coming from the Go registry keeps its schedule: the entry it wrote,
+    already due, removes the blob; the entry not yet due stays, in Go's format."""
+    image, _, _ = test_images
+    proxy = start_proxy(upstream.url, "  ttl: 1h\n")
+    pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "first")
+    proxy.stop()
+    root = tmp_path / "proxy-data"
+    due, later = image.layer_digests[0], image.layer_digests[1]
+    state = {
+        f"library/app@{due}": {
+            "Key": f"library/app@{due}",
+            "ExpiryData": "2020-01-02T03:04:05.123456789+01:00",
+            "EntryType": 0,
+        },
+        f"library/app@{later}": {
+            "Key": f"library/app@{later}",
+            "ExpiryData": "2999-01-02T03:04:05.5Z",
+            "EntryType": 0,
+        },
+    }
+    (root / "scheduler-state.json").write_text(json.dumps(state))
+    for record in root.glob("docker/registry/v2/_maintenance/proxy/scheduled/*"):
+        record.unlink()
+    start_proxy(upstream.url, "  ttl: 2s\n")
+    expected = {f"library/app@{later}": state[f"library/app@{later}"]}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _state(root) != expected:
+        time.sleep(0.25)
+    assert _state(root) == expected
+    assert not blob_path(root, due).exists()
+    assert blob_path(root, later).exists()
+
+
+def _state(root: Path) -> dict:
+    return json.loads((root / "scheduler-state.json").read_text())
+
+
+def test_a_download_broken_off_stores_nothing(start_proxy, tmp_path: Path) -> None:
+    """An upstream that drops the connection mid-blob (a small server: no registry does this
+    on purpose); the client's connection is dropped too, and nothing is kept."""
+    data = bytes(range(256)) * 8192  # 2 MiB
+    digest = images.sha256(data)
+    broken = threading.Event()
+    broken.set()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Docker-Content-Digest", digest)
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2] if broken.is_set() else data)
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxy = start_proxy(f"http://127.0.0.1:{port}")
+        url = f"{proxy.url}/v2/some/repo/blobs/{digest}"
+        with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+            get(url)
+        root = tmp_path / "proxy-data"
+        deadline = time.monotonic() + 10
+        uploads = root / "docker/registry/v2/repositories/some/repo/_uploads"
+        while time.monotonic() < deadline and uploads.exists() and list(uploads.iterdir()):
+            time.sleep(0.1)
+        assert not blob_path(root, digest).exists()
+        assert not uploads.exists() or not list(uploads.iterdir())
+        ranged = get(url, Range="bytes=0-9")  # waits for whole downloads, which all break
+        assert ranged.status_code == 503
+        assert ranged.json()["errors"][0]["code"] == "UNAVAILABLE"
+        broken.clear()
+        assert get(url).content == data
+        assert blob_path(root, digest).read_bytes() == data
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_blob_fetched_for_one_repository_is_linked_into_another(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    image, _, layout = test_images
+    skopeo.copy(f"oci:{layout}:image", f"docker://{upstream.netloc}/library/copy:1.0")
+    proxy = start_proxy(upstream.url)
+    pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "first")
+    blob_gets = upstream.requests_seen("GET", BLOB_GET)
+    tags, _ = pull(skopeo, proxy.netloc, "library/copy:1.0", tmp_path / "second")
+    assert tags == {"pulled": image.digest}
+    assert upstream.requests_seen("GET", BLOB_GET) == blob_gets
+
+
+def test_head_and_range_on_a_miss(upstream: GoRegistry, start_proxy, test_images) -> None:
+    image, _, _ = test_images
+    proxy = start_proxy(upstream.url)
+    layer = image.layer_digests[1]
+    url = f"{proxy.url}/v2/library/app/blobs/{layer}"
+    head = requests.head(url, timeout=REQUEST_TIMEOUT)
+    assert head.status_code == 200
+    assert int(head.headers["Content-Length"]) == len(image.blobs[layer])
+    assert head.headers["Docker-Content-Digest"] == layer
+    part = get(url, Range="bytes=10-19")
+    assert part.status_code == 206
+    assert part.content == image.blobs[layer][10:20]
+    manifest = requests.head(
+        f"{proxy.url}/v2/library/app/manifests/1.0",
+        headers={"Accept": image.media_type},
+        timeout=REQUEST_TIMEOUT,
+    )
+    assert manifest.headers["Docker-Content-Digest"] == image.digest
+
+
+def test_our_own_registry_as_the_upstream(
+    start_registry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    _, index, layout = test_images
+    upstream = start_registry()
+    netloc = upstream.url.removeprefix("http://")
+    skopeo.copy(f"oci:{layout}:index", f"docker://{netloc}/{INDEX_REF}", "--all")
+    proxy = start_proxy(upstream.url)
+    tags, blobs = pull(skopeo, proxy.netloc, INDEX_REF, tmp_path / "pulled")
+    assert tags == {"pulled": index.digest}
+    assert blobs.keys() == index.all_manifests().keys() | index.all_blobs().keys()
+    assert "Traceback" not in upstream.log
+
+
+def test_the_go_registry_takes_over_our_schedule(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
+) -> None:
+    """The data volume moves to the Go registry in proxy mode: it reads the schedule we wrote
+    and removes the blobs when they are due."""
+    image, _, _ = test_images
+    proxy = start_proxy(upstream.url, "  ttl: 8s\n")
+    pull(skopeo, proxy.netloc, IMAGE_REF, tmp_path / "first")
+    root = tmp_path / "proxy-data"
+    keys = {f"library/app@{digest}" for digest in [*image.all_blobs(), image.digest]}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and set(_state_or_empty(root)) != keys:
+        time.sleep(0.1)
+    assert set(_state(root)) == keys
+    proxy.stop()
+    go_proxy = GoRegistry(
+        tmp_path / "go-proxy",
+        f"proxy:\n  remoteurl: {upstream.url}\n",
+        root=root,
+    )
+    try:
+        layers = [blob_path(root, digest) for digest in image.all_blobs()]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(path.exists() for path in layers):
+            time.sleep(0.25)
+        assert not any(path.exists() for path in layers), go_proxy.log
+    finally:
+        go_proxy.stop()
+
+
+def _state_or_empty(root: Path) -> dict:
+    try:
+        return _state(root)
+    except (FileNotFoundError, ValueError):
+        return {}
