@@ -63,6 +63,7 @@ class Upstream:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "distribution-py-proxy"
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[str, Token] = {}
 
@@ -122,10 +123,12 @@ class Upstream:
         url = path if "://" in path else self.url + path
         headers = {"Accept": accept} if accept else {}
         scope = challenges.pull_scope(name)
-        response = self._send(method, url, headers, scope, stream, fresh_token=False)
+        auth = self._authorization(scope, rejected=None)
+        response = self._send(method, url, {**headers, **auth}, stream)
         if response.status_code == 401 and self._learn(response):
             response.close()
-            response = self._send(method, url, headers, scope, stream, fresh_token=True)
+            auth = self._authorization(scope, rejected=auth.get("Authorization"))
+            response = self._send(method, url, {**headers, **auth}, stream)
         if response.status_code == 404:
             response.close()
             raise NotFound(f"{method} {url}: not found upstream", 404)
@@ -137,20 +140,13 @@ class Upstream:
         return response
 
     def _send(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        scope: str,
-        stream: bool,
-        fresh_token: bool,
+        self, method: str, url: str, headers: dict[str, str], stream: bool
     ) -> requests.Response:
         try:
-            auth = self._authorization(scope, fresh_token)
             return self.session.request(
                 method,
                 url,
-                headers={**headers, **auth},
+                headers=headers,
                 stream=stream,
                 allow_redirects=True,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
@@ -171,19 +167,32 @@ class Upstream:
         log.info("proxy: upstream %s asks for %s authentication", self.url, chosen.scheme)
         return True
 
-    def _authorization(self, scope: str, fresh: bool) -> dict[str, str]:
+    def _authorization(self, scope: str, rejected: str | None) -> dict[str, str]:
+        """The header for ``scope``; a token is fetched when none is cached, it expired, or
+        the upstream just refused it (``rejected``). Threads that need one at the same time
+        wait for a single fetch instead of each asking the token server."""
         with self._lock:
             chosen = self._challenge
-            token = self._tokens.get(scope)
         if chosen is None:
             return {}
         if chosen.scheme == "basic":
             return _basic(self.credentials)
-        if fresh or token is None or not token.valid():
-            token = self._fetch_token(chosen, scope)
-            with self._lock:
-                self._tokens[scope] = token
+        token = self._usable_token(scope, rejected)
+        if token is None:
+            with self._fetching:
+                token = self._usable_token(scope, rejected)
+                if token is None:
+                    token = self._fetch_token(chosen, scope)
+                    with self._lock:
+                        self._tokens[scope] = token
         return {"Authorization": f"Bearer {token.value}"}
+
+    def _usable_token(self, scope: str, rejected: str | None) -> Token | None:
+        with self._lock:
+            token = self._tokens.get(scope)
+        if token is None or not token.valid() or f"Bearer {token.value}" == rejected:
+            return None
+        return token
 
     def _fetch_token(self, chosen: Challenge, scope: str) -> Token:
         """A token for ``scope`` from the challenge's realm, with the credentials if any."""
