@@ -3,7 +3,8 @@
 Like distribution v3 (go-redis ``UniversalOptions``): ``mastername`` selects Sentinel, several
 ``addrs`` without it a cluster, else one server at ``addr`` (2.x) or ``addrs[0]``. Timeouts
 default to go-redis's (dial 5 s, read 3 s, write = read) rather than redis-py's "wait for ever",
-so an unreachable Redis costs a request seconds, never a hang.
+so an unreachable Redis costs a request seconds, never a hang. A full pool (``pool.maxactive``)
+makes a caller wait for a free connection, as go-redis's does, where redis-py's would fail it.
 """
 
 from __future__ import annotations
@@ -51,9 +52,18 @@ def connect(config: Redis) -> redis.Redis | RedisCluster:
     if len(nodes) > 1:
         options.pop("db")
         startup = [ClusterNode(host, port) for host, port in nodes]
+        if "max_connections" in options:
+            options["connection_pool_class"] = redis.BlockingConnectionPool
         return RedisCluster(startup_nodes=startup, **options)
     host, port = nodes[0]
-    return redis.Redis(host=host, port=port, **options)
+    if "max_connections" not in options:
+        return redis.Redis(host=host, port=port, **options)
+    if options.pop("ssl", False):
+        options["connection_class"] = redis.SSLConnection
+    pool = redis.BlockingConnectionPool(
+        host=host, port=port, timeout=options["socket_timeout"] + 1, **options
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def _options(config: Redis) -> dict[str, Any]:

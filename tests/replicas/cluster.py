@@ -34,12 +34,17 @@ def netloc(replica: Replica) -> str:
 
 def replica_config(
     root: Path,
-    redis_addr: str | None,
+    redis_addr: str | list[str] | None,
     secret: str | None = SECRET,
     port: int | None = None,
     delete: bool = True,
+    mastername: str | None = None,
 ) -> str:
-    """Filesystem at ``root``, the Redis descriptor cache at ``redis_addr``, deletes on."""
+    """Filesystem at ``root``, the Redis descriptor cache at ``redis_addr``, deletes on.
+
+    A list of addresses is distribution v3's ``redis.addrs``: a cluster, or the Sentinels of
+    ``mastername``.
+    """
     lines = [
         "version: 0.1",
         "log:",
@@ -58,7 +63,10 @@ def replica_config(
         lines[6:6] = ["  cache: {blobdescriptor: redis}"]
         lines += [
             "redis:",
-            f"  addr: {redis_addr}",
+            f"  addrs: [{', '.join(redis_addr)}]"
+            if isinstance(redis_addr, list)
+            else f"  addr: {redis_addr}",
+            *([f"  mastername: {mastername}"] if mastername else []),
             "  dialtimeout: 1s",
             "  readtimeout: 1s",
             "  writetimeout: 1s",
