@@ -2,11 +2,14 @@
 
 It forwards everything to the emulator (rewriting ``Location`` so upload sessions also come
 back through it), except the next requests matching a test's rule: those are answered with a
-chosen status, or their connection is dropped without an answer.
+chosen status, or their connection is dropped without an answer. :meth:`FaultyProxy.shorten`
+instead forwards only the first half of the next GCS chunk uploads, as GCS does when it
+persists less than it was sent (its 308 answer then says how much it holds).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +18,8 @@ import requests
 
 #: What a failed request gets: an HTTP status, or None for a dropped connection.
 Fault = int | None
+#: GCS persists resumable uploads in multiples of this.
+GCS_QUANTUM = 256 * 1024
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
 
@@ -28,6 +33,9 @@ class FaultyProxy:
         self._lock = threading.Lock()
         #: ``(method, path, fault)`` of every request failed on purpose.
         self.injected: list[tuple[str, str, Fault]] = []
+        self._shorten = 0
+        #: ``(bytes sent, bytes forwarded)`` of every chunk shortened on purpose.
+        self.shortened: list[tuple[int, int]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -36,6 +44,24 @@ class FaultyProxy:
         """Fail the next ``len(faults)`` requests for which ``matches(method, path)``."""
         with self._lock:
             self._matches, self._faults = matches, list(faults)
+
+    def shorten(self, count: int) -> None:
+        """Forward only the first half (in 256 KiB units) of the next ``count`` chunk PUTs."""
+        with self._lock:
+            self._shorten = count
+
+    def _shortened(self, headers: dict[str, str], body: bytes) -> bytes:
+        """``body`` cut down, and ``headers`` rewritten to match, if a shortening is due."""
+        found = re.fullmatch(r"bytes (\d+)-(\d+)/\*", headers.get("Content-Range", ""))
+        keep = len(body) // 2 // GCS_QUANTUM * GCS_QUANTUM
+        with self._lock:
+            if not (self._shorten and found and keep):
+                return body
+            self._shorten -= 1
+            self.shortened.append((len(body), keep))
+        start = int(found.group(1))
+        headers["Content-Range"] = f"bytes {start}-{start + keep - 1}/*"
+        return body[:keep]
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -70,7 +96,13 @@ class FaultyProxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
+                if self.command == "PUT":
+                    body = proxy._shortened(headers, body)
                 answer = requests.request(
                     self.command,
                     proxy.target + self.path,

@@ -65,6 +65,23 @@ def test_gcs_chunk_puts_are_retried_on_throttling_errors_and_drops(proxy: Faulty
     driver.delete("/retried")
 
 
+def test_gcs_chunks_persisted_in_part_are_sent_on_from_where_gcs_stopped(
+    proxy: FaultyProxy,
+) -> None:
+    """A 308 whose ``Range`` is short of what was sent: the rest is sent again, not lost."""
+    driver = _gcs(max_retries=0, chunksize=4 * CHUNK)
+    data = random.Random(5).randbytes(13 * CHUNK + 1000)
+    proxy.shorten(3)
+    with driver.writer("/shortened") as writer:
+        writer.write(data[: 5 * CHUNK])
+    with driver.writer("/shortened", append=True) as writer:
+        writer.write(data[5 * CHUNK :])
+        writer.commit()
+    assert len(proxy.shortened) == 3
+    assert driver.get_content("/shortened") == data
+    driver.delete("/shortened")
+
+
 def test_gcs_retries_are_bounded(proxy: FaultyProxy) -> None:
     driver = _gcs(max_retries=2)
     proxy.fail(_session_put, [503] * 10)

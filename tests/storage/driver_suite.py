@@ -582,6 +582,8 @@ class DriverSuite:
         with driver.writer(f"{deep}/link", append=True) as w:
             w.write(b"def")
         assert driver.stat(f"{deep}/link").size == 13
+        with driver.writer(f"{deep}/link", append=True) as w:
+            w.commit()  # closed uncommitted, GCS holds a session object, as Go's driver does
         driver.move(f"{deep}/link", f"{deep}/moved")
         assert _files(driver, root) == {f"{deep[len(root) :]}/moved": b"sha256:abcdef"}
         driver.delete(f"{root}/00" + "x" * 48)

@@ -11,7 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from distribution.storage.driver import InvalidParameterError, StorageDriver, create
+from distribution.storage.driver import (
+    InvalidParameterError,
+    StorageDriver,
+    StorageDriverError,
+    create,
+)
 from distribution.storage.driver.gcs import SESSION_CONTENT_TYPE
 from tests.storage.driver_suite import DriverSuite
 from tests.storage.gcs_emulator import BUCKET, gcs_emulator
@@ -64,6 +69,60 @@ def test_closed_upload_is_a_session_object_keeping_its_tail(
         w.commit()
     assert driver.get_content("/upload/data") == data + b"end"
     driver.delete("/upload")
+
+
+def test_a_small_closed_upload_is_a_session_object_as_go_writes_it(
+    driver: StorageDriver, bucket: storage.Bucket
+) -> None:
+    """Under 256 KiB no session has started; Go 2.8 still resumes only a session object."""
+    with driver.writer("/small/data") as w:
+        w.write(b"first")
+    blob = bucket.get_blob("own-tests/small/data")
+    assert blob is not None and blob.content_type == SESSION_CONTENT_TYPE
+    assert blob.metadata == {"Session-URI": "", "Offset": "0"}
+    assert blob.download_as_bytes() == b"first"
+    assert driver.stat("/small/data").size == 5
+    with driver.writer("/small/data", append=True) as w:
+        w.write(b" second")
+        w.commit()
+    assert driver.get_content("/small/data") == b"first second"
+    driver.delete("/small")
+
+
+@pytest.mark.parametrize("offset", ["0", ""])
+def test_resumes_a_session_object_go_wrote_before_any_session(
+    driver: StorageDriver, bucket: storage.Bucket, offset: str
+) -> None:
+    """Go's Close writes ``Session-URI: ""`` (and v3 may leave ``Offset`` empty)."""
+    blob = bucket.blob("own-tests/from-go/data")
+    blob.metadata = {"Session-URI": "", "Offset": offset}
+    blob.upload_from_string(b"go wrote this", content_type=SESSION_CONTENT_TYPE)
+    tail = b"-" * (CHUNK + 7)  # enough to start a session of our own
+    with driver.writer("/from-go/data", append=True) as w:
+        assert w.size == 13
+        w.write(tail)
+        w.commit()
+    assert driver.get_content("/from-go/data") == b"go wrote this" + tail
+    driver.delete("/from-go")
+
+
+def test_a_corrupt_session_object_is_a_driver_error(
+    driver: StorageDriver, bucket: storage.Bucket
+) -> None:
+    blob = bucket.blob("own-tests/corrupt/data")
+    blob.metadata = {"Session-URI": "", "Offset": "nine"}
+    blob.upload_from_string(b"x", content_type=SESSION_CONTENT_TYPE)
+    with pytest.raises(StorageDriverError, match="bad Offset"):
+        driver.writer("/corrupt/data", append=True)
+    driver.delete("/corrupt")
+
+
+def test_a_folder_placeholder_is_not_listed(driver: StorageDriver, bucket: storage.Bucket) -> None:
+    """The console's "create folder" leaves an object named like the prefix."""
+    bucket.blob("own-tests/folder/").upload_from_string(b"")
+    driver.put_content("/folder/file", b"x")
+    assert driver.list("/folder") == ["/folder/file"]
+    driver.delete("/folder")
 
 
 def test_appending_to_a_large_plain_object_streams_it(driver: StorageDriver) -> None:

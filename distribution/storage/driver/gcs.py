@@ -5,9 +5,12 @@ Large writers stream through GCS resumable upload sessions. A writer closed befo
 stores its session as a small object at its own path (content type
 ``application/x-docker-upload-session``, the session URL and bytes sent in its metadata, the
 not yet sendable tail as its content), exactly as the Go driver does, so the next writer, in
-any process, continues the same session. A session the service no longer knows (expired after
-a week, or an emulator restarted) cannot be continued: its file is removed and the writer
-reports it missing, so the upload starts again from 0.
+any process, Go's or ours, continues the same session. Before 256 KiB no session exists yet and
+the object says so with an empty session URL, as Go's does (Go 2.8 resumes nothing else). Such
+an object is no readable file until a writer commits it. A chunk GCS stores only in part (its
+308 answer's ``Range``) is sent on from where GCS stopped. A session the service no longer
+knows (expired after a week, or an emulator restarted) cannot be continued: its file is
+removed and the writer reports it missing, so the upload starts again from 0.
 
 ``STORAGE_EMULATOR_HOST`` is honoured as Google's libraries do: API calls go to the emulator
 anonymously, while given service-account credentials still sign redirect URLs.
@@ -20,9 +23,11 @@ driver's. Start-up fails when the bucket does not exist or the credentials are r
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -135,7 +140,7 @@ class GCSDriver(StorageDriver):
                 raise InvalidOffsetError(path, offset)
             f = blob.open("rb", chunk_size=self._chunksize, retry=self._retry)
             f.seek(offset)
-            return f  # type: ignore[return-value]
+            return io.BufferedReader(_Reader(path, f), self._chunksize)  # type: ignore[arg-type]
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         with _translated(path):
@@ -164,7 +169,8 @@ class GCSDriver(StorageDriver):
         with _translated(path):
             prefix = self._dir_prefix(path)
             pages = self._list(prefix=prefix, delimiter="/")
-            names = {blob.name for blob in pages}
+            # A folder placeholder (the console's "create folder") is named like the prefix.
+            names = {blob.name for blob in pages if blob.name != prefix}
             names.update(sub.rstrip("/") for sub in pages.prefixes)
             if not names and path != "/":
                 raise PathNotFoundError(path)
@@ -296,9 +302,18 @@ class _Writer(FileWriter):
     def resume(self, blob: storage.Blob) -> None:
         """Continue ``blob``: its upload session if it is one, else a copy of its content."""
         if blob.content_type == SESSION_CONTENT_TYPE:
+            # Go writes "" for a session not started yet (under 256 KiB sent), and may leave
+            # the offset empty.
             metadata = blob.metadata or {}
-            self._session = metadata["Session-URI"]
-            self._offset = int(metadata["Offset"])
+            self._session = metadata.get("Session-URI") or None
+            try:
+                self._offset = int(metadata.get("Offset") or 0)
+            except ValueError:
+                raise StorageDriverError(
+                    f"{self._key}: upload session object has a bad Offset"
+                ) from None
+            if self._offset and self._session is None:
+                raise StorageDriverError(f"{self._key}: upload session object has no session")
             self._buffer = bytearray(
                 blob.download_as_bytes(timeout=HTTP_TIMEOUT, retry=self._driver._retry)
             )
@@ -320,13 +335,11 @@ class _Writer(FileWriter):
     def _close(self) -> None:
         if self._committed or self._lost:
             return
+        # Always a session object, as Go's Close writes it: Go 2.8 resumes nothing else.
         with _translated(self._key):
-            if self._session is None:
-                self._driver._upload(self._key, bytes(self._buffer))
-            else:
-                self._send(len(self._buffer) // MIN_CHUNK_SIZE * MIN_CHUNK_SIZE, final=False)
-                metadata = {"Session-URI": self._session, "Offset": str(self._offset)}
-                self._driver._upload(self._key, bytes(self._buffer), metadata)
+            self._send(len(self._buffer) // MIN_CHUNK_SIZE * MIN_CHUNK_SIZE, final=False)
+            metadata = {"Session-URI": self._session or "", "Offset": str(self._offset)}
+            self._driver._upload(self._key, bytes(self._buffer), metadata)
         self._buffer = bytearray()
 
     def _cancel(self) -> None:
@@ -362,22 +375,31 @@ class _Writer(FileWriter):
             )
         end = self._offset + length
         total = str(end) if final else "*"
-        span = f"{self._offset}-{end - 1}" if length else "*"
-        response = self._driver._put(
-            self._session,
-            bytes(self._buffer[:length]),
-            {"Content-Range": f"bytes {span}/{total}"},
-        )
-        if response.status_code in (404, 410):
-            self._forget_lost_session()
-        expected = (200, 201) if final else (308,)
-        if response.status_code not in expected:
-            raise StorageDriverError(
-                f"upload of {self._key} at offset {self._offset} failed: "
-                f"{response.status_code} {response.text[:200]}"
+        while True:
+            sending = end - self._offset
+            span = f"{self._offset}-{end - 1}" if sending else "*"
+            response = self._driver._put(
+                self._session,
+                bytes(self._buffer[:sending]),
+                {"Content-Range": f"bytes {span}/{total}"},
             )
-        del self._buffer[:length]
-        self._offset = end
+            if response.status_code in (404, 410):
+                self._forget_lost_session()
+            if final and response.status_code in (200, 201):
+                self._buffer = bytearray()
+                self._offset = end
+                return
+            # A 308 says how much the session holds now, which may be less than was sent.
+            stored = _persisted(response) - self._offset if response.status_code == 308 else 0
+            if not 0 < stored <= sending:
+                raise StorageDriverError(
+                    f"upload of {self._key} at offset {self._offset} failed: "
+                    f"{response.status_code} {response.text[:200]}"
+                )
+            del self._buffer[:stored]
+            self._offset += stored
+            if self._offset == end and not final:
+                return
 
     def _forget_lost_session(self) -> None:
         """The service no longer knows the session (expired, cancelled, or an emulator that
@@ -392,6 +414,34 @@ class _Writer(FileWriter):
         raise PathNotFoundError(self._key)
 
 
+def _persisted(response: requests.Response) -> int:
+    """The bytes a 308 says the session holds: its ``Range: bytes=0-N`` gives N + 1, and
+    without one nothing was persisted yet."""
+    found = re.fullmatch(r"bytes=0-(\d+)", response.headers.get("Range", "").strip())
+    return int(found.group(1)) + 1 if found else 0
+
+
+class _Reader(io.RawIOBase):
+    """The client library's download stream, its errors turned into the driver's."""
+
+    def __init__(self, path: str, inner: BinaryIO) -> None:
+        self._path = path
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with _translated(self._path):
+            data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 @contextmanager
 def _translated(path: str) -> Iterator[None]:
     """Turn the client libraries' errors into the driver contract's."""
@@ -401,6 +451,7 @@ def _translated(path: str) -> Iterator[None]:
         raise PathNotFoundError(path) from exc
     except (
         google_exceptions.GoogleAPIError,
+        google_exceptions.RetryError,
         google.auth.exceptions.GoogleAuthError,
         requests.RequestException,
     ) as exc:
@@ -491,7 +542,8 @@ def _transient(exc: BaseException) -> bool:
 def _logical_size(blob: storage.Blob) -> int:
     """An upload session object stands for the bytes sent plus the tail it holds."""
     if blob.content_type == SESSION_CONTENT_TYPE and blob.metadata:
-        return int(blob.metadata.get("Offset", 0)) + (blob.size or 0)
+        offset = blob.metadata.get("Offset") or "0"
+        return (int(offset) if offset.isdigit() else 0) + (blob.size or 0)
     return blob.size or 0
 
 
