@@ -25,7 +25,7 @@ from typing import NoReturn
 
 import requests
 
-from distribution import errors
+from distribution import errors, manifest
 from distribution.digest import CANONICAL, Digest
 from distribution.proxy import schedule
 from distribution.proxy.upstream import NotFound, Upstream, UpstreamError, iter_body
@@ -82,6 +82,21 @@ class PullThrough:
         store = ManifestStore(self.registry.blobs, name)
         if not store.exists(digest):
             self._fetch_manifest(store, digest)
+
+    def ensure_list_fallback(self, name: str, tag: str, accepted: frozenset[str]) -> None:
+        """When the manifests handler will answer this client with the linux/amd64 image of
+        the Docker manifest list ``tag`` points at (a client that does not accept lists),
+        make that image available too, as Go's proxy fetches it when the handler asks."""
+        if manifest.DOCKER_MANIFEST_LIST in accepted:
+            return
+        try:
+            digest = TagStore(self.registry.driver, name).resolve(tag)
+            body = ManifestStore(self.registry.blobs, name).get(digest)
+        except errors.ManifestUnknown:
+            return
+        if manifest.needs_list_fallback(manifest.classify(body), accepted, by_tag=True):
+            child = manifest.default_platform_child(manifest.parse_stored(body))
+            self.ensure_manifest(name, child)
 
     def tags(self, name: str) -> list[str] | None:
         """The upstream's tags of ``name``; None when it cannot tell (serve the local ones)."""
@@ -162,7 +177,13 @@ class PullThrough:
             response.close()
             self.release(digest)
             raise
-        return BlobFetch(self, uploads, upload, digest, response)
+        try:
+            return BlobFetch(self, uploads, upload, digest, response)
+        except BaseException:
+            response.close()
+            self.release(digest)
+            _cancel(uploads, upload, digest)
+            raise
 
     def fill(self, name: str, digest: Digest) -> None:
         """Make the blob available in storage, waiting for a fetch already running."""
@@ -313,10 +334,15 @@ class BlobFetch:
                 writer.cancel()
             except Exception as exc:
                 log.debug("proxy: cancelling the writer of %s: %s", self.digest, exc)
-        try:
-            self.uploads.cancel(self.upload)
-        except Exception as exc:
-            log.warning("proxy: cannot remove the upload of %s: %s", self.digest, exc)
+        _cancel(self.uploads, self.upload, self.digest)
+
+
+def _cancel(uploads: Uploads, upload: Upload, digest: Digest) -> None:
+    """Remove an upload that will not be committed; a failure is logged, not raised."""
+    try:
+        uploads.cancel(upload)
+    except Exception as exc:
+        log.warning("proxy: cannot remove the upload of %s: %s", digest, exc)
 
 
 def _error(exc: UpstreamError, unknown: type[errors.RegistryError], detail: object) -> Exception:

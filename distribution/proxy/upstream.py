@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -36,6 +37,8 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v1+json",
     ]
 )
+#: Seconds during which a failed token fetch is answered with its error, not repeated.
+TOKEN_RETRY_AFTER = 2.0
 #: Pages of a tag list followed at most (the upstream's ``Link`` headers).
 MAX_TAG_PAGES = 100
 
@@ -63,9 +66,10 @@ class Upstream:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "distribution-py-proxy"
         self._lock = threading.Lock()
-        self._fetching = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[str, Token] = {}
+        self._fetching: dict[str, threading.Lock] = {}
+        self._failures: dict[str, tuple[float, UpstreamError]] = {}
 
     def manifest_digest(self, name: str, tag: str) -> Digest:
         """The digest ``tag`` points at upstream now (a ``HEAD``, as Go's tag service asks)."""
@@ -113,6 +117,9 @@ class Upstream:
                     raise UpstreamError(f"bad tag list for {name}") from None
                 link = response.links.get("next", {}).get("url")
                 path = urljoin(response.url, link) if link else None
+            if path is not None and _origin(path) != _origin(self.url):
+                # The credentials go to the upstream only, never to a host a page names.
+                raise UpstreamError(f"tag list of {name} links to another host: {path}")
         return sorted(set(found))
 
     def _request(
@@ -179,13 +186,33 @@ class Upstream:
             return _basic(self.credentials)
         token = self._usable_token(scope, rejected)
         if token is None:
-            with self._fetching:
+            with self._lock:
+                fetching = self._fetching.setdefault(scope, threading.Lock())
+            with fetching:
                 token = self._usable_token(scope, rejected)
                 if token is None:
-                    token = self._fetch_token(chosen, scope)
-                    with self._lock:
-                        self._tokens[scope] = token
+                    token = self._fetch_token_once(chosen, scope)
         return {"Authorization": f"Bearer {token.value}"}
+
+    def _fetch_token_once(self, chosen: Challenge, scope: str) -> Token:
+        """Fetch and cache a token for ``scope``. A fetch that failed moments ago is not
+        repeated: the threads that waited for it get its error instead of each waiting out
+        the token server again."""
+        with self._lock:
+            failed_at, failure = self._failures.get(scope, (0.0, None))
+        if failure is not None and time.monotonic() - failed_at < TOKEN_RETRY_AFTER:
+            raise UpstreamError(str(failure), failure.status)
+        try:
+            token = self._fetch_token(chosen, scope)
+        except UpstreamError as exc:
+            with self._lock:
+                self._failures[scope] = (time.monotonic(), exc)
+            raise
+        with self._lock:
+            self._failures.pop(scope, None)
+            self._tokens = {s: t for s, t in self._tokens.items() if t.valid()}
+            self._tokens[scope] = token
+        return token
 
     def _usable_token(self, scope: str, rejected: str | None) -> Token | None:
         with self._lock:
@@ -231,6 +258,11 @@ def _basic(credentials: tuple[str, str] | None) -> dict[str, str]:
         return {}
     pair = f"{credentials[0]}:{credentials[1]}".encode()
     return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 def _digest(text: str) -> Digest:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
-from distribution import errors, notifications
+from distribution import errors, manifest, notifications
 from distribution.api import context, pagination
 from distribution.digest import Digest
 from distribution.proxy.cache import PullThrough
@@ -61,6 +61,8 @@ def _manifest(serve: View) -> View:
             _cache().ensure_manifest(name, Digest.parse(reference))
         elif is_tag(reference):
             _cache().ensure_tag(name, reference)
+            accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
+            _cache().ensure_list_fallback(name, reference, accepted)
         return serve(name=name, reference=reference)
 
     return get_manifest

@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 import requests
 
+from distribution import config as config_module
+from distribution.app import create_app
+from distribution.digest import Digest
+from distribution.proxy import views
+from distribution.storage.driver import FileWriter, PathNotFoundError, StorageDriverError
+from distribution.storage.driver.checked import CheckedDriver
+from distribution.storage.driver.inmemory import InMemoryDriver
+from distribution.storage.registry import Registry
 from tests.conftest import free_port
 from tests.e2e import images
 from tests.e2e.harness import REQUEST_TIMEOUT, Skopeo
-from tests.proxy.conftest import IMAGE_REF, INDEX_REF, GoRegistry, get
+from tests.proxy.conftest import IMAGE_REF, INDEX_REF, GoRegistry, get, proxy_config
 
 BLOB_GET = r"/v2/[^ ]+/blobs/sha256:[0-9a-f]+"
 MANIFEST_GET = r"/v2/[^ ]+/manifests/[^ ]+"
@@ -348,3 +356,117 @@ def _state_or_empty(root: Path) -> dict:
         return _state(root)
     except (FileNotFoundError, ValueError):
         return {}
+
+
+def test_an_old_client_gets_the_amd64_image_of_a_docker_list(
+    upstream: GoRegistry, start_proxy, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    """A client that does not accept lists gets the list's linux/amd64 image (as from the Go
+    registry): the proxy fetches that image too, not only the list the tag points at."""
+    docker_list = images.multi_arch_index(seed=74, docker=True)
+    layout = tmp_path / "docker-list"
+    images.write_dir_layout(layout, docker_list)
+    skopeo.copy(f"dir:{layout}", f"docker://{upstream.netloc}/library/old:1", "--all")
+    proxy = start_proxy(upstream.url)
+    amd64 = docker_list.children[0]
+    response = get(f"{proxy.url}/v2/library/old/manifests/1", Accept=amd64.media_type)
+    assert response.status_code == 200, response.text
+    assert response.content == amd64.manifest
+    assert response.headers["Docker-Content-Digest"] == amd64.digest
+    # No Accept at all is a schema 1 client: refused as v3 refuses it, not "unknown".
+    schema1 = get(f"{proxy.url}/v2/library/old/manifests/1")
+    assert schema1.status_code == 400
+    assert schema1.json()["errors"][0]["code"] == "MANIFEST_INVALID"
+    listed = get(f"{proxy.url}/v2/library/old/manifests/1", Accept=docker_list.media_type)
+    assert listed.content == docker_list.manifest
+
+
+class _NoWriterDriver(InMemoryDriver):
+    """Storage that starts uploads but cannot open their data to append to."""
+
+    def writer(self, path: str, append: bool = False) -> FileWriter:
+        if append and path.endswith("/data") and "/_uploads/" in path:
+            raise StorageDriverError("no space left")
+        return super().writer(path, append)
+
+
+def test_a_storage_failure_opening_the_download_releases_it(
+    upstream: GoRegistry, test_images
+) -> None:
+    """The failed request ends its claim on the blob and leaves no upload behind, so the next
+    request downloads it again instead of waiting for a download that never ends."""
+    image, _, _ = test_images
+    text = proxy_config(Path("/unused"), upstream.url).replace(
+        "  filesystem:\n    rootdirectory: /unused\n", "  inmemory: {}\n"
+    )
+    config = config_module.parse(text, {})
+    driver = _NoWriterDriver()
+    app = create_app(config, Registry(config, CheckedDriver(driver)))
+    layer = Digest.parse(image.layer_digests[0])
+    for _ in range(2):
+        response = app.test_client().get(f"/v2/library/app/blobs/{layer}")
+        assert response.status_code == 503, response.text
+        assert app.extensions[views.EXTENSION].claim(layer) is None
+        app.extensions[views.EXTENSION].release(layer)
+    try:
+        left = driver.list("/docker/registry/v2/repositories/library/app/_uploads")
+    except PathNotFoundError:
+        left = []
+    assert left == []
+    assert upstream.requests_seen("GET", f"/v2/library/app/blobs/{layer}") == 2
+
+
+def test_a_tag_page_on_another_host_gets_no_credentials(start_proxy) -> None:
+    """An upstream (a small server asking for basic auth) whose tag list links its next page
+    on another host: the proxy does not send the upstream's credentials there; it lists the
+    local tags instead."""
+    elsewhere: list[str | None] = []
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            elsewhere.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", free_port()), Other)
+
+    class Upstream(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if not self.headers.get("Authorization"):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="upstream"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"name": "some/repo", "tags": ["a"]}).encode()
+            self.send_response(200)
+            next_page = f"http://127.0.0.1:{other.server_port}/v2/some/repo/tags/list?last=a"
+            self.send_header("Link", f'<{next_page}>; rel="next"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
+    servers = [other, upstream]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxy = start_proxy(
+            f"http://127.0.0.1:{upstream.server_port}", "  username: u\n  password: secret\n"
+        )
+        listed = get(f"{proxy.url}/v2/some/repo/tags/list")
+        assert listed.status_code == 404
+        assert listed.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+        assert elsewhere == []
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

@@ -4,9 +4,11 @@ here, and a small token server issuing JWTs signed by it, as Docker Hub's flow w
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import datetime
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +57,8 @@ class TokenServer:
         self.bundle = directory / "token-ca.pem"
         self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         self.requests: list[dict] = []
+        #: Scopes whose token requests wait for their event (at most 30 s) before answering.
+        self.held: dict[str, threading.Event] = {}
         self.port = free_port()
         self.realm = f"http://127.0.0.1:{self.port}/token"
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
@@ -99,6 +103,9 @@ class TokenServer:
                         "service": query.get("service", [""])[0],
                     }
                 )
+                for scope in query.get("scope", []):
+                    if scope in server.held:
+                        server.held[scope].wait(30)
                 if user != USER:
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
@@ -189,3 +196,67 @@ def test_wrong_credentials_get_no_content(
     assert response.status_code == 503
     assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
     assert any(r["user"] == f"{USER} (wrong password)" for r in token_server.requests)
+
+
+def test_a_slow_token_fetch_holds_up_only_its_own_repository(
+    token_upstream: GoRegistry, token_server: TokenServer, start_proxy, skopeo: Skopeo, test_images
+) -> None:
+    image, _, layout = test_images
+    skopeo.copy(
+        f"oci:{layout}:image",
+        f"docker://{token_upstream.netloc}/library/other:1.0",
+        f"--dest-creds={USER}:{PASSWORD}",
+    )
+    proxy = start_proxy(
+        token_upstream.url,
+        f"  username: {USER}\n  password: {PASSWORD}\n",
+        env={"REGISTRY_HTTP_WORKERS": "1", "REGISTRY_HTTP_THREADS": "4"},
+    )
+    accept = {"Accept": image.media_type}
+    first = requests.get(f"{proxy.url}/v2/library/app/manifests/1.0", headers=accept, timeout=30)
+    assert first.status_code == 200  # the proxy knows the upstream's challenge now
+    release = threading.Event()
+    token_server.held["repository:library/slow:pull"] = release
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            requests.get, f"{proxy.url}/v2/library/slow/manifests/1.0", headers=accept, timeout=60
+        )
+        try:
+            for _ in range(100):
+                if any(
+                    "repository:library/slow:pull" in r["scopes"] for r in token_server.requests
+                ):
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the proxy never asked for the slow scope's token")
+            other = requests.get(
+                f"{proxy.url}/v2/library/other/manifests/1.0", headers=accept, timeout=15
+            )
+        finally:
+            release.set()
+        assert other.status_code == 200
+        assert other.content == image.manifest
+        assert slow.result().status_code == 404
+
+
+def test_a_failed_token_fetch_is_not_repeated_by_each_waiting_request(
+    token_upstream: GoRegistry, token_server: TokenServer, start_proxy, test_images
+) -> None:
+    image, _, _ = test_images
+    proxy = start_proxy(
+        token_upstream.url,
+        f"  username: {USER}\n  password: wrong\n",
+        env={"REGISTRY_HTTP_WORKERS": "1", "REGISTRY_HTTP_THREADS": "8"},
+    )
+    release = threading.Event()
+    token_server.held["repository:library/app:pull"] = release
+    url = f"{proxy.url}/v2/library/app/blobs/{image.layer_digests[0]}"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        responses = [pool.submit(requests.get, url, timeout=60) for _ in range(4)]
+        time.sleep(1)  # the other requests queue up behind the one token fetch
+        release.set()
+        statuses = [response.result().status_code for response in responses]
+    assert statuses == [503] * 4
+    ours = [r for r in token_server.requests if r["agent"] == "distribution-py-proxy"]
+    assert len(ours) == 1, ours
