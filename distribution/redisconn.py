@@ -31,11 +31,18 @@ def configured(config: Redis) -> bool:
     return bool(config.addr or config.addrs)
 
 
-def connect(config: Redis) -> redis.Redis | RedisCluster:
-    """A client for ``config``; connects lazily, so an unreachable Redis does not fail here."""
+def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
+    """A client for ``config``; connects lazily, so an unreachable Redis does not fail here.
+
+    ``blocking`` is the longest a command of the caller's waits in Redis (``XREADGROUP
+    BLOCK``): the read timeout is raised above it, so a short ``readtimeout`` does not cut
+    off a command that is only waiting as it was told to.
+    """
     addrs = list(config.addrs) or [config.addr or ""]
     nodes = [_host_port(addr, "redis.addrs" if config.addrs else "redis.addr") for addr in addrs]
     options = _options(config)
+    if blocking:
+        options["socket_timeout"] = max(options["socket_timeout"], blocking + 1.0)
     if config.mastername:
         sentinel_options = {
             key: value

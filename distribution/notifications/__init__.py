@@ -16,14 +16,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
 from distribution import instrumentation, redisconn
 from distribution.api import urls
 from distribution.config import ConfigError, Configuration
-from distribution.notifications import events
+from distribution.notifications import delivery, events
 from distribution.notifications.dispatcher import Dispatcher, endpoint_name, flush_all
 from distribution.storage.blobs import Descriptor
 
@@ -57,9 +56,14 @@ def check(config: Configuration) -> None:
         if endpoint.disabled:
             continue
         key = f"notifications.endpoints[{i}]"
-        parts = urlsplit(endpoint.url or "")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{key}.url", f"{endpoint.url!r} is not an http or https URL")
+        try:
+            delivery.check_url(endpoint.url or "")
+        except ValueError as err:
+            raise ConfigError(f"{key}.url", str(err)) from None
+        try:
+            delivery.check_headers(endpoint.headers)
+        except ValueError as err:
+            raise ConfigError(f"{key}.headers", str(err)) from None
         name = endpoint_name(endpoint)
         if name in seen and redisconn.configured(config.redis):
             raise ConfigError(

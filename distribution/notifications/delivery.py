@@ -1,22 +1,30 @@
 """Posting envelopes to one endpoint, and retrying as Go's ``RetryingSink`` with a ``Breaker``.
 
-One attempt is one POST with the endpoint's ``timeout`` and ``headers``; any 2xx or 3xx
-answer accepts the envelope, as in Go (redirects are not followed). Failed attempts are
-retried for ever: straight away until ``threshold`` failures in a row, then one attempt per
-``backoff``.
+One attempt is one POST with the endpoint's ``timeout`` and ``headers``, following
+redirects as Go's ``http.Client`` does (at most 10; 307 and 308 repeat the POST, 301, 302 and
+303 turn it into a GET); the final answer accepts the envelope when it is 2xx or 3xx, as in
+Go. Failed attempts are retried for ever: straight away until ``threshold`` failures in a
+row, then one attempt per ``backoff``.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from distribution.notifications.events import EVENTS_MEDIA_TYPE
+
+#: Redirects followed in one attempt, as Go's ``http.Client``.
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: An HTTP header name (RFC 9110 ``token``).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 log = logging.getLogger(__name__)
 
@@ -30,47 +38,93 @@ class HTTPSender:
     (each value its own header line, as Go's ``http.Header``)."""
 
     def __init__(self, url: str, headers: Mapping[str, Sequence[str]], timeout: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http or https URL")
+        check_url(url)
+        check_headers(headers)
         self.url = url
         self.headers = headers
         self.timeout = timeout
-        self._scheme = parts.scheme
-        self._netloc = parts.netloc.rpartition("@")[2]
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def send(self, body: bytes) -> int:
-        """One attempt; the status on acceptance, :class:`DeliveryError` otherwise."""
-        connection = self._connection()
+        """One attempt; the final status on acceptance, :class:`DeliveryError` otherwise."""
+        method, url, data = "POST", self.url, body
+        for _ in range(MAX_REDIRECTS + 1):
+            status, reason, location = self._request(method, url, data)
+            if status not in REDIRECTS or not location:
+                break
+            url = urljoin(url, location)
+            try:
+                check_url(url)
+            except ValueError as err:
+                raise DeliveryError(f"{self.url}: redirected to {err}") from None
+            if status not in (307, 308):
+                method, data = "GET", None
+        else:
+            raise DeliveryError(f"{self.url}: stopped after {MAX_REDIRECTS} redirects")
+        if not 200 <= status < 400:
+            raise DeliveryError(f"{url}: response status {status} {reason} unaccepted")
+        return status
+
+    def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, str, str | None]:
+        """Status, reason and ``Location`` of one request to ``url``."""
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = self._connection(parts.scheme, parts.netloc.rpartition("@")[2])
         try:
-            connection.putrequest("POST", self._target)
-            connection.putheader("Content-Type", EVENTS_MEDIA_TYPE)
+            connection.putrequest(method, target)
+            if body is not None:
+                connection.putheader("Content-Type", EVENTS_MEDIA_TYPE)
             for name, values in self.headers.items():
                 for value in values:
                     connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(body)))
+            if body is not None:
+                connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body)
             response = connection.getresponse()
             response.read()
-        except (OSError, http.client.HTTPException) as err:
-            raise DeliveryError(
-                f"error posting to {self.url}: {err or type(err).__name__}"
-            ) from None
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            raise DeliveryError(f"error posting to {url}: {err or type(err).__name__}") from None
         finally:
             connection.close()
-        if not 200 <= response.status < 400:
-            raise DeliveryError(
-                f"{self.url}: response status {response.status} {response.reason} unaccepted"
-            )
-        return response.status
+        return response.status, response.reason, response.getheader("Location")
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._scheme == "https":
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        if scheme == "https":
             return http.client.HTTPSConnection(
-                self._netloc, timeout=self.timeout, context=ssl.create_default_context()
+                netloc, timeout=self.timeout, context=ssl.create_default_context()
             )
-        return http.client.HTTPConnection(self._netloc, timeout=self.timeout)
+        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+
+
+def check_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` is an http(s) URL with a host and a valid port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http or https URL")
+    try:
+        valid_port = parts.port is None or parts.port > 0
+    except ValueError:
+        valid_port = False
+    if not valid_port:
+        raise ValueError(f"{url!r} has an invalid port")
+
+
+def check_headers(headers: Mapping[str, Sequence[str]]) -> None:
+    """Raise ``ValueError`` for a header HTTP cannot carry: a name that is not a token, or a
+    value with a line break or a character outside Latin-1."""
+    for name, values in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"header name {name!r} is not valid in HTTP")
+        for value in values:
+            if "\r" in value or "\n" in value or not _latin1(value):
+                raise ValueError(f"header {name}: value {value!r} cannot be sent in HTTP")
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Breaker:

@@ -22,7 +22,7 @@ from distribution.config import Configuration
 from distribution.config import Endpoint as EndpointConfig
 from distribution.notifications import events
 from distribution.notifications.delivery import Breaker, HTTPSender, deliver
-from distribution.notifications.queues import MemoryQueue, Outbox, RedisQueue
+from distribution.notifications.queues import BLOCK_MS, MemoryQueue, Outbox, RedisQueue
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ class Dispatcher:
         """A dispatcher for the enabled endpoints, None when there are none."""
         if not any(not endpoint.disabled for endpoint in config.notifications.endpoints):
             return None
-        client = redisconn.connect(config.redis) if redisconn.configured(config.redis) else None
+        client = None
+        if redisconn.configured(config.redis):
+            client = redisconn.connect(config.redis, blocking=BLOCK_MS / 1000)
         return cls(config, client)
 
     @property

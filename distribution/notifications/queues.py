@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 GROUP = "registry"
 #: The stream of an endpoint's events.
 KEY_FORMAT = "notifications::{name}::events"
-#: Milliseconds a consumer blocks waiting for a new event (below redisconn's read timeout).
+#: Milliseconds a consumer blocks waiting for a new event (its client reads for longer).
 BLOCK_MS = 1000
 #: Seconds between looks for events whose consumer died.
 RECLAIM_EVERY = 2.0

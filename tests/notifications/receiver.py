@@ -1,7 +1,8 @@
 """A real HTTP endpoint for notifications: a threaded ``http.server`` recording every POST.
 
 ``stop()`` closes the listening socket (the endpoint is down: connections are refused) and
-``start()`` listens again on the same port; ``status`` makes it answer with an error instead.
+``start()`` listens again on the same port; ``status`` makes it answer with an error instead,
+or with a redirect to ``location``. A ``GET`` (a redirected POST) is recorded with no body.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Post:
     path: str
     headers: list[tuple[str, str]]
     body: dict[str, Any]
+    method: str = "POST"
 
     def header(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name.lower()]
@@ -37,6 +39,7 @@ class Receiver:
         self.port = free_port()
         self.posts: list[Post] = []
         self.status = 200
+        self.location: str | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -50,14 +53,20 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
+                body = json.loads(self.rfile.read(length)) if length else {}
                 status = receiver.status
                 if status < 300:
                     with receiver._lock:
-                        receiver.posts.append(Post(self.path, list(self.headers.items()), body))
+                        receiver.posts.append(
+                            Post(self.path, list(self.headers.items()), body, self.command)
+                        )
                 self.send_response(status)
+                if 300 <= status < 400 and receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_GET = do_POST
 
             def log_message(self, *args: Any) -> None:
                 return None

@@ -157,12 +157,14 @@ def test_request_id_is_the_logged_one(make, receiver: Receiver) -> None:
 
 def test_tag_delete_and_failed_requests(make, receiver: Receiver) -> None:
     client = make()
-    push_image(client, "r", "t")
+    config, _, _ = push_image(client, "r", "t")
     assert client.get("/v2/r/manifests/missing").status_code == 404
+    assert client.get(f"/v2/r/blobs/{digest(b'missing')}").status_code == 404
     assert client.delete("/v2/r/manifests/t").status_code == 202
-    received = receiver.wait_for(lambda events: len(events) >= 3)
-    assert summary(received)[2] == ("delete", "r", "t")
-    assert len(receiver.wait_for(lambda events: len(events) >= 3, timeout=1)) == 3
+    assert client.get(f"/v2/r/blobs/{config}").status_code == 200
+    # Events arrive in order: one for a failed request would come before the last pull.
+    received = receiver.wait_for(lambda events: len(events) >= 4)
+    assert summary(received)[2:] == [("delete", "r", "t"), ("pull", "r", config)]
 
 
 def test_ignored_media_types_and_actions_are_not_sent(make, receiver: Receiver) -> None:

@@ -17,12 +17,31 @@ def parse(endpoints: str, redis: str = "") -> config_module.Configuration:
     return config_module.parse(f"{text}notifications:\n  endpoints:\n{endpoints}", {})
 
 
-@pytest.mark.parametrize("url", ["", "ftp://host/x", "not a url", "http://"])
+@pytest.mark.parametrize(
+    "url", ["", "ftp://host/x", "not a url", "http://", "http://host:abc/", "http://host:0/"]
+)
 def test_an_enabled_endpoint_needs_an_http_url(url: str) -> None:
     config = parse(f"    - name: a\n      url: '{url}'\n")
     with pytest.raises(ConfigError) as caught:
         notifications.check(config)
     assert caught.value.key == "notifications.endpoints[0].url"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    ["{'X-Team': ['caf\u00e9 \u2615']}", "{'X-A': [\"one\\r\\nX-B: two\"]}", "{'X A': ['1']}"],
+)
+def test_headers_must_be_sendable(headers: str) -> None:
+    config = parse(f"    - name: a\n      url: http://hooks/\n      headers: {headers}\n")
+    with pytest.raises(ConfigError) as caught:
+        notifications.check(config)
+    assert caught.value.key == "notifications.endpoints[0].headers"
+
+
+def test_latin1_header_values_are_sendable() -> None:
+    notifications.check(
+        parse("    - name: a\n      url: http://h/\n      headers: {X-T: ['caf\u00e9']}\n")
+    )
 
 
 def test_disabled_endpoints_are_not_checked() -> None:

@@ -11,6 +11,7 @@ from distribution.notifications.delivery import Breaker, DeliveryError, HTTPSend
 from tests.notifications.receiver import Receiver
 
 BODY = b'{"events": [{"id": "1"}]}'
+BODY_JSON = {"events": [{"id": "1"}]}
 
 
 def test_breaker_waits_only_after_threshold_failures() -> None:
@@ -40,9 +41,47 @@ def test_sender_fails_on_error_status_and_refused_connection(receiver: Receiver)
     with pytest.raises(DeliveryError, match="500"):
         sender.send(BODY)
     receiver.status = 302
-    assert sender.send(BODY) == 302  # 3xx is accepted, as in Go
+    assert sender.send(BODY) == 302  # 3xx without a Location is accepted, as in Go
     receiver.stop()
     with pytest.raises(DeliveryError, match="error posting"):
+        sender.send(BODY)
+
+
+def test_sender_follows_redirects_as_gos_client(receiver: Receiver) -> None:
+    target = Receiver().start()
+    try:
+        sender = HTTPSender(receiver.url, {"X-A": ("1",)}, timeout=5)
+        receiver.location = target.url + "?moved=1"
+        for status in (307, 308):  # the POST is repeated there, body and headers
+            receiver.status = status
+            assert sender.send(BODY) == 200
+            post = target.posts.pop()
+            assert (post.method, post.path, post.body) == ("POST", "/events?moved=1", BODY_JSON)
+            assert post.header("X-A") == ["1"]
+        for status in (301, 302, 303):  # the POST becomes a GET, as Go's client does
+            receiver.status = status
+            assert sender.send(BODY) == 200
+            post = target.posts.pop()
+            assert (post.method, post.body, post.header("X-A")) == ("GET", {}, ["1"])
+        receiver.status = 307
+        target.status = 500
+        with pytest.raises(DeliveryError, match="500"):
+            sender.send(BODY)
+        receiver.location = receiver.url  # round and round
+        with pytest.raises(DeliveryError, match="10 redirects"):
+            sender.send(BODY)
+        receiver.location = "ftp://elsewhere/"
+        with pytest.raises(DeliveryError, match="redirected"):
+            sender.send(BODY)
+    finally:
+        target.stop()
+
+
+def test_sender_turns_any_failure_into_a_delivery_error(receiver: Receiver) -> None:
+    """A header value checked at start-up can still not reach a thread crash."""
+    sender = HTTPSender(receiver.url, {}, timeout=5)
+    sender.headers = {"X-A": ("\u2615",)}
+    with pytest.raises(DeliveryError):
         sender.send(BODY)
 
 

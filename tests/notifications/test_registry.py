@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -244,5 +245,24 @@ def test_with_redis_killed_workers_lose_nothing(
         received = receiver.wait_for(arrived(pushed(image)))
         assert set(summary(received)) == set(pushed(image))
         receiver.wait_for(lambda events: raw.xlen(stream) == 0, timeout=30)
+    finally:
+        redis_server.stop()
+
+
+def test_a_short_redis_read_timeout_does_not_cut_off_waiting_for_events(
+    start_registry, receiver: Receiver, image_layout, tmp_path: Path
+) -> None:
+    """``readtimeout: 10ms`` is shorter than the consumers' wait for new events, which must
+    not end in timeouts and reconnects."""
+    image, layout = image_layout
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        config = config_text(tmp_path / "data", receiver, redis_server.addr)
+        registry = start_registry(config.replace("redis:\n", "redis:\n  readtimeout: 10ms\n"))
+        time.sleep(2)  # consumers wait for events: past the read timeout, many times over
+        push(Skopeo(tmp_path / "skopeo"), layout, registry.url.removeprefix("http://"))
+        received = receiver.wait_for(arrived(pushed(image)))
+        assert set(summary(received)) == set(pushed(image))
+        assert "cannot read events from Redis" not in registry.log
     finally:
         redis_server.stop()
