@@ -8,8 +8,10 @@ What Go's ``registry/proxy`` does, through our stores:
 * a blob missing from storage streams from the upstream to the client while it is written to
   an upload of the repository; once the whole blob has arrived and matches its digest, the
   upload is committed, as a push would be. A short or wrong body stores nothing.
-* one download per blob per process: a request for a blob this process is already fetching
-  waits for that fetch and is then served from storage.
+* one download into storage per blob per process: a request for a blob this process is
+  already storing streams it from the upstream without storing it, as Go's proxy does, so a
+  slow client of the first download holds up no one else. A ``Range`` request on a miss waits
+  for the blob to be stored and is then served from storage.
 
 Everything stored is scheduled for expiry (:mod:`distribution.proxy.schedule`).
 """
@@ -31,7 +33,7 @@ from distribution.proxy import schedule
 from distribution.proxy.upstream import NotFound, Upstream, UpstreamError, iter_body
 from distribution.storage import paths
 from distribution.storage.blobs import Descriptor, RepositoryBlobs
-from distribution.storage.driver import FileWriter
+from distribution.storage.driver import FileWriter, StorageDriverError
 from distribution.storage.manifests import ManifestStore
 from distribution.storage.registry import Registry
 from distribution.storage.tags import TagStore
@@ -178,12 +180,20 @@ class PullThrough:
             self.release(digest)
             raise
         try:
-            return BlobFetch(self, uploads, upload, digest, response)
+            return BlobFetch(self, digest, response, (uploads, upload))
         except BaseException:
             response.close()
             self.release(digest)
             _cancel(uploads, upload, digest)
             raise
+
+    def stream(self, name: str, digest: Digest) -> BlobFetch:
+        """Stream a blob another request is storing from the upstream, storing nothing."""
+        try:
+            response = self.upstream.open_blob(name, digest)
+        except UpstreamError as exc:
+            raise _error(exc, errors.BlobUnknown, str(digest)) from None
+        return BlobFetch(self, digest, response, None)
 
     def fill(self, name: str, digest: Digest) -> None:
         """Make the blob available in storage, waiting for a fetch already running."""
@@ -207,13 +217,20 @@ class PullThrough:
         raise errors.Unavailable("could not fetch the blob from the upstream", detail=str(digest))
 
     def _schedule(self, name: str, digest: Digest, kind: int) -> None:
-        if self.ttl > 0:
-            entry = schedule.Entry.make(name, digest, kind, self.ttl, datetime.now(UTC))
+        """Schedule stored content for expiry; content stored but not scheduled is served
+        all the same (and kept), so a failure here is logged, not raised."""
+        if self.ttl <= 0:
+            return
+        entry = schedule.Entry.make(name, digest, kind, self.ttl, datetime.now(UTC))
+        try:
             schedule.record(self.registry.driver, [entry])
+        except StorageDriverError as exc:
+            log.warning("proxy: cannot schedule %s@%s for expiry: %s", name, digest, exc)
 
 
 class BlobFetch:
-    """A blob streaming from the upstream into an upload, as an iterable of chunks.
+    """A blob streaming from the upstream, as an iterable of chunks, into an upload when
+    ``store`` names one (the fetch that claimed the blob).
 
     A WSGI server iterates it to send the blob; before the last chunk is handed over, the
     content is verified and the upload committed. ``close`` (the server always calls it)
@@ -223,14 +240,12 @@ class BlobFetch:
     def __init__(
         self,
         cache: PullThrough,
-        uploads: Uploads,
-        upload: Upload,
         digest: Digest,
         response: requests.Response,
+        store: tuple[Uploads, Upload] | None,
     ) -> None:
         self.cache = cache
-        self.uploads = uploads
-        self.upload = upload
+        self.store = store
         self.digest = digest
         self.response = response
         length = response.headers.get("Content-Length", "")
@@ -239,9 +254,12 @@ class BlobFetch:
         self._body = iter_body(response, CHUNK)
         self._hasher = digest.hasher()
         self._received = 0
-        self._writer: FileWriter | None = uploads.driver.writer(
-            paths.upload_data(upload.name, upload.id), append=True
-        )
+        self._writer: FileWriter | None = None
+        if store is not None:
+            uploads, upload = store
+            self._writer = uploads.driver.writer(
+                paths.upload_data(upload.name, upload.id), append=True
+            )
         self._done = False
 
     @property
@@ -282,6 +300,8 @@ class BlobFetch:
             return
         self._done = True
         self.response.close()
+        if self.store is None:
+            return
         try:
             if not self.stored:
                 self._discard()
@@ -311,15 +331,16 @@ class BlobFetch:
             return False
         if self._hasher.hexdigest() != self.digest.hex:
             return False
-        if self._writer is None:
+        if self._writer is None or self.store is None:
             return True
+        uploads, upload = self.store
         try:
             self._writer.close()
             self._writer = None
-            upload = replace(self.upload, size=self._received)
+            upload = replace(upload, size=self._received)
             if self.digest.algorithm == CANONICAL:
                 self.cache.hashes.put(upload.id, upload.size, self._hasher)
-            self.uploads.commit(upload, self.digest)
+            uploads.commit(upload, self.digest)
         except Exception as exc:
             log.warning("proxy: cannot store %s: %s", self.digest, exc)
             return True
@@ -334,7 +355,8 @@ class BlobFetch:
                 writer.cancel()
             except Exception as exc:
                 log.debug("proxy: cancelling the writer of %s: %s", self.digest, exc)
-        _cancel(self.uploads, self.upload, self.digest)
+        if self.store is not None:
+            _cancel(*self.store, self.digest)
 
 
 def _cancel(uploads: Uploads, upload: Upload, digest: Digest) -> None:

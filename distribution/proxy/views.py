@@ -1,11 +1,11 @@
 """The API endpoints a pull-through cache answers differently, wrapping the blueprints' own.
 
 Reads make sure storage has the content (fetching it on a miss), then the blueprint's handler
-serves it exactly as for any stored content; only a blob missing from storage is answered
-here, streamed from the upstream while it is stored. Writes are refused with ``UNSUPPORTED``
-(405), as the Go registry refuses them in proxy mode. The wrappers run where the handlers
-run, after every ``before_request`` hook (authentication), and errors they raise go to the
-application's one error renderer.
+serves it exactly as for any stored content; only a blob missing from storage is answered here,
+streamed from the upstream (and stored, unless another request is storing it). Writes are
+refused with ``UNSUPPORTED`` (405), as the Go registry refuses them in proxy mode. The wrappers
+run where the handlers run, after every ``before_request`` hook (authentication), and errors
+they raise go to the application's one error renderer.
 """
 
 from __future__ import annotations
@@ -75,11 +75,12 @@ def _blob(serve: View) -> View:
             return serve(name=name, digest=digest)
         if request.method == "HEAD":
             return _blob_response(parsed, cache.blob_size(name, parsed), None)
-        if "Range" not in request.headers and cache.claim(parsed) is None:
-            fetch = cache.fetch(name, parsed)
+        if "Range" not in request.headers:
+            claimed = cache.claim(parsed) is None
+            fetch = cache.fetch(name, parsed) if claimed else cache.stream(name, parsed)
             notifications.blob_pulled(name, fetch.descriptor)
             return _blob_response(parsed, fetch.size, fetch)
-        cache.fill(name, parsed)  # a range, or another request is fetching it: wait for it
+        cache.fill(name, parsed)  # a range: served from storage once the blob is there
         return serve(name=name, digest=digest)
 
     return get_blob

@@ -8,6 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from distribution import config as config_module
 from distribution.app import create_app
 from distribution.digest import Digest
 from distribution.proxy import views
+from distribution.storage import paths
 from distribution.storage.driver import FileWriter, PathNotFoundError, StorageDriverError
 from distribution.storage.driver.checked import CheckedDriver
 from distribution.storage.driver.inmemory import InMemoryDriver
@@ -128,7 +130,11 @@ def test_tags_come_from_the_upstream(
     assert page.headers["Link"] == '</v2/library/app/tags/list?last=1.0&n=1>; rel="next"'
 
 
-def test_one_download_per_blob_per_process(upstream: GoRegistry, start_proxy, test_images) -> None:
+def test_one_download_into_storage_per_blob_per_process(
+    upstream: GoRegistry, start_proxy, test_images, tmp_path: Path
+) -> None:
+    """Parallel requests for a blob on a miss: one stores it while the others stream it from
+    the upstream (as Go's proxy does); every body is right and nothing is left half-stored."""
     image, _, _ = test_images
     proxy = start_proxy(
         upstream.url, env={"REGISTRY_HTTP_WORKERS": "1", "REGISTRY_HTTP_THREADS": "8"}
@@ -138,7 +144,43 @@ def test_one_download_per_blob_per_process(upstream: GoRegistry, start_proxy, te
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         bodies = list(pool.map(lambda _: get(url).content, range(6)))
     assert all(images.sha256(body) == layer for body in bodies)
-    assert upstream.requests_seen("GET", f"/v2/library/app/blobs/{layer}") == 1
+    root = tmp_path / "proxy-data"
+    assert images.sha256(blob_path(root, layer).read_bytes()) == layer
+    assert not list(root.glob("docker/registry/v2/repositories/library/app/_uploads/*"))
+    assert "Traceback" not in proxy.log
+
+
+def test_a_stalled_client_holds_up_no_one_else(
+    upstream: GoRegistry, start_proxy, tmp_path: Path
+) -> None:
+    """The client of the download that stores a blob stops reading: another request for the
+    blob is served from the upstream meanwhile, not made to wait for the stalled one."""
+    data = bytes(range(256)) * (128 * 1024)  # 32 MiB: more than the sockets' buffers hold
+    digest = images.sha256(data)
+    start = requests.post(f"{upstream.url}/v2/library/big/blobs/uploads/", timeout=30)
+    done = requests.put(
+        urljoin(upstream.url, start.headers["Location"]),
+        params={"digest": digest},
+        data=data,
+        timeout=60,
+    )
+    assert done.status_code == 201, done.text
+    proxy = start_proxy(
+        upstream.url, env={"REGISTRY_HTTP_WORKERS": "1", "REGISTRY_HTTP_THREADS": "8"}
+    )
+    url = f"{proxy.url}/v2/library/big/blobs/{digest}"
+    with requests.get(url, stream=True, timeout=30) as stalled:
+        assert stalled.raw.read(1024) == data[:1024]
+        other = requests.get(url, timeout=20)
+        assert other.status_code == 200
+        assert images.sha256(other.content) == digest
+    root = tmp_path / "proxy-data"
+    uploads = root / "docker/registry/v2/repositories/library/big/_uploads"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and uploads.exists() and list(uploads.iterdir()):
+        time.sleep(0.1)
+    assert not uploads.exists() or not list(uploads.iterdir())
+    assert get(url).content == data  # stored by this download, or fetched again
 
 
 def test_content_that_does_not_match_its_digest_is_not_stored(
@@ -470,3 +512,30 @@ def test_a_tag_page_on_another_host_gets_no_credentials(start_proxy) -> None:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+class _NoScheduleDriver(InMemoryDriver):
+    """Storage that keeps content but cannot record the expiry schedule."""
+
+    def put_content(self, path: str, content: bytes) -> None:
+        if path.startswith(paths.proxy_scheduled("x").rpartition("/")[0]):
+            raise StorageDriverError("read-only schedule")
+        super().put_content(path, content)
+
+
+def test_content_that_cannot_be_scheduled_is_served_and_kept(
+    upstream: GoRegistry, test_images
+) -> None:
+    image, _, _ = test_images
+    text = proxy_config(Path("/unused"), upstream.url, "  ttl: 1h\n").replace(
+        "  filesystem:\n    rootdirectory: /unused\n", "  inmemory: {}\n"
+    )
+    config = config_module.parse(text, {})
+    app = create_app(config, Registry(config, CheckedDriver(_NoScheduleDriver())))
+    layer = image.layer_digests[0]
+    response = app.test_client().get(f"/v2/library/app/blobs/{layer}")
+    assert response.status_code == 200
+    assert response.data == image.blobs[layer]
+    again = app.test_client().get(f"/v2/library/app/blobs/{layer}")
+    assert again.data == image.blobs[layer]
+    assert upstream.requests_seen("GET", f"/v2/library/app/blobs/{layer}") == 1
