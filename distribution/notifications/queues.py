@@ -5,8 +5,8 @@ ends. :class:`RedisQueue` keeps each endpoint's events in a Redis stream that ev
 every replica consumes through one consumer group:
 
 * a request never talks to Redis: it appends to this process's :class:`Outbox`, whose thread
-  adds the events to the streams (``XADD``) within milliseconds, keeps them while Redis is
-  unreachable, and is flushed when a worker exits;
+  adds the events to the streams (``XADD``) within milliseconds, keeps them (up to
+  :data:`OUTBOX_LIMIT`) while Redis is unreachable, and is flushed when a worker exits;
 * a consumer takes one event (``XREADGROUP``), delivers it, and only then ``XACK``s and
   ``XDEL``s it: an event leaves Redis after its endpoint accepted it (at least once);
 * while it retries, the consumer touches the event (``XCLAIM ... JUSTID``) so that nobody
@@ -47,6 +47,9 @@ FORGET_IDLE_MS = 3600 * 1000
 REDIS_RETRY = 1.0
 #: Events added to Redis in one round trip.
 OUTBOX_BATCH = 100
+#: Events a process keeps while Redis is unreachable; newer ones are dropped (and counted)
+#: rather than let the worker's memory grow without bound.
+OUTBOX_LIMIT = 100_000
 
 #: ``deliver(event, heartbeat) -> accepted``; False only when the dispatcher stops.
 Deliver = Callable[[bytes, Callable[[], None]], bool]
@@ -95,14 +98,25 @@ class MemoryQueue:
 class Outbox:
     """This process's events on their way into Redis, added by a thread, never by a request."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, limit: int = OUTBOX_LIMIT) -> None:
         self.client = client
+        self.limit = limit
+        self.dropped = 0
         self._items: collections.deque[tuple[str, bytes]] = collections.deque()
         self._ready = threading.Condition()
         self._sending = threading.Lock()
 
     def put(self, key: str, event: bytes) -> None:
         with self._ready:
+            if len(self._items) >= self.limit:
+                if not self.dropped:
+                    log.error(
+                        "notifications: %d events wait for Redis in this process; "
+                        "dropping new ones until it takes them",
+                        self.limit,
+                    )
+                self.dropped += 1
+                return
             self._items.append((key, event))
             self._ready.notify()
 
@@ -129,6 +143,10 @@ class Outbox:
             if failing:
                 log.info("notifications: Redis reachable again; queueing events there")
             failing = False
+            with self._ready:
+                dropped, self.dropped = self.dropped, 0
+            if dropped:
+                log.error("notifications: %d events were dropped while Redis was away", dropped)
 
     def send_batch(self) -> int:
         """Add up to :data:`OUTBOX_BATCH` events to their streams; they leave the outbox only

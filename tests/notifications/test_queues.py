@@ -170,6 +170,28 @@ def test_outbox_keeps_events_while_redis_is_down(redis_server: RedisServer) -> N
         pump.join(WAIT)
 
 
+def test_outbox_is_bounded_while_redis_is_down(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox(client_for(redis_server), limit=3)
+    redis_server.stop()
+    for i in range(5):
+        outbox.put(stream_key("hook"), b"%d" % i)
+    assert (len(outbox), outbox.dropped) == (3, 2)
+    redis_server.start()
+    stopping = threading.Event()
+    pump = threading.Thread(target=outbox.run, args=(stopping,))
+    pump.start()
+    try:
+        wait_until(lambda: len(outbox) == 0 and outbox.dropped == 0)
+        entries = redis_server.client().xrange(stream_key("hook"))
+        assert [fields[b"event"] for _, fields in entries] == [b"0", b"1", b"2"]
+        assert "2 events were dropped while Redis was away" in caplog.text
+    finally:
+        stopping.set()
+        pump.join(WAIT)
+
+
 def test_flush_reports_what_it_could_not_hand_over(redis_server: RedisServer) -> None:
     client = client_for(redis_server)
     outbox = Outbox(client)
