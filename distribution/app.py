@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -49,12 +50,21 @@ BLUEPRINTS = [
 log = logging.getLogger(__name__)
 
 
+class GoJSON(DefaultJSONProvider):
+    """JSON answers typed and ordered as the Go registry writes them: ``application/json;
+    charset=utf-8``, keys in the order built (``code``, ``message``, ``detail``), not sorted."""
+
+    mimetype = "application/json; charset=utf-8"
+    sort_keys = False
+
+
 def create_app(config: Configuration, registry: Registry | None = None) -> Flask:
     """Build the registry's WSGI application for ``config``.
 
     ``registry`` defaults to one built from ``config.storage``; tests pass their own.
     """
     app = Flask("distribution")
+    app.json = GoJSON(app)
     instrumentation.init_app(app, config)
     app.extensions[context.EXTENSION] = registry or Registry.from_config(config)
     app.url_map.strict_slashes = False

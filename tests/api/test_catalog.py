@@ -36,7 +36,7 @@ class TestList:
         create(env, list(reversed(REPOSITORIES)))
         response = catalog_of(env)
         assert response.get_json() == {"repositories": REPOSITORIES}
-        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
 
     def test_only_folders_with_manifests_count(self, env: Env) -> None:
         create(env, ["app"])

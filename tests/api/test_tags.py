@@ -34,7 +34,7 @@ class TestList:
         tag_all(env, "app", list(reversed(TAGS)))
         response = tags_of(env)
         assert response.status_code == 200
-        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
         assert response.get_json() == {"name": "app", "tags": sorted(TAGS)}
         assert "Link" not in response.headers
 
