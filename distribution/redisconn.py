@@ -4,7 +4,8 @@ Like distribution v3 (go-redis ``UniversalOptions``): ``mastername`` selects Sen
 ``addrs`` without it a cluster, else one server at ``addr`` (2.x) or ``addrs[0]``. Timeouts
 default to go-redis's (dial 5 s, read 3 s, write = read) rather than redis-py's "wait for ever",
 so an unreachable Redis costs a request seconds, never a hang. A full pool (``pool.maxactive``)
-makes a caller wait for a free connection, as go-redis's does, where redis-py's would fail it.
+makes a caller wait for a free connection, as go-redis's does, where redis-py's would fail it
+(single server, cluster and Sentinel alike).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from distribution.config import ConfigError, Redis
 
@@ -55,6 +56,9 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
             if value
         }
         sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options)
+        if "max_connections" in options:
+            options["connection_pool_class"] = BlockingSentinelPool
+            options["timeout"] = options["socket_timeout"] + 1
         return sentinel.master_for(config.mastername, **options)
     if len(nodes) > 1:
         options.pop("db")
@@ -71,6 +75,11 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
         host=host, port=port, timeout=options["socket_timeout"] + 1, **options
     )
     return redis.Redis(connection_pool=pool)
+
+
+class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The master's connections found through Sentinel, in a pool that makes a caller wait
+    for a free connection when full (redis-py has no such Sentinel pool of its own)."""
 
 
 def _options(config: Redis) -> dict[str, Any]:

@@ -13,12 +13,25 @@ import redis
 from distribution import redisconn
 from distribution.config import Redis, RedisPool, RedisTLS
 from tests.conftest import free_port, make_certificate
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, start_sentinel
 
 
 def test_a_full_pool_waits_for_a_free_connection(redis_server: RedisServer) -> None:
     """As go-redis's pool does; redis-py's default pool would fail the second caller at once."""
     client = redisconn.connect(Redis(addr=redis_server.addr, pool=RedisPool(maxactive=1)))
+    _second_caller_waits(client)
+
+
+def test_a_full_sentinel_pool_waits_too(redis_server: RedisServer, tmp_path: Path) -> None:
+    sentinel = start_sentinel(tmp_path / "sentinel", redis_server, "main")
+    try:
+        config = Redis(addrs=[sentinel.addr], mastername="main", pool=RedisPool(maxactive=1))
+        _second_caller_waits(redisconn.connect(config))
+    finally:
+        sentinel.stop()
+
+
+def _second_caller_waits(client: redis.Redis) -> None:
     blocked = threading.Thread(target=client.blpop, args=("nothing", 1))
     blocked.start()
     time.sleep(0.2)  # the only connection is now inside BLPOP
