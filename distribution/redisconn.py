@@ -58,7 +58,7 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
         sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options)
         if "max_connections" in options:
             options["connection_pool_class"] = BlockingSentinelPool
-            options["timeout"] = options["socket_timeout"] + 1
+            options["timeout"] = _pool_timeout(options)
         return sentinel.master_for(config.mastername, **options)
     if len(nodes) > 1:
         options.pop("db")
@@ -72,7 +72,7 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
     if options.pop("ssl", False):
         options["connection_class"] = redis.SSLConnection
     pool = redis.BlockingConnectionPool(
-        host=host, port=port, timeout=options["socket_timeout"] + 1, **options
+        host=host, port=port, timeout=_pool_timeout(options), **options
     )
     return redis.Redis(connection_pool=pool)
 
@@ -80,6 +80,12 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
 class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
     """The master's connections found through Sentinel, in a pool that makes a caller wait
     for a free connection when full (redis-py has no such Sentinel pool of its own)."""
+
+
+def _pool_timeout(options: dict[str, Any]) -> float:
+    """Seconds a caller waits for a connection of a full pool: go-redis's ``PoolTimeout``
+    default, the read timeout plus a second."""
+    return options["socket_timeout"] + 1
 
 
 def _options(config: Redis) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from flask import Flask
 
 from distribution import config as config_module
 from distribution.app import create_app
@@ -432,6 +433,15 @@ def test_an_old_client_gets_the_amd64_image_of_a_docker_list(
     assert listed.content == docker_list.manifest
 
 
+def proxy_app(upstream: GoRegistry, driver: InMemoryDriver, extra: str = "") -> Flask:
+    """Our registry in proxy mode in this process, on ``driver`` (one that fails on purpose)."""
+    text = proxy_config(Path("/unused"), upstream.url, extra).replace(
+        "  filesystem:\n    rootdirectory: /unused\n", "  inmemory: {}\n"
+    )
+    config = config_module.parse(text, {})
+    return create_app(config, Registry(config, CheckedDriver(driver)))
+
+
 class _NoWriterDriver(InMemoryDriver):
     """Storage that starts uploads but cannot open their data to append to."""
 
@@ -447,12 +457,8 @@ def test_a_storage_failure_opening_the_download_releases_it(
     """The failed request ends its claim on the blob and leaves no upload behind, so the next
     request downloads it again instead of waiting for a download that never ends."""
     image, _, _ = test_images
-    text = proxy_config(Path("/unused"), upstream.url).replace(
-        "  filesystem:\n    rootdirectory: /unused\n", "  inmemory: {}\n"
-    )
-    config = config_module.parse(text, {})
     driver = _NoWriterDriver()
-    app = create_app(config, Registry(config, CheckedDriver(driver)))
+    app = proxy_app(upstream, driver)
     layer = Digest.parse(image.layer_digests[0])
     for _ in range(2):
         response = app.test_client().get(f"/v2/library/app/blobs/{layer}")
@@ -527,7 +533,7 @@ class _NoScheduleDriver(InMemoryDriver):
     """Storage that keeps content but cannot record the expiry schedule."""
 
     def put_content(self, path: str, content: bytes) -> None:
-        if path.startswith(paths.proxy_scheduled("x").rpartition("/")[0]):
+        if path.startswith(paths.PROXY_SCHEDULED):
             raise StorageDriverError("read-only schedule")
         super().put_content(path, content)
 
@@ -536,11 +542,7 @@ def test_content_that_cannot_be_scheduled_is_served_and_kept(
     upstream: GoRegistry, test_images
 ) -> None:
     image, _, _ = test_images
-    text = proxy_config(Path("/unused"), upstream.url, "  ttl: 1h\n").replace(
-        "  filesystem:\n    rootdirectory: /unused\n", "  inmemory: {}\n"
-    )
-    config = config_module.parse(text, {})
-    app = create_app(config, Registry(config, CheckedDriver(_NoScheduleDriver())))
+    app = proxy_app(upstream, _NoScheduleDriver(), "  ttl: 1h\n")
     layer = image.layer_digests[0]
     response = app.test_client().get(f"/v2/library/app/blobs/{layer}")
     assert response.status_code == 200
