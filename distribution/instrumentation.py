@@ -20,6 +20,7 @@ from flask import Flask, Response, g, request
 
 from distribution import log as log_module
 from distribution import metrics
+from distribution.api.filebody import DIRECT_BYTES
 from distribution.config import Configuration
 
 #: The ``environ`` key the route's metrics label travels in, from Flask to :func:`instrument`.
@@ -105,9 +106,8 @@ def approximate_request_size(environ: Mapping[str, Any]) -> int:
 def instrument(app: Callable) -> Callable:
     """Count and time each routed request, to the last byte of its body, per Go route name.
 
-    Bodies handed to gunicorn as a ``wsgi.file_wrapper`` (blob downloads, sent with
-    ``sendfile``) are not wrapped, so that gunicorn still recognises them: their time is to the
-    first byte and their size is the ``Content-Length``.
+    A blob's bytes sent on the socket around the server (:mod:`distribution.api.filebody`)
+    count too.
     """
 
     def instrumented(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
@@ -138,11 +138,9 @@ def instrument(app: Callable) -> Callable:
         route = environ.get(ROUTE_KEY)
         if route is None:
             return body
-        file_wrapper = environ.get("wsgi.file_wrapper")
-        if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
-            done(route, _content_length(response.get("headers", [])))
-            return body
-        return _CountingBody(body, lambda written: done(route, written))
+        return _CountingBody(
+            body, lambda written: done(route, written + environ.get(DIRECT_BYTES, 0))
+        )
 
     return instrumented
 
@@ -225,13 +223,6 @@ def _request_uri(environ: Mapping[str, Any]) -> str:
     query = environ.get("QUERY_STRING")
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     return f"{path}?{query}" if query else path
-
-
-def _content_length(headers: Iterable[tuple[str, str]]) -> int:
-    for name, value in headers:
-        if name.lower() == "content-length" and value.isdigit():
-            return int(value)
-    return 0
 
 
 def _is_ip(text: str) -> bool:

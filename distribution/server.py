@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from distribution import app as app_module
 from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig
 from distribution import log as log_module
+from distribution.api.filebody import DIRECT_BYTES
 from distribution.config import TLS, Configuration
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
         def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
             atoms = super().atoms(resp, req, environ, request_time)
             atoms["h"] = proxyheaders.forwarded_client(environ) or atoms["h"]
+            if environ.get(DIRECT_BYTES):  # the blob body gunicorn did not send itself
+                atoms["B"] = (atoms["B"] or 0) + environ[DIRECT_BYTES]
+                atoms["b"] = str(atoms["B"])
             return atoms
 
         def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:

@@ -1,31 +1,21 @@
 """The blobs API: ``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``.
 
-Blobs are streamed from the driver, never read whole: the body is handed to the server as a
-``wsgi.file_wrapper`` over a bounded window of the blob, which gunicorn sends in 1 MiB reads.
-
-The window deliberately hides the file's descriptor, so gunicorn does not use ``sendfile``:
-measured side by side on our 2-core VM (benchmarks/README.md), a 1 GiB pull over loopback ran at
-1560-1930 MB/s with ``sendfile`` and 2620-2960 MB/s with plain reads and sends, where the Go
-registry (which also reads and writes) gave 2040-2930.
+Blobs are streamed from the driver, never read whole (see :mod:`distribution.api.filebody`).
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO
-
 from flask import Blueprint, Response, redirect, request
 from werkzeug.http import parse_range_header
-from werkzeug.wsgi import wrap_file
 
 from distribution import errors, notifications
 from distribution.api import context
+from distribution.api.filebody import FileBody
 from distribution.digest import Digest
 from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
 
 bp = Blueprint("blobs", __name__)
 
-#: Bytes the server reads and sends at a time.
-SEND_CHUNK = 1 << 20
 #: Blobs are content-addressed: a year, as distribution sends.
 CACHE_CONTROL = "max-age=31536000"
 
@@ -75,8 +65,7 @@ def _serve(repository: RepositoryBlobs, descriptor: Descriptor) -> Response:
     headers.update({"Accept-Ranges": "bytes", "Content-Length": str(stop - start)})
     if request.method == "HEAD":
         return Response(status=status, headers=headers, mimetype=OCTET_STREAM)
-    window = _Window(repository.blobs.open(descriptor.digest, start), stop - start)
-    body = wrap_file(request.environ, window, SEND_CHUNK)
+    body = FileBody(request.environ, repository.blobs.open(descriptor.digest, start), stop - start)
     return Response(
         body, status=status, headers=headers, mimetype=OCTET_STREAM, direct_passthrough=True
     )
@@ -106,24 +95,3 @@ def _byte_range(size: int, headers: dict[str, str]) -> tuple[int, int] | None:
             headers={**headers, "Content-Range": f"bytes */{size}"},
         )
     return start, stop
-
-
-class _Window:
-    """At most ``length`` bytes of ``file`` from its position; :meth:`read` stops at the end.
-
-    It has no ``fileno``, on purpose: see the module docstring.
-    """
-
-    def __init__(self, file: BinaryIO, length: int) -> None:
-        self._file = file
-        self._remaining = length
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self._remaining:
-            size = self._remaining
-        data = self._file.read(size) if size else b""
-        self._remaining -= len(data)
-        return data
-
-    def close(self) -> None:
-        self._file.close()

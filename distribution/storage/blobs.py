@@ -83,7 +83,7 @@ class BlobStore(_Statter):
             raise self._gone(digest) from None
 
     def open(self, digest: Digest, offset: int = 0) -> BinaryIO:
-        """A streaming reader; the filesystem driver's is a real file, good for sendfile."""
+        """A streaming reader; the filesystem driver's is a real file, which can be mapped."""
         try:
             return self.driver.reader(paths.blob_data(digest), offset)
         except PathNotFoundError:

@@ -6,11 +6,7 @@ import random
 from collections.abc import Callable
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from gunicorn.http.wsgi import FileWrapper
-from gunicorn.util import has_fileno
-from werkzeug.test import EnvironBuilder
 
 from distribution import config as config_module
 from distribution.app import create_app
@@ -220,23 +216,6 @@ def test_read_only_mode_serves_blobs_and_refuses_delete(storage: str) -> None:
     assert client.get(f"/v2/a/b/blobs/{blob}").data == DATA
     response = client.delete(f"/v2/a/b/blobs/{blob}")
     assert (response.status_code, error_code(response)) == (405, "UNSUPPORTED")
-
-
-def test_get_hands_the_server_a_file_wrapper_without_a_fileno(
-    app: Flask, blob: str, storage: str
-) -> None:
-    """A ``wsgi.file_wrapper`` body; no fileno, so gunicorn reads and sends (faster here)."""
-    for headers, expected in (({}, DATA), ({"Range": "bytes=10-19"}, DATA[10:20])):
-        builder = EnvironBuilder(path=f"/v2/a/b/blobs/{blob}", headers=headers)
-        environ = builder.get_environ()
-        environ["wsgi.file_wrapper"] = FileWrapper
-        statuses: list[str] = []
-        body = app.wsgi_app(environ, lambda status, *args, seen=statuses: seen.append(status))
-        assert isinstance(body, FileWrapper)
-        assert not has_fileno(body.filelike)
-        assert b"".join(body) == expected
-        body.close()
-        assert statuses[0].startswith(("200", "206"))
 
 
 class _RedirectingDriver(InMemoryDriver):

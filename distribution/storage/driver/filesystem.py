@@ -2,7 +2,7 @@
 
 Storage path ``/docker/registry/v2/...`` is the file ``<rootdirectory>/docker/registry/v2/...``,
 so a data directory can be shared with, or handed over to, the Go registry. Readers are real
-file objects so blobs can be served with ``sendfile``.
+file objects, so blobs can be sent from memory maps (:mod:`distribution.api.filebody`).
 """
 
 from __future__ import annotations
