@@ -101,7 +101,9 @@ def test_blob_bodies_over_tls(start_registry, tmp_path: Path) -> None:
 
 
 def test_blobs_without_a_file_descriptor_are_read_and_sent(start_registry) -> None:
-    registry = start_registry("version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n")
+    inmemory = "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n"
+    # one worker: in-memory storage is per process
+    registry = start_registry(inmemory, env={"REGISTRY_HTTP_WORKERS": "1"})
     digest = push_blob(registry.url, NAME, DATA)
     got = requests.get(f"{registry.url}/v2/{NAME}/blobs/{digest}", timeout=TIMEOUT)
     assert (got.status_code, got.content == DATA) == (200, True)

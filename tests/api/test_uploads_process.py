@@ -114,34 +114,51 @@ def test_large_get_and_range(registry: RegistryProcess, tmp_path: Path) -> None:
     assert head.headers["Content-Length"] == str(len(data))
 
 
+def patch(
+    session: requests.Session, location: str, chunk: bytes, pids: list[int]
+) -> tuple[int, requests.Response]:
+    """PATCH ``chunk``; answer the worker that wrote it, and the response."""
+    before = wchar(pids)
+    response = session.patch(location, data=chunk)
+    assert response.status_code == 202, response.text
+    after = wchar(pids)
+    (pid,) = [pid for pid in pids if after[pid] - before[pid] >= len(chunk)]
+    return pid, response
+
+
+def session_per_worker(registry: RegistryProcess, pids: list[int]) -> dict[int, requests.Session]:
+    """A keep-alive session on each worker: a connection stays with the worker that accepted it."""
+    pinned: dict[int, requests.Session] = {}
+    for _ in range(40):
+        session = requests.Session()
+        pid, _ = patch(session, start(registry), bytes(MiB), pids)
+        if pinned.setdefault(pid, session) is not session:
+            session.close()
+        if len(pinned) == len(pids):
+            return pinned
+    raise AssertionError(f"40 connections all went to worker(s) {sorted(pinned)}")
+
+
 def test_chunked_upload_whose_patches_land_on_different_workers(
     registry: RegistryProcess,
 ) -> None:
-    """Each PATCH on a fresh connection; the cache misses on the other worker, commit re-hashes."""
+    """PATCHes alternate between the workers; the live hash misses, so commit re-hashes."""
     pids = workers(registry)
+    pinned = session_per_worker(registry, pids)
     rng = random.Random(2)
-    crossed = 0
-    for _ in range(30):
-        location, data, served_by = start(registry), b"", set()
-        for _ in range(3):
+    for _ in range(3):
+        location, data = start(registry), b""
+        for pid in (pids[0], pids[1], pids[0]):
             chunk = rng.randbytes(MiB + rng.randrange(1000))
-            before = wchar(pids)
-            response = requests.patch(location, data=chunk)
-            assert response.status_code == 202, response.text
-            after = wchar(pids)
-            served_by |= {pid for pid in pids if after[pid] - before[pid] >= len(chunk)}
+            served, response = patch(pinned[pid], location, chunk, pids)
+            assert served == pid
             location, data = response.headers["Location"], data + chunk
             assert response.headers["Range"] == f"0-{len(data) - 1}"
-        assert len(served_by) in (1, 2)
-        crossed += len(served_by) == 2
         digest = digest_of(data)
-        done = requests.put(f"{location}&digest={digest}")
+        done = pinned[pids[1]].put(f"{location}&digest={digest}")
         assert done.status_code == 201, done.text
         assert requests.get(f"{registry.url}/v2/a/b/blobs/{digest}").content == data
-        if crossed >= 3:
-            break
-    assert crossed >= 3
-    assert registry.stderr.count("no live hash, re-hashing") >= crossed
+    assert registry.stderr.count("no live hash, re-hashing") >= 3
 
 
 def test_upload_resumes_after_a_restart(
