@@ -260,3 +260,29 @@ def _settled_size(status_url: str) -> int:
         last = size
         time.sleep(0.3)
     raise AssertionError("upload size did not settle")
+
+
+def test_a_full_disk_mid_patch_is_unavailable_and_the_upload_goes_on(
+    registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """ENOSPC: 503 UNAVAILABLE, one log line and no traceback; with space back, the push ends."""
+    location = start(registry)
+    upload_id = urlsplit(location).path.rsplit("/", 1)[1]
+    data_file = tmp_path / "root/docker/registry/v2/repositories/a/b/_uploads" / upload_id / "data"
+    data_file.unlink()
+    data_file.symlink_to("/dev/full")
+    data = random.Random(7).randbytes(256 * 1024)
+    with requests.Session() as session:
+        refused = session.patch(location, data=data)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["errors"][0]["code"] == "UNAVAILABLE"
+        data_file.unlink()
+        data_file.touch()
+        # the same keep-alive connection: the unread rest of the body was skipped
+        accepted = session.patch(location, data=data)
+        assert accepted.status_code == 202, accepted.text
+    done = requests.put(f"{accepted.headers['Location']}&digest={digest_of(data)}")
+    assert done.status_code == 201, done.text
+    assert requests.get(f"{registry.url}/v2/a/b/blobs/{digest_of(data)}").content == data
+    assert "No space left on device" in registry.stderr
+    assert "Traceback" not in registry.stderr

@@ -85,6 +85,15 @@ def test_os_errors_become_storage_errors(inner: mock.Mock) -> None:
     assert isinstance(info.value.__cause__, PermissionError)
 
 
+def test_writer_os_errors_become_storage_errors(inner: mock.Mock) -> None:
+    inner.writer.return_value.size = 0
+    inner.writer.return_value.write.side_effect = OSError(28, "No space left on device")
+    with CheckedDriver(inner).writer("/a") as writer, pytest.raises(StorageDriverError) as info:
+        writer.write(b"x")
+    assert str(info.value) == "fake: [Errno 28] No space left on device"
+    assert inner.writer.return_value.close.called
+
+
 def test_other_exceptions_pass_unchanged(inner: mock.Mock) -> None:
     inner.walk.side_effect = KeyError("from a walk callback")
     with pytest.raises(KeyError):

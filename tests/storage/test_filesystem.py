@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from distribution.storage.driver import StorageDriver, StorageDriverError, create
+from distribution.storage.driver import StorageDriver, StorageDriverError, create, filesystem
 from tests.storage.driver_suite import DriverSuite
 
 DIGEST = "3f" + "0123456789abcdef" * 3 + "0123456789abcd"
@@ -94,6 +95,38 @@ def test_append_continues_a_file_written_by_someone_else(driver: StorageDriver, 
         assert w.size == 13
         w.write(b", resumed")
     assert upload.read_bytes() == b"written by go, resumed"
+
+
+def test_a_full_disk_is_the_drivers_error(driver: StorageDriver, root: Path) -> None:
+    """ENOSPC from a writer is a StorageDriverError, as from every other call (503, not 500)."""
+    (root / "repo").mkdir(parents=True)
+    (root / "repo/data").symlink_to("/dev/full")
+    with (
+        driver.writer("/repo/data", append=True) as writer,
+        pytest.raises(StorageDriverError) as info,
+    ):
+        writer.write(bytes(1 << 20))
+    assert (info.value.driver, info.value.__cause__.errno) == ("filesystem", errno.ENOSPC)
+    writer = driver.writer("/repo/data", append=True)
+    writer.write(b"buffered, fails when flushed")
+    with pytest.raises(StorageDriverError):
+        writer.close()
+
+
+def test_writeback_starts_for_every_byte_by_close(driver: StorageDriver, monkeypatch) -> None:
+    """Each PATCH's tail goes to disk as it closes, so the commit's fsync finds little to do."""
+    started: list[tuple[int, int]] = []
+    monkeypatch.setattr(filesystem, "_start_writeback", lambda fd, *span: started.append(span))
+    piece = bytes(3 << 20)
+    with driver.writer("/upload") as writer:
+        for _ in range(4):
+            writer.write(piece)
+    assert started == [(0, 9 << 20), (9 << 20, 3 << 20)]
+    started.clear()
+    with driver.writer("/upload", append=True) as writer:
+        writer.write(b"tail")
+        writer.commit()
+    assert started == []
 
 
 def test_missing_root_directory_is_empty_and_not_created(driver: StorageDriver, root: Path) -> None:

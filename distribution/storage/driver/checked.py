@@ -51,78 +51,108 @@ class CheckedDriver(StorageDriver):
 
     def get_content(self, path: str) -> bytes:
         self._check(path)
-        with self._tagged("GetContent"):
+        with _tagged(self.name, "GetContent"):
             return self.driver.get_content(path)
 
     def put_content(self, path: str, data: bytes) -> None:
         self._check(path)
-        with self._tagged("PutContent"):
+        with _tagged(self.name, "PutContent"):
             self.driver.put_content(path, data)
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         self._check(path)
         if offset < 0:
             raise InvalidOffsetError(path, offset, self.name)
-        with self._tagged("Reader"):
+        with _tagged(self.name, "Reader"):
             return self.driver.reader(path, offset)
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         self._check(path)
-        with self._tagged("Writer"):
-            return self.driver.writer(path, append)
+        with _tagged(self.name, "Writer"):
+            return _CheckedWriter(self.driver.writer(path, append), self.name)
 
     def stat(self, path: str) -> FileInfo:
         self._check(path, root_ok=True)
-        with self._tagged("Stat"):
+        with _tagged(self.name, "Stat"):
             return self.driver.stat(path)
 
     def list(self, path: str) -> list[str]:
         self._check(path, root_ok=True)
-        with self._tagged("List"):
+        with _tagged(self.name, "List"):
             return self.driver.list(path)
 
     def move(self, src: str, dst: str) -> None:
         self._check(src)
         self._check(dst)
-        with self._tagged("Move"):
+        with _tagged(self.name, "Move"):
             self.driver.move(src, dst)
 
     def delete(self, path: str) -> None:
         self._check(path)
-        with self._tagged("Delete"):
+        with _tagged(self.name, "Delete"):
             self.driver.delete(path)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         self._check(path)
-        with self._tagged("URLFor"):
+        with _tagged(self.name, "URLFor"):
             return self.driver.redirect_url(path, method)
 
     def walk(self, path: str, fn: WalkFn) -> None:
         self._check(path, root_ok=True)
-        with self._tagged(None):
+        with _tagged(self.name, None):
             self.driver.walk(path, fn)
 
     def _check(self, path: str, root_ok: bool = False) -> None:
         if not (is_valid_path(path) or (root_ok and path == "/")):
             raise InvalidPathError(path, self.name)
 
-    @contextmanager
-    def _tagged(self, action: str | None) -> Iterator[None]:
-        """Name the driver in its errors; I/O errors become :class:`StorageDriverError`.
 
-        Only ``OSError`` is wrapped, so exceptions raised by a walk callback pass unchanged.
-        The time taken goes to ``registry_storage_action_seconds`` under Go's name for the
-        ``action``; a walk (None) is not timed, as in Go.
-        """
-        started = time.perf_counter()
-        try:
-            yield
-        except StorageDriverError as exc:
-            exc.driver = self.name
-            raise
-        except OSError as exc:
-            raise StorageDriverError(str(exc), self.name) from exc
-        finally:
-            if action is not None:
-                elapsed = time.perf_counter() - started
-                metrics.storage_action.labels(self.name, action).observe(elapsed)
+class _CheckedWriter(FileWriter):
+    """A driver's writer whose errors name the driver, as every other call's do.
+
+    A full disk during an upload is then a storage error (503 and one log line), not an
+    unexpected exception.
+    """
+
+    def __init__(self, writer: FileWriter, driver_name: str) -> None:
+        super().__init__(writer.size)
+        self._writer = writer
+        self._driver_name = driver_name
+
+    def _write(self, data: bytes) -> int:
+        with _tagged(self._driver_name, None):
+            return self._writer.write(data)
+
+    def _close(self) -> None:
+        with _tagged(self._driver_name, None):
+            self._writer.close()
+
+    def _cancel(self) -> None:
+        with _tagged(self._driver_name, None):
+            self._writer.cancel()
+
+    def _commit(self) -> None:
+        with _tagged(self._driver_name, None):
+            self._writer.commit()
+
+
+@contextmanager
+def _tagged(driver_name: str, action: str | None) -> Iterator[None]:
+    """Name the driver in its errors; I/O errors become :class:`StorageDriverError`.
+
+    Only ``OSError`` is wrapped, so exceptions raised by a walk callback pass unchanged.
+    The time taken goes to ``registry_storage_action_seconds`` under Go's name for the
+    ``action``; a walk or a writer's call (None) is not timed, as in Go.
+    """
+    started = time.perf_counter()
+    try:
+        yield
+    except StorageDriverError as exc:
+        exc.driver = driver_name
+        raise
+    except OSError as exc:
+        raise StorageDriverError(str(exc), driver_name) from exc
+    finally:
+        if action is not None:
+            elapsed = time.perf_counter() - started
+            metrics.storage_action.labels(driver_name, action).observe(elapsed)

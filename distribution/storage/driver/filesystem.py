@@ -170,15 +170,23 @@ class _FileWriter(FileWriter):
 
     def _write(self, data: bytes) -> int:
         n = self._file.write(data)
-        end = self._size + n
-        if end - self._flushed >= WRITEBACK_STEP:
-            self._file.flush()
-            _start_writeback(self._file.fileno(), self._flushed, end - self._flushed)
-            self._flushed = end
+        if self._size + n - self._flushed >= WRITEBACK_STEP:
+            self._start_writeback(self._size + n)
         return n
 
     def _close(self) -> None:
-        self._file.close()
+        # The tail since the last step too: a chunked upload's commit then finds its PATCHes
+        # on disk instead of the last few MiB of each (half of a 16 MiB-chunk upload).
+        try:
+            if self._size > self._flushed:
+                self._start_writeback(self._size)
+        finally:
+            self._file.close()
+
+    def _start_writeback(self, end: int) -> None:
+        self._file.flush()
+        _start_writeback(self._file.fileno(), self._flushed, end - self._flushed)
+        self._flushed = end
 
     def _cancel(self) -> None:
         self._file.close()
@@ -188,6 +196,7 @@ class _FileWriter(FileWriter):
     def _commit(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
+        self._flushed = self._size
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
