@@ -36,5 +36,17 @@ for i in $(seq "$runs"); do
     --label "ours$i" --json-out "$work/results.jsonl" >"$work/ours$i.txt" 2>&1
   go_labels+=("go$i") py_labels+=("ours$i")
 done
+# Per run: push MB/s and the server's CPU-s per GiB. On a VM that hands free memory back to
+# its host, the CPU-s show which runs paid to get page-cache memory back (benchmarks/README.md).
+python3 - "$work/results.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    run = json.loads(line.split(" ", 1)[1])
+    gib, cpu = run["blob_size"] / 2**30, run.get("server", {}).get("cpu_s", {})
+    print(run["label"], *(
+        f"{phase} {run[f'{phase}_mbps']} MB/s ({cpu.get(phase, 0) / gib:.1f} CPU-s/GiB)"
+        for phase in ("push_mono", "push_chunked") if f"{phase}_mbps" in run
+    ), sep="  ")
+PY
 python3 "$bench/ratio.py" "$work/results.jsonl" "$(IFS=,; echo "${go_labels[*]}")" \
   "$(IFS=,; echo "${py_labels[*]}")" --min-push 2.5 --min-pull 1.2
