@@ -78,10 +78,13 @@ class DirectSource:
         if len(buffered) > length:
             self.reader.unreader.unread(buffered[length:])
             buffered = buffered[:length]
-        if buffered:
-            sink(memoryview(buffered))
+        # gunicorn's reader learns of every byte taken off the connection before ``sink`` sees
+        # it: if ``sink`` fails (a full disk), gunicorn skips exactly the rest of the body and
+        # the connection stays usable for the next request.
         remaining = length - len(buffered)
         self.reader.length = remaining
+        if buffered:
+            sink(memoryview(buffered))
         view = _buffer()
         while remaining:
             try:
@@ -92,9 +95,9 @@ class DirectSource:
             if not received:
                 self.body.failed = True
                 raise IncompleteBody(length - remaining, length)
-            sink(view[:received])
             remaining -= received
             self.reader.length = remaining
+            sink(view[:received])
         return length
 
 
