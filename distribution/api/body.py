@@ -79,8 +79,8 @@ class DirectSource:
             self.reader.unreader.unread(buffered[length:])
             buffered = buffered[:length]
         # gunicorn's reader learns of every byte taken off the connection before ``sink`` sees
-        # it: if ``sink`` fails (a full disk), gunicorn skips exactly the rest of the body and
-        # the connection stays usable for the next request.
+        # it: if ``sink`` fails (a full disk), gunicorn skips exactly the rest of the body (up
+        # to 64 KiB; past that it closes the connection) instead of part of the next request.
         remaining = length - len(buffered)
         self.reader.length = remaining
         if buffered:
