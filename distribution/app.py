@@ -15,6 +15,7 @@ from distribution.api import (
     access,
     base,
     blobs,
+    body,
     catalog,
     context,
     manifests,
@@ -87,6 +88,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     checks = health.from_config(config, app.extensions[context.EXTENSION].driver)
     app.extensions[health.EXTENSION] = checks
     app.wsgi_app = health.gate(app.wsgi_app, checks)
+    app.wsgi_app = body.discard_unread(app.wsgi_app)
     headers = config.http.headers
 
     @app.after_request

@@ -7,13 +7,17 @@ length is known, :func:`copy_body` takes what gunicorn already buffered past the
 in step so keep-alive, pipelining and TLS (an ``SSLSocket``) keep working. Anything else
 (``Transfer-Encoding: chunked``, another server, the Flask test client) goes through
 ``wsgi.input``.
+
+:func:`discard_unread` wraps the whole application: whatever a handler left of a request body
+is read and dropped (for a bounded time) before the answer goes out.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,8 @@ from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.errors import ParseException
 
 CHUNK_SIZE = 1 << 20
+#: How long a response waits while the unread rest of its request's body is dropped.
+DISCARD_SECONDS = 1.0
 
 Sink = Callable[[memoryview], Any]
 
@@ -130,6 +136,44 @@ def _copy_stream(stream: Any, length: int | None, sink: Sink) -> int:
     if length is not None and total < length:
         raise IncompleteBody(total, length)
     return total
+
+
+def discard_unread(app: Callable) -> Callable:
+    """WSGI middleware: drop what the application left of a request body before answering.
+
+    An answer given before the body was read (401, an unknown upload, a full disk) would
+    otherwise go out while the client is still sending; gunicorn skips at most 64 KiB of the
+    rest and then closes the connection, the client's send fails, and a proxy in front (nginx)
+    may lose the answer and reply 502 instead. Go's server waits a moment for the same reason.
+    """
+
+    def discarding(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        result = app(environ, start_response)
+        discard_rest(environ, DISCARD_SECONDS)
+        return result
+
+    return discarding
+
+
+def discard_rest(environ: dict[str, Any], seconds: float) -> None:
+    """Read and drop the rest of the request body, for up to ``seconds``."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    sock = environ.get("gunicorn.socket")
+    timeout = sock.gettimeout() if isinstance(sock, socket.socket) else None
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if isinstance(sock, socket.socket):
+                sock.settimeout(left)  # a client that stopped sending holds no thread for long
+            if not stream.read(CHUNK_SIZE):
+                return
+    except (OSError, ParseException, ValueError):
+        pass
+    finally:
+        if isinstance(sock, socket.socket):
+            sock.settimeout(timeout)
 
 
 def _buffer() -> memoryview:

@@ -96,3 +96,17 @@ def test_logs_show_the_client_address(start_proxy) -> None:
     assert all("http.request.remoteaddr=127.0.0.2" in line for line in request_lines), lines
     access_lines = [line for line in lines if '"GET /v2/behind/logs/' in line]
     assert access_lines and all(re.match(r"127\.0\.0\.2 - ", line) for line in access_lines), lines
+
+
+def test_an_early_error_reaches_the_client_whole(start_proxy) -> None:
+    """An answer given before the body was read (an unknown upload) is the client's answer,
+    not nginx's 502: the registry drops the unread body instead of cutting the connection."""
+    proxy = start_proxy()
+    body = bytes(8 << 20)
+    url = f"{proxy.url()}/v2/behind/early/blobs/uploads/0b8f9d52-58a1-4f4a-8d6e-7a5e3c1e0d11"
+    with requests.Session() as session:
+        for _ in range(5):
+            response = session.patch(url, data=body, verify=str(proxy.cert), timeout=TIMEOUT)
+            assert response.status_code == 404, response.text
+            assert response.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert "prematurely closed" not in proxy.nginx.error_log
