@@ -158,7 +158,10 @@ def discard_unread(app: Callable) -> Callable:
 def discard_rest(environ: dict[str, Any], seconds: float) -> None:
     """Read and drop the rest of the request body, for up to ``seconds``."""
     stream = environ.get("wsgi.input")
-    if stream is None:
+    try:
+        if stream is None or content_length(environ) == 0:
+            return  # most requests: nothing to drop, no system calls
+    except InvalidContentLength:
         return
     sock = environ.get("gunicorn.socket")
     timeout = sock.gettimeout() if isinstance(sock, socket.socket) else None
