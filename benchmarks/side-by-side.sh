@@ -25,7 +25,8 @@ YAML
 go_pid=$("$bench/start-go-registry.sh" "$go_port" "$work/go")
 "$registry" serve "$work/py/config.yml" >"$work/py/stdout.log" 2>"$work/py/stderr.log" &
 py_pid=$!
-trap 'kill "$go_pid" "$py_pid" 2>/dev/null; wait' EXIT
+# The pushed blobs (about 2 GiB per run and side) go; results and logs stay.
+trap 'kill "$go_pid" "$py_pid" 2>/dev/null; wait; rm -rf "$work/go/storage" "$work/py/storage"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$py_port/v2/" >/dev/null && break; sleep 0.2; done
 
 go_labels=() py_labels=()
