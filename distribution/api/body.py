@@ -164,18 +164,20 @@ def discard_rest(environ: dict[str, Any], seconds: float) -> None:
     except InvalidContentLength:
         return
     sock = environ.get("gunicorn.socket")
-    timeout = sock.gettimeout() if isinstance(sock, socket.socket) else None
+    if not isinstance(sock, socket.socket):
+        sock = None
+    timeout = sock.gettimeout() if sock is not None else None
     deadline = time.monotonic() + seconds
     try:
         while (left := deadline - time.monotonic()) > 0:
-            if isinstance(sock, socket.socket):
+            if sock is not None:
                 sock.settimeout(left)  # a client that stopped sending holds no thread for long
             if not stream.read(CHUNK_SIZE):
                 return
     except (OSError, ParseException, ValueError):
         pass
     finally:
-        if isinstance(sock, socket.socket):
+        if sock is not None:
             sock.settimeout(timeout)
 
 

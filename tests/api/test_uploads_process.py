@@ -26,6 +26,8 @@ from tests.conftest import RegistryProcess
 
 MiB = 1 << 20
 SECRET = "process-test-secret"
+#: An upload id no test starts.
+NEVER_STARTED = "0b8f9d52-58a1-4f4a-8d6e-7a5e3c1e0d11"
 
 
 def digest_of(data: bytes) -> str:
@@ -302,7 +304,7 @@ def test_an_early_error_drops_the_unread_body_and_keeps_the_connection(
     the connection serves the next request."""
     location = urlsplit(registry.url)
     conn = http.client.HTTPConnection(location.hostname, location.port, timeout=30)
-    path = "/v2/a/b/blobs/uploads/0b8f9d52-58a1-4f4a-8d6e-7a5e3c1e0d11"
+    path = f"/v2/a/b/blobs/uploads/{NEVER_STARTED}"
     conn.request("PATCH", path, body=bytes(8 * MiB))
     refused = conn.getresponse()
     assert refused.status == 404
@@ -320,7 +322,7 @@ def test_a_client_that_stops_sending_still_gets_its_error(registry: RegistryProc
     location = urlsplit(registry.url)
     with socket.create_connection((location.hostname, location.port), timeout=30) as sock:
         sock.sendall(
-            b"PATCH /v2/a/b/blobs/uploads/0b8f9d52-58a1-4f4a-8d6e-7a5e3c1e0d11 HTTP/1.1\r\n"
+            f"PATCH /v2/a/b/blobs/uploads/{NEVER_STARTED} HTTP/1.1\r\n".encode()
             + f"Host: {location.netloc}\r\nContent-Length: {8 * MiB}\r\n\r\n".encode()
             + bytes(1024)
         )
