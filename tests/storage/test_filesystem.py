@@ -129,6 +129,39 @@ def test_writeback_starts_for_every_byte_by_close(driver: StorageDriver, monkeyp
     assert started == []
 
 
+def test_a_large_upload_leaves_only_its_tail_in_the_page_cache(
+    driver: StorageDriver, root: Path
+) -> None:
+    """Bytes far behind the end are dropped from memory once on disk; the file keeps them all."""
+    piece = os.urandom(1 << 20)
+    with driver.writer("/upload") as writer:
+        for _ in range(48):
+            writer.write(piece)
+    path = root / "upload"
+    assert not _cached(path, 0)
+    assert not _cached(path, (16 << 20) - 4096)
+    assert _cached(path, 16 << 20)
+    assert _cached(path, 47 << 20)
+    with driver.writer("/upload", append=True) as writer:  # the next PATCH goes on dropping
+        for _ in range(16):
+            writer.write(piece)
+    assert not _cached(path, 31 << 20)
+    assert _cached(path, 63 << 20)
+    assert path.read_bytes() == piece * 64
+
+
+def _cached(path: Path, offset: int) -> bool:
+    """Whether the page at ``offset`` is in the page cache: a read that must not wait succeeds."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(1)], offset, os.RWF_NOWAIT)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def test_missing_root_directory_is_empty_and_not_created(driver: StorageDriver, root: Path) -> None:
     assert driver.list("/") == []
     with pytest.raises(StorageDriverError):
