@@ -150,6 +150,22 @@ def test_a_large_upload_leaves_only_its_tail_in_the_page_cache(
     assert path.read_bytes() == piece * 64
 
 
+def test_a_failed_write_out_is_the_writers_error(driver: StorageDriver, root: Path) -> None:
+    """Waiting for written bytes to reach the disk can fail (EIO); the write fails with it.
+    /dev/null takes writes but cannot be waited for (ESPIPE), which stands in for the disk."""
+    (root / "repo").mkdir(parents=True)
+    (root / "repo/data").symlink_to("/dev/null")
+    piece = bytes(1 << 20)
+    writer = driver.writer("/repo/data", append=True)
+    with pytest.raises(StorageDriverError) as info:
+        for _ in range(48):
+            writer.write(piece)
+    assert (info.value.driver, info.value.__cause__.errno) == ("filesystem", errno.ESPIPE)
+    assert writer.size < 48 << 20
+    with pytest.raises(StorageDriverError):
+        writer.close()  # it drops behind too; the file is closed all the same
+
+
 def _cached(path: Path, offset: int) -> bool:
     """Whether the page at ``offset`` is in the page cache: a read that must not wait succeeds."""
     fd = os.open(path, os.O_RDONLY)

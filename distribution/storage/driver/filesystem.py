@@ -229,9 +229,13 @@ def _drop_from_cache(fd: int, offset: int, length: int) -> None:
     too: push ran 2x slower), and pushes out what pulls read. Dropped pages are reused at
     once by the next writes. The price: the first pull of a large blob reads it from disk.
     """
-    if _sync_file_range is not None:
-        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WAIT_ALL)
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    if _sync_file_range is None:
+        return
+    if _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WAIT_ALL) != 0:
+        # The write fails (503) rather than dropping pages that did not reach the disk.
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _load_sync_file_range():
