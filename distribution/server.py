@@ -1,4 +1,5 @@
-"""``registry serve``: the Flask app under gunicorn's gthread workers, embedded, not shelled out."""
+"""``registry serve``: the Flask app under gunicorn, embedded, not shelled out, in threaded
+workers of our own (:mod:`distribution.worker`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
-from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig
+from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig, worker
 from distribution import log as log_module
 from distribution.api.filebody import DIRECT_BYTES
 from distribution.config import TLS, Configuration
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 16
 #: Seconds in-flight requests get to finish after SIGTERM when ``http.draintimeout`` is unset.
 DEFAULT_DRAIN_TIMEOUT = 30
+#: Connections a worker holds at once, waiting or in a request (gunicorn's default is 1000).
+WORKER_CONNECTIONS = 4096
 
 _GUNICORN_LOG_LEVELS = {"warn": "warning", "fatal": "critical", "panic": "critical"}
 
@@ -55,11 +58,13 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
     options: dict[str, Any] = {
         "bind": [bind_address(http.net, http.addr)],
-        "worker_class": "gthread",
+        "worker_class": worker.worker_class(http.timeouts),
         "workers": http.workers or default_workers(),
         "threads": http.threads or DEFAULT_THREADS,
+        # Connections per worker: waiting ones cost a descriptor, not a thread.
+        "worker_connections": WORKER_CONNECTIONS,
         "graceful_timeout": drain,
-        "keepalive": 60,
+        "keepalive": max(1, math.ceil(http.timeouts.idle)),
         # A Bearer token carrying an x5c chain outgrows gunicorn's 8190-byte default.
         "limit_request_field_size": 65536,
         "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
