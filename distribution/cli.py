@@ -10,7 +10,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from distribution import __version__, duration, maintenance, notifications, proxy, server
+from distribution import __version__, duration, leases, maintenance, notifications, proxy, server
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
@@ -186,7 +186,7 @@ def garbage_collect(args: argparse.Namespace) -> int:
             report = gc.collect(store, options, emit)
         else:
             lease = maintenance.make_lease(config, store)
-            with maintenance.holding(lease) as held:
+            with leases.holding(lease) as held:
                 if not held():
                     print(
                         "failed to garbage collect: another registry holds the maintenance "
