@@ -13,10 +13,12 @@ import logging
 
 from flask import current_app, g, request
 
-from distribution import errors, instrumentation
+from distribution import errors, instrumentation, reference
 from distribution import log as log_module
 from distribution.auth import EXTENSION, Access, AccessController, Forbidden, Unauthenticated
 
+#: The ``environ`` key of the authenticated user's name, for the access log.
+USER_ENVIRON = "distribution.user"
 #: The catalog's endpoint, the one route without a repository that needs a grant.
 CATALOG_ENDPOINT = "catalog.list_repositories"
 
@@ -29,10 +31,14 @@ log = logging.getLogger(__name__)
 def required(
     method: str, endpoint: str | None, name: str | None, mount_from: str | None = None
 ) -> list[Access]:
-    """The access items a request needs, from its method, route and repository name."""
+    """The access items a request needs, from its method, route and repository name.
+
+    A ``from`` that is no repository name mounts nothing (the upload is an ordinary one, as in
+    Go) and needs nothing; Go would put it, control characters and all, in a token scope.
+    """
     if name:
         needed = _repository(method, name)
-        if mount_from:
+        if mount_from and reference.is_name(mount_from):
             needed += _repository("GET", mount_from)
         return needed
     if endpoint == CATALOG_ENDPOINT:
@@ -66,7 +72,7 @@ def authorize() -> None:
         raise errors.Denied(
             detail=[access.to_dict() for access in needed], headers=headers
         ) from None
-    g.user = grant.user
+    g.user = request.environ[USER_ENVIRON] = grant.user
 
 
 def _repository(method: str, name: str) -> list[Access]:

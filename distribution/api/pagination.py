@@ -16,7 +16,9 @@ from distribution import errors
 #: Page size of the catalog when the client gives no ``n`` (Go's ``defaultReturnedEntries``).
 DEFAULT_CATALOG_ENTRIES = 100
 
-_ATOI = re.compile(r"[+-]?[0-9]+")
+#: Go's ``strconv.Atoi`` on 64 bits: a sign and at most 19 digits fit (larger ones are refused).
+_ATOI = re.compile(r"[+-]?[0-9]{1,19}")
+_INT64 = range(-(2**63), 2**63)
 
 
 def tags_limit(raw: str | None, maximum: int | None) -> int | None:
@@ -70,7 +72,8 @@ def next_link(path: str, limit: int, last: str) -> str:
 
 
 def _atoi(text: str) -> int | None:
-    """Go's ``strconv.Atoi``: optional sign and ASCII digits, nothing else."""
+    """Go's ``strconv.Atoi``: optional sign and ASCII digits, nothing else, within 64 bits."""
     if not _ATOI.fullmatch(text):
         return None
-    return int(text)
+    value = int(text)
+    return value if value in _INT64 else None

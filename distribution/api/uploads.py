@@ -26,7 +26,8 @@ bp = Blueprint("uploads", __name__)
 #: Where the app keeps this process's live upload hashes.
 LIVE_HASHES_EXTENSION = "distribution.live_hashes"
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+#: ``start-end``, each a byte offset (at most 19 digits: 64 bits), as Docker sends it.
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 
 
 @bp.record_once
