@@ -15,6 +15,7 @@ from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
 from distribution.storage.blobs import RepositoryBlobs
 from distribution.storage.manifests import ManifestStore
+from distribution.storage.referrers import index as index_referrer
 from distribution.storage.tags import TagStore
 from distribution.storage.verification import Rules, verify
 
@@ -68,6 +69,7 @@ def put_manifest(name: str, reference: str) -> Response:
     rules = Rules.from_config(context.config().validation)
     verify(parsed, RepositoryBlobs(registry.blobs, name), store, rules)
     store.put(body)
+    index_referrer(store, digest, parsed, len(body))
     if tag is not None:
         TagStore(registry.driver, name).tag(tag, digest)
     notifications.manifest_pushed(name, digest, parsed.media_type, body, tag)

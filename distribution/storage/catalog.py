@@ -34,6 +34,11 @@ def repositories(driver: StorageDriver, limit: int, last: str = "") -> tuple[lis
     return found, False
 
 
+def walk(driver: StorageDriver) -> Iterator[str]:
+    """Every repository, in catalog order, found as the walk goes."""
+    return _walk(driver, paths.REPOSITORIES, "", "")
+
+
 def _walk(driver: StorageDriver, folder: str, name: str, last: str) -> Iterator[str]:
     try:
         children = sorted(driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
