@@ -11,8 +11,8 @@ skips these folders) or before the index existed, is scanned once, on its first 
 call: every manifest is read, the entries are written, then ``indexed``. Entries are checked
 against the repository's manifest links when read, so a manifest deleted anywhere (here, by
 Go, by garbage collection) drops out. What the index cannot know: a referrer stored through a
-Go replica after the index was made (Go has no referrers API; ``registry verify`` rebuilds
-the index of every repository).
+Go replica after the index was made (Go has no referrers API); ``registry verify --repair``
+rebuilds the index of every repository.
 """
 
 from __future__ import annotations
