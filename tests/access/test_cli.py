@@ -120,7 +120,7 @@ def test_check_says_token_auth_cannot_be_checked(tmp_path):
     [
         (
             RULES.replace("groups: [team-a]", "groups: [team-b]"),
-            'access.repositories["team-a/**"][1].groups[0]: unknown group \'team-b\' '
+            "access.repositories[\"team-a/**\"][1].groups[0]: unknown group 'team-b' "
             "(defined: team-a)",
         ),
         (RULES.replace('"public/**"', '"Public/**"'), 'access.repositories["Public/**"]: '),
