@@ -7,34 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import bcrypt
 import pytest
 
+from tests.access.example import RULES, section, write_htpasswd
 from tests.test_config_cli import PREFIX, error_line, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
-RULES = """\
-  groups: {team-a: [alice, bob]}
-  repositories:
-    "team-a/**":
-      - {users: [alice, ci], actions: [pull, push, delete]}
-      - {groups: [team-a], actions: [pull]}
-    "public/**":
-      - {anonymous: true, actions: [pull]}
-  default: [{users: ["*"], actions: [pull]}]
-  admins: [root]
-"""
-
 
 def write_config(tmp_path: Path, access: str, auth: str | None = None) -> Path:
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(b"alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)) + b"\n")
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", ("alice",))
     auth = auth or f"htpasswd: {{realm: r, path: {htpasswd}}}"
     path = tmp_path / "config.yml"
     path.write_text(
         f"version: 0.1\nstorage: {{inmemory: {{}}}}\nhttp: {{secret: s}}\nauth: {{{auth}}}\n"
-        f"access:\n{access}"
+        + section(access)
     )
     return path
 
@@ -87,8 +74,8 @@ def test_check_notes_users_the_htpasswd_file_lacks(tmp_path):
 
 def test_check_reads_the_rules_file(tmp_path):
     rules = tmp_path / "access.yml"
-    rules.write_text("\n".join(line[2:] for line in RULES.splitlines()) + "\n")
-    result = check(write_config(tmp_path, f"  path: {rules}\n"), "ci", "team-a/app", "delete")
+    rules.write_text(RULES)
+    result = check(write_config(tmp_path, f"path: {rules}\n"), "ci", "team-a/app", "delete")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("allowed: ci may delete team-a/app")
 
@@ -111,7 +98,7 @@ def test_check_errors_exit_2(tmp_path, access, args, message):
 
 def test_check_says_token_auth_cannot_be_checked(tmp_path):
     token = "token: {realm: 'https://a/t', service: s, issuer: i, jwks: /nonexistent}"
-    result = check(write_config(tmp_path, "  immutable: []\n", auth=token), "a", "b", "pull")
+    result = check(write_config(tmp_path, "immutable: []\n", auth=token), "a", "b", "pull")
     assert result.returncode == 2
 
 
@@ -124,8 +111,8 @@ def test_check_says_token_auth_cannot_be_checked(tmp_path):
             "(defined: team-a)",
         ),
         (RULES.replace('"public/**"', '"Public/**"'), 'access.repositories["Public/**"]: '),
-        ("  path: /nonexistent/access.yml\n", "access.path /nonexistent/access.yml: cannot read"),
-        ("  repositoriess: {}\n", "access.repositoriess: unknown key"),
+        ("path: /nonexistent/access.yml\n", "access.path /nonexistent/access.yml: cannot read"),
+        ("repositoriess: {}\n", "access.repositoriess: unknown key"),
     ],
 )
 def test_serve_stops_on_bad_rules_naming_the_key(tmp_path, access, expected):

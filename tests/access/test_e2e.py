@@ -13,35 +13,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bcrypt
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.access.clients import Podman, push_image
+from tests.access.example import RULES, write_htpasswd
 from tests.conftest import free_port
 from tests.e2e import images
 from tests.e2e.harness import Skopeo
 
 TIMEOUT = 30
-USERS = ("root", "alice", "bob", "ci", "carol")
-
-RULES = """\
-groups:
-  team-a: [alice, bob]
-repositories:
-  "team-a/**":
-    - {users: [alice, ci], actions: [pull, push, delete]}
-    - {groups: [team-a], actions: [pull]}
-  "public/**":
-    - {anonymous: true, actions: [pull]}
-    - {users: ["*"], actions: [pull, push]}
-default:
-  - {users: ["*"], actions: [pull]}
-admins: [root]
-immutable:
-  - {repositories: "**", tags: "v[0-9]*"}
-"""
 
 
 @dataclass
@@ -78,15 +60,6 @@ class Registry:
         new = self.rules.with_suffix(".new")
         new.write_text(text)
         os.replace(new, self.rules)
-
-
-def write_htpasswd(path: Path) -> None:
-    path.write_bytes(
-        b"".join(
-            f"{u}:".encode() + bcrypt.hashpw(f"{u}-pw".encode(), bcrypt.gensalt(4)) + b"\n"
-            for u in USERS
-        )
-    )
 
 
 def config_text(root: Path, htpasswd: Path, rules: Path, debug_port: int) -> str:

@@ -8,36 +8,14 @@ import json
 import logging
 from pathlib import Path
 
-import bcrypt
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from distribution import manifest, metrics
+from tests.access.example import section, write_htpasswd
 from tests.api import registry_env
 from tests.api.registry_env import Env, build_env, digest_of, error_code
-
-USERS = ("root", "alice", "bob", "ci", "carol")
-#: The issue's example, with the htpasswd file this test writes.
-ACCESS = """
-auth:
-  htpasswd: {{realm: Registry Realm, path: {htpasswd}}}
-access:
-  groups:
-    team-a: [alice, bob]
-  repositories:
-    "team-a/**":
-      - {{users: [alice, ci], actions: [pull, push, delete]}}
-      - {{groups: [team-a], actions: [pull]}}
-    "public/**":
-      - {{anonymous: true, actions: [pull]}}
-      - {{users: ["*"], actions: [pull, push]}}
-  default:
-    - {{users: ["*"], actions: [pull]}}
-  admins: [root]
-  immutable:
-    - {{repositories: "**", tags: "v[0-9]*"}}
-"""
 
 
 def credentials(user: str, password: str | None = None) -> dict[str, str]:
@@ -48,14 +26,9 @@ def credentials(user: str, password: str | None = None) -> dict[str, str]:
 @pytest.fixture(params=registry_env.DRIVERS)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     """The example's rules on each driver; ``env.client`` is signed in as the admin, root."""
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(
-        b"".join(
-            f"{user}:".encode() + bcrypt.hashpw(f"{user}-pw".encode(), bcrypt.gensalt(4)) + b"\n"
-            for user in USERS
-        )
-    )
-    built = build_env(request.param, tmp_path / "root", ACCESS.format(htpasswd=htpasswd))
+    htpasswd = write_htpasswd(tmp_path / "htpasswd")
+    auth = f"auth: {{htpasswd: {{realm: Registry Realm, path: {htpasswd}}}}}\n"
+    built = build_env(request.param, tmp_path / "root", auth + section())
     built.client.environ_base["HTTP_AUTHORIZATION"] = credentials("root")["Authorization"]
     return built
 
@@ -207,8 +180,7 @@ def test_catalog_lists_what_the_caller_may_pull_page_by_page(env):
 
 
 def test_catalog_for_callers_who_may_pull_nothing(tmp_path):
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(b"dan:" + bcrypt.hashpw(b"dan-pw", bcrypt.gensalt(4)) + b"\n")
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", ("dan",))
     closed = build_env(
         "inmemory",
         tmp_path,

@@ -11,26 +11,10 @@ import yaml
 from distribution.access import ANONYMOUS, Identity, Mode, Pattern, parse
 from distribution.access.policy import MEMO_SIZE
 from distribution.config import ConfigError
+from tests.access.example import RULES
 
 #: The example of the issue (and of the README).
-EXAMPLE = yaml.safe_load(
-    """
-groups:
-  team-a: [alice, bob]
-repositories:
-  "team-a/**":
-    - {users: [alice, ci], actions: [pull, push, delete]}
-    - {groups: [team-a], actions: [pull]}
-  "public/**":
-    - {anonymous: true, actions: [pull]}
-    - {users: ["*"], actions: [pull, push]}
-default:
-  - {users: ["*"], actions: [pull]}
-admins: [root]
-immutable:
-  - {repositories: "**", tags: "v[0-9]*"}
-"""
-)
+EXAMPLE = yaml.safe_load(RULES)
 
 A, P, D = "pull", "push", "delete"
 

@@ -7,27 +7,20 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import bcrypt
 import requests
 
-from tests.access.test_e2e import RULES, refused
+from tests.access.example import RULES, write_htpasswd
+from tests.access.test_e2e import refused
 from tests.e2e import images
 from tests.e2e.harness import Skopeo
 from tests.replicas.cluster import GoReplica, Replica, replica_config
 
 TIMEOUT = 30
-USERS = ("alice", "bob", "ci")
 
 
 def access_config(root: Path, tmp_path: Path) -> str:
     """The replica config plus htpasswd auth and the rules file (shared by every replica)."""
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(
-        b"".join(
-            f"{u}:".encode() + bcrypt.hashpw(f"{u}-pw".encode(), bcrypt.gensalt(4)) + b"\n"
-            for u in USERS
-        )
-    )
+    htpasswd = write_htpasswd(tmp_path / "htpasswd")
     (tmp_path / "access.yml").write_text(RULES)
     return replica_config(root, None) + (
         f"auth:\n  htpasswd: {{realm: Registry Realm, path: {htpasswd}}}\n"
