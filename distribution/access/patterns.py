@@ -44,6 +44,9 @@ class Pattern:
     #: What every matching name starts with: the literal characters before the first
     #: wildcard (the whole text when there is none; ``team-a`` for ``team-a/**``).
     prefix: str
+    #: What every matching name ends with: the literal characters after the last wildcard
+    #: (``/svc`` for ``*/svc``; ``cache`` for ``**/cache``, which matches ``cache`` too).
+    suffix: str
     #: Whether the pattern has no wildcard at all: it names one repository or tag.
     exact: bool
     #: How many characters of the pattern are literal, wildcards aside.
@@ -59,9 +62,14 @@ class Pattern:
         cut = next((i for i, char in enumerate(text) if char in WILDCARDS), len(text))
         if cut and text[cut - 1] == "/" and all(s == "**" for s in text[cut:].split("/")):
             cut -= 1  # ``team-a/**`` matches ``team-a`` itself
+        last = max(text.rfind("*"), text.rfind("?"), text.rfind("]"))  # no name has a ]
+        suffix = text[last + 1 :]
+        if suffix.startswith("/") and text[last - 1 : last + 1] == "**":
+            suffix = suffix[1:]  # ``**/`` may stand for nothing
         return cls(
             text=text,
             prefix=text[:cut],
+            suffix=suffix,
             exact=cut == len(text),
             literals=literals,
             _regex=re.compile(regex),
@@ -71,7 +79,11 @@ class Pattern:
         """Whether ``name`` (a valid repository name or tag) matches the whole pattern."""
         if self.exact:
             return name == self.text
-        return name.startswith(self.prefix) and self._regex.fullmatch(name) is not None
+        return (
+            name.startswith(self.prefix)
+            and name.endswith(self.suffix)
+            and self._regex.fullmatch(name) is not None
+        )
 
     def may_match_within(self, folder: str) -> bool:
         """Whether some repository named ``folder`` or below it (``folder/...``) may match.

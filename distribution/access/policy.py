@@ -203,10 +203,7 @@ class Policy:
         buckets: dict[str, list[Rule]] = {}
         for rule in self.rules:
             buckets.setdefault(rule.pattern.prefix, []).append(rule)
-        self._by_prefix = {
-            prefix: tuple(sorted(found, key=lambda r: r.rank, reverse=True))
-            for prefix, found in buckets.items()
-        }
+        self._by_prefix = {prefix: _Bucket(found) for prefix, found in buckets.items()}
         self._lengths = sorted({len(prefix) for prefix in self._by_prefix}, reverse=True)
         self._memo: dict[str, Rule | None] = {}
         self.anonymous_access = any(
@@ -252,14 +249,10 @@ class Policy:
             pass
         found = None
         for length in self._lengths:
-            if length > len(repository):
-                continue
-            for rule in self._by_prefix.get(repository[:length], ()):
-                if rule.pattern.matches(repository):
-                    found = rule
+            if length <= len(repository):
+                bucket = self._by_prefix.get(repository[:length])
+                if bucket is not None and (found := bucket.best(repository)) is not None:
                     break
-            if found is not None:
-                break
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
         self._memo[repository] = found
@@ -316,6 +309,42 @@ class Policy:
             f"{len(self.admins)} admin(s), {len(self.groups)} group(s), "
             f"{len(self.immutable_rules)} immutable rule(s)"
         )
+
+
+class _Bucket:
+    """The rules whose patterns share one literal prefix, indexed by literal suffix too.
+
+    So ``*/svc-1`` ... ``*/svc-999`` (all of prefix ``""``) cost a look-up per suffix of the
+    name, not a match each. Only patterns ending in a wildcard are tried one by one.
+    """
+
+    def __init__(self, rules: list[Rule]) -> None:
+        by_suffix: dict[str, list[Rule]] = {}
+        rest: list[Rule] = []
+        for rule in rules:
+            if rule.pattern.suffix:
+                by_suffix.setdefault(rule.pattern.suffix, []).append(rule)
+            else:
+                rest.append(rule)
+        self._by_suffix = {suffix: tuple(found) for suffix, found in by_suffix.items()}
+        self._lengths = sorted({len(suffix) for suffix in self._by_suffix})
+        self._rest = tuple(sorted(rest, key=lambda rule: rule.rank, reverse=True))
+
+    def best(self, name: str) -> Rule | None:
+        """The greatest-ranked rule of this bucket matching ``name`` (which has its prefix)."""
+        found: Rule | None = None
+        for length in self._lengths:
+            if length > len(name):
+                break
+            for rule in self._by_suffix.get(name[len(name) - length :], ()):
+                if (found is None or rule.rank > found.rank) and rule.pattern.matches(name):
+                    found = rule
+        for rule in self._rest:  # greatest rank first; ranks never tie (positions differ)
+            if found is not None and rule.rank < found.rank:
+                break
+            if rule.pattern.matches(name):
+                return rule
+        return found
 
 
 def parse(section: Mapping[str, Any] | None, auth: str | None, where: str = "access") -> Policy:

@@ -69,7 +69,16 @@ def test_literal_prefix_and_specificity():
     assert Pattern.compile("team-a/*/cache").prefix == "team-a/"
     assert Pattern.compile("**/cache").prefix == ""
     exact = Pattern.compile("team-a/app")
-    assert exact.exact and exact.prefix == "team-a/app"
+    assert exact.exact and exact.prefix == exact.suffix == "team-a/app"
+    suffixes = {
+        "*/svc": "/svc",
+        "**/cache": "cache",
+        "a/**/b": "b",
+        "team-a/**": "",
+        "x/[ab]c": "c",
+    }
+    for text, suffix in suffixes.items():
+        assert Pattern.compile(text).suffix == suffix, text
     ordered = sorted(
         ["**", "team-a/**", "team-a/*", "team-a/*/cache", "team-a/app*", "team-a/app"],
         key=lambda text: Pattern.compile(text).specificity,
