@@ -206,9 +206,6 @@ class Policy:
         self._by_prefix = {prefix: _Bucket(found) for prefix, found in buckets.items()}
         self._lengths = sorted({len(prefix) for prefix in self._by_prefix}, reverse=True)
         self._memo: dict[str, Rule | None] = {}
-        self.anonymous_access = any(
-            grant.anonymous for grant in (*self.default, *(g for r in self.rules for g in r.grants))
-        )
 
     def decide(self, identity: Identity, repository: str, action: str) -> Decision:
         """May ``identity`` do ``action`` (pull, push or delete) on ``repository``?"""

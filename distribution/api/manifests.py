@@ -100,6 +100,7 @@ def delete_manifest(name: str, reference: str) -> Response:
     if tag is not None:
         rule = access.policy().immutable(name, tag)
         if rule is not None:
+            tags.resolve(tag)  # an unknown tag stays MANIFEST_UNKNOWN
             _refuse(name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go")
         tags.untag(tag)
         notifications.tag_deleted(name, tag)

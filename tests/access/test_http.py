@@ -223,6 +223,7 @@ def test_immutable_tags(env):
             by_digest.status_code == 403 and "v1.0" in by_digest.get_json()["errors"][0]["message"]
         )
     assert env.get("team-a/app", "v1.0").headers["Docker-Content-Digest"] == digest_of(first)
+    assert error_code(alice.delete("/v2/team-a/app/manifests/v9.9")) == "MANIFEST_UNKNOWN"
     assert alice.delete("/v2/team-a/app/manifests/latest").status_code == 202
     assert alice.delete(f"/v2/team-a/app/manifests/{digest_of(second)}").status_code == 202
 
