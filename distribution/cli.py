@@ -1,4 +1,4 @@
-"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify``."""
+"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify`` and ``access check``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,22 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from distribution import __version__, duration, leases, maintenance, notifications, proxy, server
+from distribution import (
+    __version__,
+    duration,
+    errors,
+    leases,
+    maintenance,
+    notifications,
+    proxy,
+    reference,
+    server,
+)
+from distribution import access as access_rules
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
+from distribution.auth import htpasswd
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc, scrub
@@ -36,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return garbage_collect(args)
     if args.command == "verify":
         return verify(args)
+    if args.command == "access":
+        if args.access_command != "check":
+            args.access_parser.print_help(sys.stderr)
+            return 2
+        return access_check(args)
     log_module.configure()
     try:
         config = prepare(args.config or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None)
@@ -61,6 +78,7 @@ def prepare(path: str | None) -> Configuration:
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
     auth_factory.check(config)
+    access_rules.check(config)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
@@ -114,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_garbage_collect(commands)
     _add_verify(commands)
+    _add_access(commands)
     commands.add_parser("help", help="show this help")
     return parser
 
@@ -285,3 +304,74 @@ def garbage_collect(args: argparse.Namespace) -> int:
         return 1
     emit(report.summary(args.dry_run))
     return 0
+
+
+def _add_access(commands: argparse._SubParsersAction) -> None:
+    access = commands.add_parser(
+        "access", help="access rules: check a decision offline", description="Access rules."
+    )
+    access.set_defaults(access_parser=access)
+    checks = access.add_subparsers(dest="access_command", metavar="COMMAND")
+    check = checks.add_parser(
+        "check",
+        help="say whether USER may do ACTION on REPOSITORY, and the rule that decides",
+        description="Say whether USER may do ACTION on REPOSITORY under the access rules of "
+        "CONFIG (or of the file its access.path names), and which rule decides, as the "
+        "registry would for a request. Exit status: 0 allowed, 1 denied, 2 error.",
+    )
+    check.add_argument("config", metavar="CONFIG", help="config.yml")
+    check.add_argument("user", metavar="USER", help="a user name, or - for anonymous")
+    check.add_argument("repository", metavar="REPOSITORY", help="a repository name")
+    check.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=access_rules.ACTIONS,
+        help=f"one of {', '.join(access_rules.ACTIONS)} (a push also needs pull, as in the API)",
+    )
+
+
+def access_check(args: argparse.Namespace) -> int:
+    """``registry access check``: ``allowed``/``denied`` and the rule on stdout; 0, 1 or 2."""
+    log_module.configure("error")
+    try:
+        config = config_module.load(args.config)
+        source = access_rules.PolicySource.from_config(config)
+    except ConfigError as err:
+        print(f"registry: configuration error: {err}", file=sys.stderr)
+        return 2
+    try:
+        reference.check_name(args.repository)
+    except errors.NameInvalid:
+        print(f"registry: not a repository name: {args.repository!r}", file=sys.stderr)
+        return 2
+    policy = source.current()
+    if policy.mode is access_rules.Mode.TOKEN:
+        print(
+            "registry: with auth: token the token's claims decide; there is nothing to check "
+            "offline",
+            file=sys.stderr,
+        )
+        return 2
+    identity = access_rules.Identity(None if args.user == "-" else args.user)
+    _warn_unknown_user(config, identity)
+    actions = ["pull", "push"] if args.action == "push" else [args.action]
+    decision = policy.decide_all(identity, args.repository, actions)
+    verdict = "allowed" if decision.allowed else "denied"
+    may = "may" if decision.allowed else "may not"
+    print(f"{verdict}: {identity} {may} {args.action} {args.repository} (rule: {decision.rule})")
+    return 0 if decision.allowed else 1
+
+
+def _warn_unknown_user(config: Configuration, identity: access_rules.Identity) -> None:
+    """A note on stderr when USER is not in the htpasswd file: rules cannot tell."""
+    path = config.auth.parameters.get("path") if config.auth.type == "htpasswd" else None
+    if identity.user is None or not isinstance(path, str):
+        return
+    try:
+        with open(path, "rb") as file:
+            users, _ = htpasswd.parse(file.read())
+    except OSError as err:
+        print(f"note: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return
+    if identity.user not in users:
+        print(f"note: {identity.user} is not a user of {path}", file=sys.stderr)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo docker-registry nginx redis-server systemd)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
@@ -16,8 +16,9 @@ for pkg in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -50,6 +50,8 @@ CACHE_TTL = 60.0
 CACHE_SIZE = 1024
 #: The user a created file holds, as Go provisions it.
 DEFAULT_USER = "docker"
+#: ``base64(":")``: the Basic credentials of a client that has none.
+EMPTY_BASIC = "Og=="
 #: bcrypt only reads this many bytes of a password.
 BCRYPT_MAX_PASSWORD = 72
 
@@ -172,7 +174,7 @@ class HtpasswdController(AccessController):
     def authorized(self, headers: Mapping[str, str], accesses: Sequence[Access]) -> Grant:
         credentials = basic_credentials(headers)
         if credentials is None:
-            if not headers.get("Authorization"):
+            if not headers.get("Authorization") or _empty_basic(headers):
                 raise Unauthenticated(self.challenge, "no credentials", presented=False)
             raise Unauthenticated(self.challenge, "malformed or non-Basic authorization header")
         user, password = credentials
@@ -253,3 +255,10 @@ def _dummy_at_highest_cost(users: dict[str, bytes]) -> tuple[bytes, float]:
     started = time.monotonic()
     bcrypt.checkpw(b"", dummy)
     return dummy, time.monotonic() - started
+
+
+def _empty_basic(headers: Mapping[str, str]) -> bool:
+    """``Basic Og==`` (empty user and password): what podman and skopeo send, after a Basic
+    challenge, when they hold no credentials. It asks for nothing more than no header does."""
+    found = authorization(headers)
+    return found is not None and found[0] == "basic" and found[1] == EMPTY_BASIC
