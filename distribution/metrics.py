@@ -19,6 +19,7 @@ as ``metrics.<name>``, never ``from distribution.metrics import <name>``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -65,6 +66,8 @@ ENDPOINT_ROUTES: dict[str, str | None] = {
 
 _lock = threading.Lock()
 _built = False
+#: Whether metrics are recorded at all (see :func:`record`).
+_recording = True
 _registry = CollectorRegistry()
 _metric_names: list[str] = []
 
@@ -100,6 +103,37 @@ class CacheLookups:
         if result not in self._by_result:
             raise ValueError(f"cache lookup result must be one of {self.RESULTS}, not {result!r}")
         return _CacheLookup(self._requests, self._by_result[result])
+
+
+def record(enabled: bool) -> None:
+    """Record metrics, or not: when nothing exposes them (no debug server with Prometheus, as
+    Go decides), every metric is a no-op, so requests do not pay for counting."""
+    global _recording
+    if enabled != _recording:
+        _discard()
+        _recording = enabled
+
+
+def recording() -> bool:
+    return _recording
+
+
+class _Unrecorded:
+    """A metric that records nothing, for every use of the real ones."""
+
+    def labels(self, *values: str, **labels: str) -> _Unrecorded:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    dec = observe = set = inc
+
+    def track_inprogress(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+_UNRECORDED = _Unrecorded()
 
 
 def start_multiprocess(directory: str | None = None) -> str:
@@ -173,6 +207,8 @@ def _build() -> None:
             return
         _registry = CollectorRegistry()
         created = _create(_registry)
+        if not _recording:
+            created = dict.fromkeys(created, _UNRECORDED)
         _metric_names[:] = list(created)
         globals().update(created)
         _built = True
