@@ -7,6 +7,7 @@ writes it) with ``last`` and ``n`` in Go's sorted query order.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -74,10 +75,9 @@ def page(items: Sequence[str], limit: int | None, last: str) -> tuple[list[str],
     """
     if limit == 0:
         return [], False
-    after = [item for item in items if item > last] if last else list(items)
-    if limit is None or len(after) <= limit:
-        return after, False
-    return after[:limit], True
+    start = bisect.bisect_right(items, last) if last else 0
+    end = len(items) if limit is None else start + limit
+    return list(items[start:end]), end < len(items)
 
 
 def next_link(path: str, limit: int, last: str, *kept: tuple[str, str]) -> str:

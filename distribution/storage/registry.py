@@ -11,6 +11,7 @@ from distribution.storage import driver as drivers
 from distribution.storage import locks
 from distribution.storage.blobs import BlobStore
 from distribution.storage.locks import Locks
+from distribution.storage.tags import TagLists
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Registry:
     blobs: BlobStore = field(init=False)
     #: Locks of uploads, shared with every other worker and replica.
     locks: Locks = field(init=False)
+    #: This process's tag lists, each valid while its tags folder is unchanged.
+    tag_lists: TagLists = field(init=False, default_factory=TagLists)
 
     def __post_init__(self) -> None:
         self.blobs = BlobStore(self.driver, self.cache)

@@ -86,6 +86,8 @@ class DriverSuite:
     shared_across_processes = True
     #: Written data goes to storage, not process memory, so memory use must stay flat.
     streams_to_storage = True
+    #: ``version`` tells when a directory's entries change (else it is always None).
+    directory_versions = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -537,6 +539,25 @@ class DriverSuite:
         for path in (f"{root}/missing", f"{root}/fil", f"{root}/file/below"):
             with pytest.raises(PathNotFoundError):
                 driver.delete(path)
+
+    # Directory versions
+
+    def test_a_directory_version_changes_with_its_entries_or_is_none(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        driver.put_content(f"{root}/tags/a/current/link", b"x")
+        first = driver.version(f"{root}/tags")
+        if not self.directory_versions:
+            assert first is None  # callers list every time
+            return
+        assert first is not None and driver.version(f"{root}/tags") == first
+        driver.put_content(f"{root}/tags/b/current/link", b"x")
+        second = driver.version(f"{root}/tags")
+        assert second != first
+        driver.delete(f"{root}/tags/a")
+        assert driver.version(f"{root}/tags") not in (first, second)
+        with pytest.raises(PathNotFoundError):
+            driver.version(f"{root}/missing")
 
     # Locks
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -234,6 +234,13 @@ class StorageDriver(abc.ABC):
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """Return a URL a client can fetch ``path`` from directly, or None to serve it here."""
+        return None
+
+    def version(self, path: str) -> Hashable | None:
+        """A value that changes whenever the entries of the directory at ``path`` change, if
+        the driver can tell cheaply (the filesystem: the directory's inode and modification
+        time); None when it cannot, and callers must list. Lets a cache of a listing stay
+        correct whatever wrote the change: another worker, replica or the Go registry."""
         return None
 
     @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
@@ -95,6 +95,11 @@ class CheckedDriver(StorageDriver):
         self._check(path)
         with _tagged(self.name, "URLFor"):
             return self.driver.redirect_url(path, method)
+
+    def version(self, path: str) -> Hashable | None:
+        self._check(path)
+        with _tagged(self.name, None):
+            return self.driver.version(path)
 
     @contextmanager
     def lock(self, path: str, timeout: float) -> Iterator[None]:

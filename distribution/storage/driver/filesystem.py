@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from stat import S_ISDIR
 from typing import Any, BinaryIO
@@ -163,6 +163,15 @@ class FilesystemDriver(StorageDriver):
                 os.remove(full)
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
+
+    def version(self, path: str) -> Hashable | None:
+        """A directory's inode and modification time in nanoseconds: adding or removing an
+        entry changes the time, replacing the directory the inode."""
+        try:
+            st = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(path) from None
+        return (st.st_ino, st.st_mtime_ns) if S_ISDIR(st.st_mode) else None
 
     def lock(self, path: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         """``flock`` on the file itself: it excludes every process of every host that shares
