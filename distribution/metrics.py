@@ -66,8 +66,9 @@ ENDPOINT_ROUTES: dict[str, str | None] = {
 
 _lock = threading.Lock()
 _built = False
-#: Whether metrics are recorded at all (see :func:`record`).
-_recording = True
+#: Whether metrics are recorded at all (see :func:`record`): only where something exposes
+#: them, so command-line tools and registries without a metrics endpoint never pay for them.
+_recording = False
 _registry = CollectorRegistry()
 _metric_names: list[str] = []
 
