@@ -55,7 +55,7 @@ class ACMEClient:
         except OrderError:
             raise
         except Exception as err:  # every failure of the protocol, the network or the folder
-            raise OrderError(describe(err, self.directory_url)) from None
+            raise OrderError(describe(err, self.directory_url, self.cache.directory)) from None
 
     def _obtain(self, name: str) -> bytes:
         acme = self._account()
@@ -150,7 +150,7 @@ def _abandon(acme: client.ClientV2, order: messages.OrderResource) -> None:
                 log.debug("cannot deactivate %s: %s", authorization.uri, err)
 
 
-def describe(err: BaseException, directory_url: str) -> str:
+def describe(err: BaseException, directory_url: str, cache: str) -> str:
     """``err`` on one line, saying what failed in a user's words."""
     if isinstance(err, errors.ValidationError):
         problems = []
@@ -168,8 +168,8 @@ def describe(err: BaseException, directory_url: str) -> str:
         return f"the CA did not finish the order within {ORDER_TIMEOUT.seconds}s"
     if isinstance(err, requests.RequestException):
         return f"cannot reach the ACME server at {directory_url}: {_reason(err)}"
-    if isinstance(err, OSError):
-        return f"cannot use the cache folder: {err}"
+    if isinstance(err, OSError) and str(err.filename or "").startswith(cache):
+        return f"cannot use the cache folder: {err.strerror or err}: {err.filename}"
     return " ".join(f"{type(err).__name__}: {err}".split())
 
 

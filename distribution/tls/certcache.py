@@ -78,8 +78,7 @@ class CertCache:
         fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.directory)
         os.close(fd)
         os.unlink(probe)
-        with open(self.path(LOCK), "a"):
-            pass
+        os.close(os.open(self.path(LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
     def path(self, key: str) -> str:
         return os.path.join(self.directory, key)

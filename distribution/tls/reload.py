@@ -3,9 +3,10 @@
 certbot, cert-manager and Kubernetes secret mounts replace these files under a running server;
 the Go registry serves the old ones until it restarts. Here each worker looks at the files
 (``stat``, at most every :data:`CHECK_INTERVAL` seconds, and only when a connection comes) and
-builds a new context once a change has settled, that is when the files are unchanged since the
-previous look: a certificate and key replaced one after the other are never loaded half way. A
-replacement that does not load keeps the certificate in service and is logged once.
+builds a new context once a change has settled: the files are unchanged since the previous look
+or were last written :data:`SETTLE` seconds ago, so a certificate and key replaced one after the
+other are not loaded half way. A replacement that does not load keeps the certificate in
+service and is logged once (by each worker).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the files.
 CHECK_INTERVAL = 2.0
+#: Seconds since their last write after which changed files are taken as complete.
+SETTLE = 1.0
 
 _Signature = tuple[tuple[int, int, int, int] | None, ...]
 
@@ -69,7 +72,8 @@ class FileCertificates(ServerTLS):
 
     def _check(self) -> None:
         current = self._signature()
-        settled = current == self._seen
+        written = max((entry[3] for entry in current if entry), default=0) / 1e9
+        settled = current == self._seen or written <= time.time() - SETTLE
         self._seen = current
         if not settled or current == self._loaded:
             return
