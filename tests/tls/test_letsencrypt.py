@@ -5,6 +5,8 @@ port), never by a validation Pebble skips.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
 import socket
@@ -19,12 +21,17 @@ from pathlib import Path
 import pytest
 import requests
 
+from distribution import config as config_module
+from distribution import tlsconfig
+from distribution.config import ConfigError
+from distribution.tls import letsencrypt
 from tests.conftest import RegistryProcess, free_port
 from tests.e2e.harness import Skopeo
 from tests.process import START_TIMEOUT
 from tests.tls import transfer
 from tests.tls.pebble import Pebble
 from tests.tls.pki import Authority
+from tests.tls.test_clienthello import openssl_hello as client_hello
 
 TIMEOUT = 60
 #: A test name: challtestsrv resolves it to 127.0.0.1 for Pebble; clients here connect to
@@ -152,6 +159,36 @@ def any_ca(tmp_path: Path) -> Path:
     return Authority.root("Unused CA").write_ca(tmp_path / "unused-ca.pem")
 
 
+def split_handshake(port: int, name: str, root: Path, pause: float) -> int:
+    """A verified handshake whose ClientHello arrives in two pieces ``pause`` seconds apart;
+    the serial of the certificate served."""
+    context = ssl.create_default_context(cafile=str(root))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=name)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        first_flight = True
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                data = outgoing.read()
+                if first_flight:
+                    raw.sendall(data[:40])
+                    time.sleep(pause)
+                    data, first_flight = data[40:], False
+                raw.sendall(data)
+                received = raw.recv(65536)
+                if not received:
+                    raise ConnectionError("closed during the handshake") from None
+                incoming.write(received)
+        raw.sendall(outgoing.read())
+        der = tls.getpeercert(binary_form=True)
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der).serial_number
+
+
 def lines(log: str, words: str) -> list[str]:
     return [line for line in log.splitlines() if words in line]
 
@@ -212,6 +249,10 @@ def test_obtains_a_certificate_skopeo_pushes_and_pulls_and_a_restart_orders_noth
     registry.stop()
     again = registries(port, pebble.directory_url, pebble.listener_ca, cache, ("localhost",))
     assert serial(port, "localhost", root) == first
+    # A ClientHello that comes in two pieces is read once whole; the wait costs no CPU.
+    cpu = cpu_seconds(again.proc.pid)
+    assert split_handshake(port, "localhost", root, pause=2) == first
+    assert cpu_seconds(again.proc.pid) - cpu < 1.0
     assert pebble.orders() == 1
     assert lines(again.log, "obtained a certificate") == []
 
@@ -307,6 +348,21 @@ def test_a_host_outside_hosts_is_refused_with_one_line(registries, tmp_path: Pat
     for _ in range(3):
         with pytest.raises(ssl.SSLError, match=r"(?i)unrecognized.name"):
             handshake(port, "intruder.example.test")
+    # A ClientHello in two pieces is refused once whole; one cut short and closed, dropped.
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        hello = client_hello("intruder.example.test")
+        raw.sendall(hello[:40])
+        time.sleep(1)
+        raw.sendall(hello[40:])
+        assert raw.recv(100) == bytes((21, 3, 3, 0, 2, 2, 112))  # alert: unrecognized_name
+    cpu = cpu_seconds(registry.proc.pid)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        raw.sendall(client_hello(NAME)[:40])
+        time.sleep(2)
+        raw.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(ConnectionResetError):  # a reset (the piece unread) is fine
+            assert raw.recv(100) == b""
+    assert cpu_seconds(registry.proc.pid) - cpu < 1.0
     # A validation connection for a name with no challenge in progress is refused too.
     with pytest.raises(ssl.SSLError, match=r"(?i)no.application.protocol"):
         handshake(port, NAME, alpn=["acme-tls/1"])
@@ -378,3 +434,58 @@ def test_an_unwritable_cache_folder_stops_start_up(tmp_path: Path) -> None:
         f"{blocker}/acme as the certificate folder: Not a directory"
     )
     assert "Traceback" not in result.stderr
+
+
+def letsencrypt_tls(tmp_path: Path, **values: object) -> config_module.TLS:
+    settings = {"cachefile": str(tmp_path / "cache"), "hosts": (NAME,), **values}
+    return config_module.TLS(letsencrypt=config_module.LetsEncrypt(**settings))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "words"),
+    [
+        ({"hosts": ()}, "http.tls.letsencrypt.hosts", "required"),
+        ({"hosts": (NAME, "*.example.test")}, "http.tls.letsencrypt.hosts[1]", "wildcard"),
+        ({"hosts": ("192.0.2.1",)}, "http.tls.letsencrypt.hosts[0]", "IP address"),
+        ({"hosts": ("bad_name.test",)}, "http.tls.letsencrypt.hosts[0]", "not a host name"),
+        ({"directoryurl": "acme.example.test/dir"}, "http.tls.letsencrypt.directoryurl", "URL"),
+    ],
+)
+def test_bad_settings_name_their_key(tmp_path: Path, values, key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        tlsconfig.check(letsencrypt_tls(tmp_path, **values))
+    assert raised.value.key == key
+    assert words in raised.value.message
+
+
+def test_certificate_and_letsencrypt_together_is_an_error_as_in_go(tmp_path: Path) -> None:
+    tls = dataclasses.replace(letsencrypt_tls(tmp_path), certificate="/c.pem", key="/k.pem")
+    with pytest.raises(ConfigError) as raised:
+        tlsconfig.check(tls)
+    assert raised.value.key == "http.tls.letsencrypt"
+    assert "http.tls.certificate" in raised.value.message
+
+
+def test_hosts_are_lower_case_and_idna_encoded(tmp_path: Path) -> None:
+    tls = letsencrypt_tls(tmp_path, hosts=("Registry.Example.TEST.", "bücher.example.test"))
+    tlsconfig.check(tls)
+    assert letsencrypt.hosts(tls) == (NAME, "xn--bcher-kva.example.test")
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_guides_variables_set_every_key(tmp_path: Path) -> None:
+    config = config_module.parse(
+        "version: 0.1\nstorage: {inmemory: {}}\n",
+        {
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE": "/etc/registry-acme",
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL": "admin@example.test",
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS": "[registry.example.test, other.example.test]",
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_DIRECTORYURL": "https://acme.example.test/dir",
+        },
+    )
+    assert config.http.tls.letsencrypt == config_module.LetsEncrypt(
+        cachefile="/etc/registry-acme",
+        email="admin@example.test",
+        hosts=("registry.example.test", "other.example.test"),
+        directoryurl="https://acme.example.test/dir",
+    )
