@@ -137,7 +137,11 @@ class LetsEncrypt(ServerTLS):
         #: Where in the renewal window this process renews: spreads the replicas' wake-ups.
         self.jitter = random.random()
         self._served: dict[str, _Served] = {}
+        #: Names not to order before the time given: from the folder, or from this process's
+        #: own failures when the folder cannot be written.
         self._retry: dict[str, datetime.datetime] = {}
+        self._failures: dict[str, int] = {}
+        self._last_error = ""
         self._tokens: dict[str, tuple[Signature, ssl.SSLContext]] = {}
         self._needed: set[str] = set()
         self._wake = threading.Event()
@@ -212,8 +216,13 @@ class LetsEncrypt(ServerTLS):
                 for name in self.hosts:
                     if self._due(name):
                         self._obtain(name)
-            except Exception as err:  # a bug here must not end renewals; say it and go on
-                log.error("letsencrypt: %s: %s", type(err).__name__, err)
+            except Exception as err:  # the folder gone, a bug: say it once, keep renewing
+                message = f"letsencrypt: {type(err).__name__}: {err}"
+                if message != self._last_error:
+                    log.error("%s", message)
+                self._last_error = message
+            else:
+                self._last_error = ""
 
     def _refresh(self) -> None:
         """Serve what the folder holds now, and learn which names wait for a retry."""
@@ -230,8 +239,11 @@ class LetsEncrypt(ServerTLS):
             if name in self._served and self._served[name].certificate.not_after <= now:
                 del self._served[name]
             retry = self.cache.retry(name)
-            if retry is not None and retry.not_before > now:
-                self._retry[name] = retry.not_before
+            until = max(
+                (t for t in (retry and retry.not_before, self._retry.get(name)) if t), default=now
+            )
+            if until > now:
+                self._retry[name] = until
             else:
                 self._retry.pop(name, None)
 
@@ -268,7 +280,8 @@ class LetsEncrypt(ServerTLS):
                 pem = self.client.obtain(name)
                 self.cache.write(name, pem)
             except (OrderError, OSError) as err:
-                failures = (retry.failures if retry else 0) + 1
+                failures = (retry.failures if retry else self._failures.get(name, 0)) + 1
+                self._failures[name] = failures
                 delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (failures - 1))
                 not_before = now + datetime.timedelta(seconds=delay)
                 log.error(
@@ -286,6 +299,7 @@ class LetsEncrypt(ServerTLS):
                 return
             self.cache.set_retry(name, None)
             self._retry.pop(name, None)
+            self._failures.pop(name, None)
             certificate = self.cache.certificate(name)
             if certificate is None:
                 log.error("letsencrypt: the CA's certificate for %s does not load", name)
