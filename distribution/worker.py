@@ -165,8 +165,6 @@ class RegistryWorker(ThreadWorker):
 
     def init_process(self) -> None:
         _raise_open_files_limit()
-        if self.cfg.is_ssl:
-            self._tls()  # now, not at the first connection: Let's Encrypt renews meanwhile
         super().init_process()
 
     def get_thread_pool(self) -> ElasticPool:  # type: ignore[override]
@@ -177,6 +175,8 @@ class RegistryWorker(ThreadWorker):
         super(ThreadWorker, self).handle_quit(sig, frame)
 
     def run(self) -> None:
+        if self.cfg.is_ssl:  # now, not at the first connection: Let's Encrypt renews meanwhile
+            self._tls()
         self.poller.register(
             self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
         )
