@@ -488,3 +488,17 @@ def test_the_guides_variables_set_every_key(tmp_path: Path) -> None:
         hosts=("registry.example.test", "other.example.test"),
         directoryurl="https://acme.example.test/dir",
     )
+
+
+def test_a_name_that_does_not_lead_to_the_registry_is_one_line(
+    pebbles, registries, tmp_path: Path
+) -> None:
+    port, elsewhere = free_port(), free_port()
+    pebble = pebbles(elsewhere)  # validates where nothing listens
+    registry = registries(port, pebble.directory_url, pebble.listener_ca)
+    with pytest.raises(ssl.SSLError, match=r"(?i)internal.error"):
+        handshake(port, NAME)
+    failed = lines(registry.log, "cannot obtain a certificate")
+    assert len(failed) == 1, registry.log
+    assert f"the CA could not validate {NAME}: unauthorized: Failed to connect" in failed[0]
+    assert pebble.orders() == 1
