@@ -508,6 +508,8 @@ class Configuration:
     catalog: Catalog = field(default_factory=Catalog)
     tags: Tags = field(default_factory=Tags)
     policy: Policy = field(default_factory=Policy)
+    #: Our extension, checked by :mod:`distribution.access`: per-repository access rules.
+    access: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Configuration:
@@ -551,6 +553,18 @@ def parse(
     if "level" not in log and "loglevel" in tree:
         tree["log"] = {**log, "level": tree["loglevel"]}
     return _ROOT.build(tree)
+
+
+def load_yaml(text: str | bytes, source: str) -> Any:
+    """A YAML document read as the configuration is (go-yaml's scalars), for files that a
+    section points to; None for an empty one. ``source`` names it in errors."""
+    try:
+        node = _compose(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(source, f"invalid YAML: {_reason(err)}") from None
+    if node is None or _is_null(node):
+        return None
+    return _construct(node, source)
 
 
 def _check_version(node: MappingNode) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 from distribution import app as app_module
 from distribution import debug, maintenance, notifications, proxyheaders, tls, tlsconfig, worker
 from distribution import log as log_module
+from distribution.api.access import USER_ENVIRON
 from distribution.api.filebody import DIRECT_BYTES
 from distribution.config import TLS, Configuration
 
@@ -126,18 +128,33 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
                 handler.setFormatter(log_module.make_formatter(formatter, fields))
 
         def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+            """gunicorn's fields, with the user only once authenticated (gunicorn logs any
+            Basic name sent, as given) and every control character escaped, so no client
+            can write a line of its own into the log."""
             atoms = super().atoms(resp, req, environ, request_time)
             atoms["h"] = proxyheaders.forwarded_client(environ) or atoms["h"]
+            atoms["u"] = environ.get(USER_ENVIRON) or "-"
             if environ.get(DIRECT_BYTES):  # the blob body gunicorn did not send itself
                 atoms["B"] = (atoms["B"] or 0) + environ[DIRECT_BYTES]
                 atoms["b"] = str(atoms["B"])
-            return atoms
+            return {
+                key: _UNPRINTABLE.sub(_escaped, value) if isinstance(value, str) else value
+                for key, value in atoms.items()
+            }
 
         def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
             if not environ.get(debug.DEBUG_REQUEST):  # Go's debug server keeps no access log
                 super().access(resp, req, environ, request_time)
 
     return RegistryLogger
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A control character or backslash as nginx writes it in its access log: ``\\xHH``."""
+    return f"\\x{ord(match[0]):02X}"
 
 
 def _ssl_context_hook(tls: TLS) -> Callable[..., ssl.SSLContext]:

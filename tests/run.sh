@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo docker-registry nginx redis-server systemd pebble)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from distribution import errors, metrics, notifications, reference, uploadstate
-from distribution.api import body, context
+from distribution.api import access, body, context
 from distribution.api.urls import external_url
 from distribution.digest import Digest
 from distribution.storage.blobs import Descriptor, RepositoryBlobs
@@ -26,7 +26,8 @@ bp = Blueprint("uploads", __name__)
 #: Where the app keeps this process's live upload hashes.
 LIVE_HASHES_EXTENSION = "distribution.live_hashes"
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+#: ``start-end``, each a byte offset (at most 19 digits: 64 bits), as Docker sends it.
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 
 
 @bp.record_once
@@ -177,13 +178,19 @@ def _digest_param() -> Digest:
 
 
 def _mount(name: str, mount: str | None, source: str | None) -> Descriptor | None:
-    """Link ``mount`` from repository ``source`` into ``name``; None if that cannot be done."""
+    """Link ``mount`` from repository ``source`` into ``name``; None if that cannot be done.
+
+    A caller the access rules do not let pull ``source`` gets an ordinary upload, as for a
+    blob ``source`` lacks: the answer tells nothing of ``source``, and clients just upload.
+    """
     if not mount or not source:
         return None
     try:
         digest = Digest.parse(mount)
         reference.check_name(source)
     except (errors.DigestInvalid, errors.NameInvalid):
+        return None
+    if not access.allows(source, "pull"):
         return None
     blobs = context.registry().blobs
     try:

@@ -600,15 +600,16 @@ class DriverSuite:
             with driver.lock(f"{root}/upload", timeout=30):
                 pass
 
-        with driver.lock(f"{root}/upload", timeout=1), ThreadPoolExecutor(1) as pool:
-            waiter = pool.submit(wait_for_it)
-            waiting.wait(10)
-            time.sleep(0.2)
-            driver.move(f"{root}/upload", f"{root}/blob")
+        with ThreadPoolExecutor(1) as pool:
+            with driver.lock(f"{root}/upload", timeout=1):
+                waiter = pool.submit(wait_for_it)
+                waiting.wait(10)
+                time.sleep(0.2)
+                driver.move(f"{root}/upload", f"{root}/blob")
+                time.sleep(0.2)
+                assert not waiter.done()  # still waiting for the holder
             with pytest.raises(PathNotFoundError):
-                waiter.result(timeout=1)  # not yet: still waiting for the holder
-        with pytest.raises(PathNotFoundError):
-            waiter.result(timeout=30)
+                waiter.result(timeout=30)
 
     # Uploads on this driver: requests on one upload run one at a time (storage.uploads)
 

@@ -67,8 +67,11 @@ class FilesystemDriver(StorageDriver):
         return "filesystem"
 
     def get_content(self, path: str) -> bytes:
-        with self.reader(path) as f:
-            return f.read()
+        try:
+            with open(self._full(path), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise PathNotFoundError(path) from None
 
     def put_content(self, path: str, data: bytes) -> None:
         """Write a temp file beside the target, fsync it, then rename it over the target.
