@@ -16,7 +16,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
-from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig, worker
+from distribution import debug, maintenance, notifications, proxyheaders, tls, tlsconfig, worker
 from distribution import log as log_module
 from distribution.api.access import USER_ENVIRON
 from distribution.api.filebody import DIRECT_BYTES
@@ -60,7 +60,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
     options: dict[str, Any] = {
         "bind": [bind_address(http.net, http.addr)],
-        "worker_class": worker.worker_class(http.timeouts),
+        "worker_class": worker.worker_class(http.timeouts, tls.server_factory(http.tls)),
         "workers": http.workers or default_workers(),
         "threads": http.threads or DEFAULT_THREADS,
         # Connections per worker: waiting ones cost a descriptor, not a thread.
@@ -89,6 +89,10 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
             keyfile=http.tls.key,
             ssl_context=_ssl_context_hook(http.tls),
         )
+    elif http.tls.letsencrypt.cachefile:
+        # gunicorn speaks HTTPS (wsgi.url_scheme, no sendfile) when it has a certificate file;
+        # the workers serve the certificates kept in this folder (distribution.tls).
+        options["certfile"] = http.tls.letsencrypt.cachefile
     return options
 
 

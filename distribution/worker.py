@@ -36,11 +36,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn import http
-from gunicorn import sock as gsock
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
+from distribution import tls
 from distribution.config import HTTPTimeouts
+from distribution.tls import clienthello
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,13 @@ HEAD_TOO_LARGE = (
 _TLS_HANDSHAKE_RECORD = 0x16
 
 
-def worker_class(timeouts: HTTPTimeouts) -> type[RegistryWorker]:
-    """The worker class for gunicorn's ``worker_class`` setting, bound to ``timeouts``."""
-    return type("RegistryWorker", (RegistryWorker,), {"timeouts": timeouts})
+def worker_class(
+    timeouts: HTTPTimeouts, tls_factory: Callable[[Any], tls.ServerTLS] | None = None
+) -> type[RegistryWorker]:
+    """The worker class for gunicorn's ``worker_class`` setting, bound to ``timeouts`` and to
+    what makes each worker's :class:`~distribution.tls.ServerTLS` (:func:`tls.server_factory`)."""
+    attributes = {"timeouts": timeouts, "tls_factory": staticmethod(tls_factory)}
+    return type("RegistryWorker", (RegistryWorker,), attributes)
 
 
 class ElasticPool:
@@ -140,7 +145,7 @@ class ElasticPool:
 class _Connection:
     """A client connection and what the event loop knows of it while it waits."""
 
-    __slots__ = ("client", "deadline", "head", "parser", "server", "sock", "state", "tls")
+    __slots__ = ("client", "deadline", "head", "lowat", "parser", "server", "sock", "state", "tls")
 
     def __init__(self, sock: socket.socket, client: Any, server: Any, tls: bool) -> None:
         self.sock = sock
@@ -149,23 +154,28 @@ class _Connection:
         self.parser: Any = None
         self.head = bytearray()
         self.deadline = 0.0
-        #: What the loop waits for: "hello" (first TLS byte), "handshake", "head", "idle",
-        #: "closing"; "busy" while a thread has it.
+        #: What the loop waits for: "hello" (the TLS ClientHello), "certificate" (off the poller
+        #: until its certificate is there), "handshake", "head", "idle", "closing"; "busy" while a
+        #: thread has it.
         self.state = "busy"
         self.tls = tls
+        #: The bytes of the ClientHello the socket was last told to wait for (SO_RCVLOWAT).
+        self.lowat = 0
 
 
 class RegistryWorker(ThreadWorker):
     """gunicorn's threaded worker with request heads read on the event loop (module doc)."""
 
     timeouts = HTTPTimeouts()
+    tls_factory: Callable[[Any], tls.ServerTLS] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.keepalived_conns: Any = set()  # gunicorn's handle_request only asks its size
         self._deadlines: list[tuple[float, int, _Connection]] = []
         self._order = itertools.count()
-        self._tls_context: ssl.SSLContext | None = None
+        self._server_tls: tls.ServerTLS | None = None
+        self._parked: set[_Connection] = set()
         self._next_heartbeat = 0.0
 
     def init_process(self) -> None:
@@ -180,6 +190,8 @@ class RegistryWorker(ThreadWorker):
         super(ThreadWorker, self).handle_quit(sig, frame)
 
     def run(self) -> None:
+        if self.cfg.is_ssl:  # now, not at the first connection: Let's Encrypt renews meanwhile
+            self._tls()
         self.poller.register(
             self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
         )
@@ -195,6 +207,7 @@ class RegistryWorker(ThreadWorker):
             if not self.is_parent_alive():
                 break
             self._expire()
+            self._unpark()
         self._stop()
 
     def accept(self, listener: socket.socket) -> None:
@@ -290,26 +303,86 @@ class RegistryWorker(ThreadWorker):
             self._close(conn)
 
     def _on_hello(self, conn: _Connection) -> None:
-        """The first byte of a TLS port: a handshake goes on; plain HTTP gets Go's 400."""
+        """The start of a TLS port's connection, left unread: plain HTTP gets Go's 400; a
+        ClientHello gets the context :meth:`_tls` chooses for it, which may refuse it or have
+        it wait for its certificate."""
+        server = self._tls()
+        size = clienthello.MAX_SIZE if server.reads_hello else 1
         try:
-            first = conn.sock.recv(1, socket.MSG_PEEK)
+            data = conn.sock.recv(size, socket.MSG_PEEK)
         except BlockingIOError:
             return
-        if not first:
+        if not data:
             self._close(conn)
-        elif first[0] != _TLS_HANDSHAKE_RECORD:
+            return
+        if data[0] != _TLS_HANDSHAKE_RECORD:
             _send_and_forget(conn.sock, PLAIN_HTTP_ON_TLS)
             self._close(conn, graceful=True)
+            return
+        hello = None
+        if server.reads_hello:
+            try:
+                hello = clienthello.parse(data)
+            except clienthello.Malformed as err:
+                self.log.debug("Refusing TLS from %s: %s", conn.client, err)
+                self._refuse(conn, tls.Refused(tls.DECODE_ERROR))
+                return
+            if isinstance(hello, int):
+                self._await_hello(conn, hello, len(data))
+                return
+            if conn.lowat:
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+                conn.lowat = 0
+        try:
+            context = server.context(hello)
+        except tls.Refused as refused:
+            self._refuse(conn, refused)
+            return
+        if context is None:
+            self._park(conn)
+            return
+        self.poller.unregister(conn.sock)
+        conn.sock = context.wrap_socket(
+            conn.sock,
+            server_side=True,
+            do_handshake_on_connect=False,
+            suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+        )
+        self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
+        conn.state = "handshake"
+
+    def _await_hello(self, conn: _Connection, needed: int, have: int) -> None:
+        """Have the poller wake for ``conn`` only once ``needed`` bytes of its ClientHello are
+        there (peeked bytes stay readable, so waking on each would spin)."""
+        if conn.lowat and have < conn.lowat:  # woken short of them: the client is gone
+            self._close(conn)
+        elif conn.sock.family == socket.AF_UNIX:  # its poll ignores SO_RCVLOWAT
+            self._park(conn)
         else:
-            self.poller.unregister(conn.sock)
-            conn.sock = self._tls().wrap_socket(
-                conn.sock,
-                server_side=True,
-                do_handshake_on_connect=False,
-                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
-            )
-            self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
-            conn.state = "handshake"
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, needed)
+            conn.lowat = needed
+
+    def _park(self, conn: _Connection) -> None:
+        """Take ``conn`` off the poller until the next pass of the loop, when its hello is
+        read again: it waits for a certificate (or the rest of its hello), within its
+        deadline."""
+        self.poller.unregister(conn.sock)
+        conn.state = "certificate"
+        self._parked.add(conn)
+
+    def _unpark(self) -> None:
+        parked, self._parked = self._parked, set()
+        for conn in parked:
+            if conn.state == "certificate":
+                conn.state = "hello"
+                self.poller.register(
+                    conn.sock, selectors.EVENT_READ, lambda _, conn=conn: self._on_ready(conn)
+                )
+
+    def _refuse(self, conn: _Connection, refused: tls.Refused) -> None:
+        """End a connection whose handshake has not started with a TLS alert."""
+        _send_and_forget(conn.sock, refused.alert)
+        self._close(conn, graceful=True)
 
     def _on_handshake(self, conn: _Connection) -> None:
         try:
@@ -390,7 +463,9 @@ class RegistryWorker(ThreadWorker):
             self._wait(conn, "closing", CLOSE_LINGER)
             conn.head = bytearray()
             return
-        if conn.state != "busy":
+        if conn.state == "certificate":
+            self._parked.discard(conn)
+        elif conn.state != "busy":
             self.poller.unregister(conn.sock)
             self.keepalived_conns.discard(conn)
         conn.state = "closed"
@@ -406,6 +481,8 @@ class RegistryWorker(ThreadWorker):
             if conn.deadline == deadline and conn.state not in ("busy", "closed"):
                 if conn.state == "head" and conn.head:
                     self.log.debug("Closing connection from %s: head too slow", conn.client)
+                if conn.state == "certificate":  # no certificate came in time
+                    _send_and_forget(conn.sock, tls.Refused(tls.INTERNAL_ERROR).alert)
                 self._close(conn)
 
     def _next_wakeup(self) -> float:
@@ -420,7 +497,7 @@ class RegistryWorker(ThreadWorker):
         self.set_accept_enabled(False)
         linger = time.monotonic() + STOP_KEEPALIVE_LINGER
         for _, _, conn in list(self._deadlines):
-            idle = conn.state in ("hello", "head", "idle") and not conn.head
+            idle = conn.state in ("hello", "certificate", "head", "idle") and not conn.head
             if idle and conn.deadline > linger:
                 self._set_deadline(conn, linger)
         end = time.monotonic() + self.cfg.graceful_timeout
@@ -434,11 +511,14 @@ class RegistryWorker(ThreadWorker):
         for listener in self.sockets:
             listener.close()
 
-    def _tls(self) -> ssl.SSLContext:
-        """This worker's server TLS context, built once from gunicorn's settings."""
-        if self._tls_context is None:
-            self._tls_context = gsock.ssl_context(self.cfg)
-        return self._tls_context
+    def _tls(self) -> tls.ServerTLS:
+        """What chooses the TLS context of each connection (:mod:`distribution.tls`), made
+        once in this worker."""
+        if self._server_tls is None:
+            if self.tls_factory is None:
+                raise RuntimeError("a TLS port needs the worker class's tls_factory")
+            self._server_tls = self.tls_factory(self.cfg)
+        return self._server_tls
 
 
 def _head_end(head: bytearray, start: int) -> bool:
