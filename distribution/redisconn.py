@@ -10,13 +10,8 @@ makes a caller wait for a free connection, as go-redis's does, where redis-py's 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.cluster import ClusterNode, RedisCluster
-from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from distribution.config import ConfigError, Redis
 
@@ -32,13 +27,17 @@ def configured(config: Redis) -> bool:
     return bool(config.addr or config.addrs)
 
 
-def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
+def connect(config: Redis, blocking: float = 0.0) -> Any:
     """A client for ``config``; connects lazily, so an unreachable Redis does not fail here.
 
     ``blocking`` is the longest a command of the caller's waits in Redis (``XREADGROUP
     BLOCK``): the read timeout is raised above it, so a short ``readtimeout`` does not cut
     off a command that is only waiting as it was told to.
     """
+    import redis  # only deployments with Redis load its client
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+
     addrs = list(config.addrs) or [config.addr or ""]
     nodes = [_host_port(addr, "redis.addrs" if config.addrs else "redis.addr") for addr in addrs]
     options = _options(config)
@@ -57,7 +56,7 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
         }
         sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options)
         if "max_connections" in options:
-            options["connection_pool_class"] = BlockingSentinelPool
+            options["connection_pool_class"] = _blocking_sentinel_pool()
             options["timeout"] = _pool_timeout(options)
         return sentinel.master_for(config.mastername, **options)
     if len(nodes) > 1:
@@ -77,9 +76,17 @@ def connect(config: Redis, blocking: float = 0.0) -> redis.Redis | RedisCluster:
     return redis.Redis(connection_pool=pool)
 
 
-class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+@functools.cache
+def _blocking_sentinel_pool() -> type:
     """The master's connections found through Sentinel, in a pool that makes a caller wait
     for a free connection when full (redis-py has no such Sentinel pool of its own)."""
+    import redis
+    from redis.sentinel import SentinelConnectionPool
+
+    class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+        pass
+
+    return BlockingSentinelPool
 
 
 def _pool_timeout(options: dict[str, Any]) -> float:
@@ -112,9 +119,12 @@ def _options(config: Redis) -> dict[str, Any]:
     return options
 
 
-def _retry(maxretries: int) -> Retry:
+def _retry(maxretries: int) -> Any:
     """go-redis's ``MaxRetries``: 0 is the default (3), -1 disables retries."""
     retries = MAX_RETRIES if maxretries == 0 else max(maxretries, 0)
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.retry import Retry
+
     return Retry(ExponentialWithJitterBackoff(cap=0.512, base=0.008), retries)
 
 

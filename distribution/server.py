@@ -3,6 +3,7 @@ workers of our own (:mod:`distribution.worker`)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -48,6 +49,13 @@ class RegistryServer(BaseApplication):
             self.cfg.set(key, value)
         maintenance.install(self.cfg, self.config)
         notifications.install(self.cfg, self.config)
+
+    def run(self) -> None:
+        """Start the master; what it has imported is frozen first, so the garbage collector
+        of a forked worker never writes to those objects and their pages stay shared."""
+        gc.collect()
+        gc.freeze()
+        super().run()
 
     def load(self) -> Flask | debug.WSGIApp:
         app = debug.with_debug_server(app_module.create_app(self.config), self.config)

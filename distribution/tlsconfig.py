@@ -12,10 +12,6 @@ from __future__ import annotations
 import logging
 import ssl
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-
 from distribution.config import TLS, ConfigError
 
 log = logging.getLogger(__name__)
@@ -72,6 +68,10 @@ def check(tls: TLS) -> None:
 def load(tls: TLS) -> ssl.SSLContext:
     """A server context from the files ``tls`` names, each checked first so that a bad one
     raises a ConfigError naming its key and saying what is wrong."""
+    from cryptography import x509  # only a registry that serves TLS loads it
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         x509.load_pem_x509_certificates(_read("http.tls.certificate", tls.certificate or ""))
     except ValueError:
@@ -91,6 +91,8 @@ def load(tls: TLS) -> ssl.SSLContext:
 
 
 def check_clientcas(tls: TLS) -> None:
+    from cryptography import x509
+
     for i, path in enumerate(tls.clientcas):
         key = f"http.tls.clientcas[{i}]"
         try:

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from distribution import config as config_module
+from distribution import metrics
 from distribution.app import create_app
 from tests.process import ServerProcess
 
@@ -41,6 +42,14 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def recorded_metrics() -> Iterator[None]:
+    """Metrics recorded, as when a debug server exposes them (they are no-ops otherwise)."""
+    metrics.record(True)
+    yield
+    metrics.record(False)
 
 
 def free_port() -> int:

@@ -27,8 +27,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
 log = logging.getLogger(__name__)
 
 #: Consumer group of every stream (our own keys; the Go registry keeps no events in Redis).
@@ -66,6 +64,13 @@ def stale_after(timeout: float) -> float:
     attempt lasts at most the endpoint's ``timeout``.
     """
     return 10.0 + timeout
+
+
+def _redis() -> Any:
+    """redis-py, imported only where Redis queues are used (``except`` evaluates it late)."""
+    import redis
+
+    return redis
 
 
 class MemoryQueue:
@@ -132,7 +137,7 @@ class Outbox:
                     continue
             try:
                 self.send_batch()
-            except redis.RedisError as err:
+            except _redis().RedisError as err:
                 if not failing:
                     log.warning(
                         "notifications: cannot queue events in Redis: %s; keeping them", err
@@ -170,7 +175,7 @@ class Outbox:
         while self._items and time.monotonic() < deadline:
             try:
                 self.send_batch()
-            except redis.RedisError as err:
+            except _redis().RedisError as err:
                 log.warning("notifications: cannot queue events in Redis at exit: %s", err)
                 time.sleep(min(REDIS_RETRY, max(0.0, deadline - time.monotonic())))
         if self._items:
@@ -212,7 +217,7 @@ class RedisQueue:
                     next_forget = now + FORGET_EVERY
                 if entry is None:
                     entry = self._read()
-            except redis.RedisError as err:
+            except _redis().RedisError as err:
                 if "NOGROUP" in str(err):
                     self._group_ready = False
                 elif not failing:
@@ -246,7 +251,7 @@ class RedisQueue:
             self.client.xclaim(
                 self.key, GROUP, self.consumer, 0, [entry_id], idle=self.stale_ms * 2, justid=True
             )
-        except redis.RedisError as err:
+        except _redis().RedisError as err:
             log.warning("notifications: cannot release event %s: %s", _text(entry_id), err)
 
     def _ensure_group(self) -> None:
@@ -254,7 +259,7 @@ class RedisQueue:
             return
         try:
             self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as err:
+        except _redis().ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
         self._group_ready = True
@@ -283,7 +288,7 @@ class RedisQueue:
         """Reset the event's idle time: it is still being delivered."""
         try:
             self.client.xclaim(self.key, GROUP, self.consumer, 0, [entry_id], justid=True)
-        except redis.RedisError as err:
+        except _redis().RedisError as err:
             log.debug("notifications: cannot touch event %s: %s", _text(entry_id), err)
 
     def _acknowledge(self, entry_id: bytes, stopping: threading.Event) -> None:
@@ -296,7 +301,7 @@ class RedisQueue:
                 pipeline.xdel(self.key, entry_id)
                 pipeline.execute()
                 return
-            except redis.RedisError as err:
+            except _redis().RedisError as err:
                 log.warning("notifications: cannot remove delivered event from Redis: %s", err)
                 if stopping.wait(REDIS_RETRY):
                     return

@@ -13,9 +13,6 @@ from flask import Flask
 
 from distribution.api import context
 from distribution.config import ConfigError, Configuration
-from distribution.proxy import views
-from distribution.proxy.cache import PullThrough
-from distribution.proxy.upstream import Upstream
 
 
 def enabled(config: Configuration) -> bool:
@@ -44,6 +41,10 @@ def init_app(app: Flask, config: Configuration) -> None:
     """In proxy mode, answer reads through the cache and refuse writes; else do nothing."""
     if not enabled(config):
         return
+    from distribution.proxy import views  # a mirror's HTTP client, loaded only in one
+    from distribution.proxy.cache import PullThrough
+    from distribution.proxy.upstream import Upstream
+
     proxy = config.proxy
     upstream = Upstream(proxy.remoteurl or "", proxy.username, proxy.password)
     registry = app.extensions[context.EXTENSION]

@@ -139,6 +139,7 @@ def test_a_dead_redis_is_not_dialled_again_within_the_backoff() -> None:
     assert accepted == dialled
 
 
+@pytest.mark.usefixtures("recorded_metrics")
 def test_lookups_are_counted_in_the_go_metrics(
     guarded: GuardedCache, redis_server: RedisServer
 ) -> None:
