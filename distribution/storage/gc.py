@@ -49,9 +49,11 @@ place online (deleting a folder could race with a commit into it); every reader 
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +67,8 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between quarantine and rescan when ``settle`` is not given.
 MAX_SETTLE = 60.0
+#: Repositories read at once while marking.
+SCAN_THREADS = 8
 
 
 class GCError(Exception):
@@ -254,9 +258,9 @@ class _Collector:
     # -- mark -----------------------------------------------------------------------------
 
     def _mark(self) -> None:
-        for name in catalog.walk(self.driver):
-            self.emit(name)
-            self._mark_repository(name)
+        for scan in _ordered(self._scan, catalog.walk(self.driver), SCAN_THREADS):
+            self.emit(scan.name)
+            self._mark_repository(scan)
             self.report.repositories += 1
             if self.report.repositories % self.options.progress_every == 0:
                 log.info(
@@ -276,32 +280,45 @@ class _Collector:
     def marked(self) -> set[Digest]:
         return self.report.marked
 
-    def _mark_repository(self, name: str) -> None:
+    def _scan(self, name: str) -> _Scan:
+        """What the mark needs of one repository, read from storage; several repositories are
+        read at once (a cold walk waits on the disk, not on the CPU)."""
         # Only the grace period of untagged manifests, online, needs their links' times.
         revisions = self._revisions(name, self.options.online and self.options.delete_untagged)
         nodes = {digest: self._read(name, digest) for digest in revisions}
-        nodes = {digest: node for digest, node in nodes.items() if node is not None}
         tags = TagStore(self.driver, name)
         try:
             all_tags = tags.all()
         except errors.NameUnknown:
             all_tags = []
+        roots: set[Digest] = set()
         if self.options.delete_untagged:
             roots = {digest for tag in all_tags if (digest := self._resolve(tags, tag))}
             if self.options.online:
                 roots |= {d for d, mtime in revisions.items() if mtime and mtime >= self.horizon}
-        else:
-            roots = set(nodes)
+        return _Scan(
+            name,
+            {digest: node for digest, node in nodes.items() if node is not None},
+            tuple(all_tags),
+            roots,
+            set(self._digests_under(paths.layers(name))),
+        )
+
+    def _mark_repository(self, scan: _Scan) -> None:
+        name, nodes = scan.name, scan.nodes
+        roots = scan.roots if self.options.delete_untagged else set(nodes)
         kept = kept_manifests(nodes, roots)
         for digest in sorted(nodes, key=str):
             if digest in kept:
                 self.emit(f"{name}: marking manifest {digest} ")
                 self._mark_references(name, digest, nodes[digest])
             else:
-                deletion = ManifestDeletion(name, digest, tuple(all_tags))
+                deletion = ManifestDeletion(name, digest, scan.tags)
                 self.report.manifests.append(deletion)
                 self.candidates.setdefault(name, {})[digest] = nodes[digest]
-        self._scan_links(name)
+        # The repository's ``_layers`` links, by folder: only those of blobs nothing marks
+        # are looked at closer, in :meth:`_settle_links`.
+        self.links.setdefault(name, set()).update(scan.links)
 
     def _mark_references(self, name: str, digest: Digest, node: Node) -> None:
         self.marked.add(digest)
@@ -353,11 +370,6 @@ class _Collector:
             return tags.resolve(tag)
         except errors.ManifestUnknown:
             return None
-
-    def _scan_links(self, name: str) -> None:
-        """Record the repository's ``_layers`` links (by folder): only those of blobs nothing
-        marked are looked at closer, in :meth:`_settle_links`."""
-        self.links.setdefault(name, set()).update(self._digests_under(paths.layers(name)))
 
     def _settle_links(self) -> None:
         """Of the links to blobs nothing marked: drop folders without a link, and (online)
@@ -577,6 +589,30 @@ class _Collector:
         except PathNotFoundError:
             return False
         return True
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One repository as read for the mark: its manifests (with what they reference), tags,
+    the manifests its tags point at (with ``delete_untagged``) and its layer links."""
+
+    name: str
+    nodes: dict[Digest, Node]
+    tags: tuple[str, ...]
+    roots: set[Digest]
+    links: set[Digest]
+
+
+def _ordered(read: Callable[[str], _Scan], names: Iterable[str], threads: int) -> Iterator[_Scan]:
+    """``read(name)`` of each name, in their order, ``threads`` at a time and a few ahead."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="gc-scan") as pool:
+        ahead: collections.deque[Future[_Scan]] = collections.deque()
+        for name in names:
+            ahead.append(pool.submit(read, name))
+            if len(ahead) >= threads * 4:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _digest(algorithm: str, hex_part: str) -> Digest | None:
