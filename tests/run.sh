@@ -23,7 +23,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure,s3]'
 # The Azure Storage emulator the cloud driver tests start.
 command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
 exec .venv/bin/python -m pytest "$@"
