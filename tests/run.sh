@@ -20,6 +20,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Ceph's RADOS Gateway on a one-OSD cluster: the second S3 implementation the s3 driver is tested on.
+if ! command -v radosgw >/dev/null || ! command -v ceph-osd >/dev/null; then
+  echo "tests/run.sh: installing radosgw ceph-mon ceph-osd" >&2
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
