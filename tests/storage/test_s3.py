@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,45 +281,3 @@ def test_go_value_forms(moto_s3: str) -> None:
     assert values.path_style  # as Go 2.8 with a regionendpoint
     assert not parse_parameters(parameters(moto_s3, forcepathstyle=False)).path_style
     assert create("s3aws", parameters(moto_s3)).name == "s3aws"
-
-
-def test_serve_refuses_a_missing_bucket_in_one_line(moto_s3: str, tmp_path: Path) -> None:
-    result = _serve(tmp_path, parameters(moto_s3, bucket="nosuch"))
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (
-        "registry: configuration error: storage.s3.bucket: bucket 'nosuch' does not exist"
-    )
-    assert "Traceback" not in result.stderr
-
-
-def test_serve_refuses_a_wrong_key_in_one_line(ceph_s3: str, tmp_path: Path) -> None:
-    result = _serve(tmp_path, parameters(ceph_s3, secretkey="wrong"))
-    assert result.returncode == 1
-    last = result.stderr.splitlines()[-1]
-    assert last.startswith(
-        "registry: configuration error: storage.s3.accesskey: credentials refused for bucket"
-    ), result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_serve_refuses_a_bad_endpoint_in_one_line(tmp_path: Path) -> None:
-    result = _serve(tmp_path, parameters("http://127.0.0.1:1", max_retries=0))
-    assert result.returncode == 1
-    last = result.stderr.splitlines()[-1]
-    assert last.startswith(
-        "registry: configuration error: storage.s3.regionendpoint: cannot reach"
-    ), result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def _serve(tmp_path: Path, settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    config = tmp_path / "config.yml"
-    config.write_text(json.dumps({"version": "0.1", "storage": {"s3": settings}}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "distribution", "serve", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
