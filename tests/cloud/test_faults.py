@@ -57,7 +57,11 @@ class _Gateway:
     def __init__(self, ceph: s3.Ceph) -> None:
         self.ceph = ceph
         self.url = ceph.url
-        ceph.start()
+        try:
+            ceph.start()
+        except BaseException:
+            ceph.stop()
+            raise
 
     def start(self) -> str:
         self.ceph.start_gateway()
