@@ -17,6 +17,7 @@ from distribution.auth import factory as auth_factory
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc
+from distribution.storage import middleware as storage_middleware
 
 #: The embedded default's storage root, as in the Go registry's image.
 DEFAULT_ROOT = "/var/lib/registry"
@@ -58,6 +59,7 @@ def prepare(path: str | None) -> Configuration:
         raise ConfigError(f"storage.{config.storage.driver}", err.message) from None
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
+    storage_middleware.check(config)
     auth_factory.check(config)
     server.check(config)
     cache_factory.check(config)

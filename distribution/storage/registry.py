@@ -8,6 +8,7 @@ from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.storage import driver as drivers
+from distribution.storage import middleware
 from distribution.storage.blobs import BlobStore
 
 
@@ -21,7 +22,8 @@ class Registry:
     blobs: BlobStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.blobs = BlobStore(self.driver, self.cache)
+        redirector = middleware.build(self.config.middleware.get("storage", ()), self.driver)
+        self.blobs = BlobStore(self.driver, self.cache, redirector)
 
     @classmethod
     def from_config(cls, config: Configuration) -> Registry:

@@ -289,10 +289,11 @@ def test_azure_default_credentials_with_none_available_stop_serve_in_one_line(
 
 
 def _serve(
-    tmp_path: Path, storage: dict[str, Any], env: dict[str, str] | None = None
+    tmp_path: Path, storage: dict[str, Any], env: dict[str, str] | None = None, **sections: Any
 ) -> subprocess.CompletedProcess[str]:
+    """``registry serve`` on a config of ``storage`` and other top-level ``sections``."""
     config = tmp_path / "config.yml"
-    config.write_text(json.dumps({"version": "0.1", "storage": storage}))
+    config.write_text(json.dumps({"version": "0.1", "storage": storage, **sections}))
     env = {k: v for k, v in (env or os.environ).items() if not k.startswith("REGISTRY_")}
     return subprocess.run(
         [sys.executable, "-m", "distribution", "serve", str(config)],

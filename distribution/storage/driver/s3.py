@@ -298,24 +298,27 @@ class S3Driver(StorageDriver):
     def name(self) -> str:
         return "s3aws"
 
-    def key(self, path: str) -> str:
+    def bucket_key(self, path: str) -> str:
         """The object key of ``path``, as Go's ``S3BucketKey`` (CloudFront signs it)."""
         return (self.parameters.rootdirectory.rstrip("/") + path).lstrip("/")
 
     def get_content(self, path: str) -> bytes:
         with _errors(path):
-            response = self._client.get_object(Bucket=self.bucket, Key=self.key(path))
+            response = self._client.get_object(Bucket=self.bucket, Key=self.bucket_key(path))
             with response["Body"] as body:
                 return body.read()
 
     def put_content(self, path: str, data: bytes) -> None:
         with _errors(path):
             self._client.put_object(
-                Bucket=self.bucket, Key=self.key(path), Body=bytes(data), **self._object_headers
+                Bucket=self.bucket,
+                Key=self.bucket_key(path),
+                Body=bytes(data),
+                **self._object_headers,
             )
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        key = self.key(path)
+        key = self.bucket_key(path)
         with _errors(path):
             head = self._head(key)
             if head is None:
@@ -328,7 +331,7 @@ class S3Driver(StorageDriver):
             return _Reader(self, path, key, head["ETag"], offset, size)  # type: ignore[return-value]
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
-        key = self.key(path)
+        key = self.bucket_key(path)
         with _errors(path):
             if not append:
                 for upload_id in self._upload_ids(key):
@@ -345,7 +348,7 @@ class S3Driver(StorageDriver):
     def stat(self, path: str) -> FileInfo:
         with _errors(path):
             if path != "/":
-                key = self.key(path)
+                key = self.bucket_key(path)
                 upload = self._find_upload(key)
                 if upload is not None:
                     return FileInfo(path, upload.size, upload.initiated, is_dir=False)
@@ -379,7 +382,7 @@ class S3Driver(StorageDriver):
         return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
 
     def move(self, src: str, dst: str) -> None:
-        source, target = self.key(src), self.key(dst)
+        source, target = self.bucket_key(src), self.bucket_key(dst)
         with _errors(src):
             head = self._head(source)
             if head is None:
@@ -401,7 +404,7 @@ class S3Driver(StorageDriver):
     def delete(self, path: str) -> None:
         """Remove the object at ``path`` and every object below it, and abort the multipart
         uploads there (Go leaves those for a lifecycle rule to expire)."""
-        key = self.key(path)
+        key = self.bucket_key(path)
         with _errors(path):
             keys = [key] if self._head(key) is not None else []
             pages = self._client.get_paginator("list_objects_v2").paginate(
@@ -438,7 +441,7 @@ class S3Driver(StorageDriver):
         with _errors(path):
             return self._presigner.generate_presigned_url(
                 operation,
-                Params={"Bucket": self.bucket, "Key": self.key(path)},
+                Params={"Bucket": self.bucket, "Key": self.bucket_key(path)},
                 ExpiresIn=PRESIGN_EXPIRY,
             )
 
@@ -476,8 +479,8 @@ class S3Driver(StorageDriver):
             raise StorageDriverError(reason, self.name) from exc
 
     def _dir_prefix(self, path: str) -> str:
-        base = self.key("/")
-        return base if path == "/" else self.key(path) + "/"
+        base = self.bucket_key("/")
+        return base if path == "/" else self.bucket_key(path) + "/"
 
     def _head(self, key: str) -> dict[str, Any] | None:
         """The object's metadata, or None when there is no object at ``key``."""
