@@ -194,6 +194,9 @@ osd data = {root}/osd/$cluster-$id
 keyring = {root}/keyring
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:{self.port} tcp_nodelay=1
+# Free deleted objects' data within seconds, not hours: the objects live in memory.
+rgw gc obj min wait = 1
+rgw gc processor period = 5
 """
         )
         self._run("ceph-authtool", "--create-keyring", str(root / "keyring"), "--gen-key",
