@@ -281,3 +281,66 @@ def test_go_value_forms(moto_s3: str) -> None:
     assert values.path_style  # as Go 2.8 with a regionendpoint
     assert not parse_parameters(parameters(moto_s3, forcepathstyle=False)).path_style
     assert create("s3aws", parameters(moto_s3)).name == "s3aws"
+
+
+def test_every_parameter_as_a_registry_variable() -> None:
+    """``REGISTRY_STORAGE_S3_*`` over the image's filesystem default, as Go applies them."""
+    from distribution import config as config_module
+    from distribution.storage.driver.s3 import parse_parameters
+
+    environ = {
+        "REGISTRY_STORAGE": "s3",
+        "REGISTRY_STORAGE_S3_ACCESSKEY": "AKIAEXAMPLE",
+        "REGISTRY_STORAGE_S3_SECRETKEY": "secret",
+        "REGISTRY_STORAGE_S3_SESSIONTOKEN": "token",
+        "REGISTRY_STORAGE_S3_REGION": "eu-west-1",
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": "https://s3.example.test",
+        "REGISTRY_STORAGE_S3_FORCEPATHSTYLE": "false",
+        "REGISTRY_STORAGE_S3_BUCKET": "images",
+        "REGISTRY_STORAGE_S3_ENCRYPT": "true",
+        "REGISTRY_STORAGE_S3_KEYID": "kms-key",
+        "REGISTRY_STORAGE_S3_SECURE": "true",
+        "REGISTRY_STORAGE_S3_SKIPVERIFY": "true",
+        "REGISTRY_STORAGE_S3_V4AUTH": "true",
+        "REGISTRY_STORAGE_S3_CHUNKSIZE": "20971520",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYCHUNKSIZE": "67108864",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYMAXCONCURRENCY": "8",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYTHRESHOLDSIZE": "0",
+        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/registry",
+        "REGISTRY_STORAGE_S3_STORAGECLASS": "STANDARD_IA",
+        "REGISTRY_STORAGE_S3_OBJECTACL": "bucket-owner-full-control",
+        "REGISTRY_STORAGE_S3_USERAGENT": "my-registry",
+        "REGISTRY_STORAGE_S3_USEDUALSTACK": "true",
+        "REGISTRY_STORAGE_S3_ACCELERATE": "false",
+        "REGISTRY_STORAGE_S3_USEFIPSENDPOINT": "false",
+        "REGISTRY_STORAGE_S3_LOGLEVEL": "debug",
+        "REGISTRY_STORAGE_S3_REDIRECTENDPOINT": "https://cdn.example.test",
+    }
+    config = config_module.load(None, environ)
+    assert config.storage.driver == "s3"
+    values = parse_parameters(config.storage.parameters)
+    assert (values.accesskey, values.secretkey, values.sessiontoken) == (
+        "AKIAEXAMPLE",
+        "secret",
+        "token",
+    )
+    assert (values.region, values.regionendpoint, values.bucket) == (
+        "eu-west-1",
+        "https://s3.example.test",
+        "images",
+    )
+    assert values.forcepathstyle is False and not values.path_style
+    assert values.encrypt and values.keyid == "kms-key" and values.skipverify and values.v4auth
+    assert (values.chunksize, values.multipartcopychunksize) == (20 * MiB, 64 * MiB)
+    assert (values.multipartcopymaxconcurrency, values.multipartcopythresholdsize) == (8, 0)
+    assert (values.rootdirectory, values.storageclass, values.objectacl) == (
+        "/registry",
+        "STANDARD_IA",
+        "bucket-owner-full-control",
+    )
+    assert (values.useragent, values.usedualstack, values.accelerate) == (
+        "my-registry",
+        True,
+        False,
+    )
+    assert (values.loglevel, values.redirectendpoint) == ("debug", "https://cdn.example.test")

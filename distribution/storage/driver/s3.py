@@ -534,7 +534,7 @@ class S3Driver(StorageDriver):
         with suppress(botocore.exceptions.ClientError):
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> _Part:
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytearray) -> _Part:
         answer = self._client.upload_part(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
@@ -643,14 +643,14 @@ class _Writer(FileWriter):
             self._driver._client.delete_object(Bucket=self._driver.bucket, Key=self._key)
 
     def _send(self, length: int) -> None:
-        """Upload the first ``length`` buffered bytes as the next part."""
+        """Upload the first ``length`` buffered bytes as the next part. The buffer itself is
+        sent (only the few MiB after the part are copied), so a writer never holds more than
+        ``chunksize`` + 5 MiB and the piece being written."""
         assert self._upload_id is not None
         number = self._parts[-1].number + 1 if self._parts else 1
-        part = self._driver._upload_part(
-            self._key, self._upload_id, number, bytes(self._buffer[:length])
-        )
-        del self._buffer[:length]
-        self._parts.append(part)
+        data, self._buffer = self._buffer, bytearray(memoryview(self._buffer)[length:])
+        del data[length:]
+        self._parts.append(self._driver._upload_part(self._key, self._upload_id, number, data))
 
     def _reopen(self) -> None:
         """Go's recovery: make what is stored one object, then the first part of a new upload
