@@ -36,7 +36,8 @@ from tests.conftest import free_port  # noqa: E402
 from tests.e2e.harness import children  # noqa: E402
 from tests.storage import s3_emulator as s3  # noqa: E402
 
-BENCH = Path(os.environ.get("BENCH_DIR", HERE.parent / "shared" / "bench"))  # /work/shared from /work/main
+#: ../shared/bench from the main checkout; set BENCH_DIR from a worktree.
+BENCH = Path(os.environ.get("BENCH_DIR", HERE.parent / "shared" / "bench"))
 MiB = 1 << 20
 CONCURRENT = 4
 CONCURRENT_SIZE = 256 * MiB

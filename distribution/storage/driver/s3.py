@@ -698,10 +698,21 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes as the HTTP client returns them (no copy into a buffer)."""
+        if size is None or size < 0:
+            return self.readall()
+        return self._next(size)
+
     def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), self._size - self._position)
+        data = self._next(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _next(self, size: int) -> bytes:
+        wanted = min(size, self._size - self._position)
         if wanted <= 0:
-            return 0
+            return b""
         attempts = 0
         while True:
             try:
@@ -720,10 +731,8 @@ class _Reader(io.RawIOBase):
                 log.warning("s3: resuming download of %s at %d: %s", self._key, self._position, exc)
                 self._open()
                 continue
-            n = len(data)
-            buffer[:n] = data
-            self._position += n
-            return n
+            self._position += len(data)
+            return data
 
     def close(self) -> None:
         if self._body is not None:
