@@ -24,9 +24,8 @@ from tests.storage import gcs_emulator as gcs
 from tests.storage import s3_emulator as s3
 from tests.storage.azure_emulator import azure_emulator
 from tests.storage.gcs_emulator import gcs_emulator
-from tests.storage.s3_emulator import ceph_s3
 
-__all__ = ["azure_emulator", "ceph_s3", "gcs_emulator"]
+__all__ = ["azure_emulator", "gcs_emulator"]
 
 DRIVERS = ["gcs", "azure", "s3"]
 #: The session emulator each driver runs against: S3 on Ceph's gateway, which checks signatures.

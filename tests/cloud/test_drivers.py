@@ -32,9 +32,8 @@ from tests.storage import azure_emulator as azure
 from tests.storage import s3_emulator as s3
 from tests.storage.azure_emulator import azure_emulator
 from tests.storage.gcs_emulator import BUCKET, gcs_emulator
-from tests.storage.s3_emulator import ceph_s3, moto_s3
 
-__all__ = ["azure_emulator", "ceph_s3", "gcs_emulator", "moto_s3"]
+__all__ = ["azure_emulator", "gcs_emulator"]
 
 CHUNK = 256 * 1024
 

@@ -13,9 +13,6 @@ import yaml
 from tests.api.blob_fixtures import digest_of
 from tests.e2e.harness import REQUEST_TIMEOUT
 from tests.storage import s3_emulator as s3
-from tests.storage.s3_emulator import ceph_s3
-
-__all__ = ["ceph_s3"]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "contrib" / "compose" / "s3" / "docker-compose.yml"

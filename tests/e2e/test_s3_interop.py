@@ -19,9 +19,6 @@ from tests.cloud.conftest import storage_section
 from tests.e2e import images
 from tests.e2e.harness import REQUEST_TIMEOUT, Server, Skopeo, StartServer, sha256
 from tests.e2e.test_upload_handoff import REPO, Upload
-from tests.storage.s3_emulator import ceph_s3
-
-__all__ = ["ceph_s3"]
 
 MiB = 1 << 20
 #: PATCH sizes in MiB: a part under 5 MiB left by one side makes the other recover from it.

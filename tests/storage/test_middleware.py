@@ -25,9 +25,7 @@ from distribution.digest import Digest
 from distribution.storage import middleware, paths
 from tests.api.blob_fixtures import push_blob
 from tests.cloud.test_drivers import _serve
-from tests.storage.s3_emulator import BUCKET, moto_s3, parameters
-
-__all__ = ["moto_s3"]
+from tests.storage.s3_emulator import BUCKET, parameters
 
 DATA = b"blob behind a middleware"
 

@@ -16,9 +16,7 @@ from distribution.storage.driver import (
     create,
 )
 from tests.storage.driver_suite import DriverSuite
-from tests.storage.s3_emulator import BUCKET, ceph_s3, client, moto_s3, parameters
-
-__all__ = ["ceph_s3", "moto_s3"]
+from tests.storage.s3_emulator import BUCKET, client, parameters
 
 MiB = 1 << 20
 #: The smallest part S3 takes, so test-sized files go through several parts.
