@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import random
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -34,6 +34,7 @@ def init_app(app: Flask, config: Configuration) -> None:
     app.before_request(_begin)
     app.after_request(_log_response)
     app.teardown_request(_end)
+    metrics.record(metrics_served(config))
     if metrics_served(config):
         app.wsgi_app = instrument(app.wsgi_app)
 
@@ -167,23 +168,38 @@ class _CountingBody:
             self._done(self._written)
 
 
+def new_request_id() -> str:
+    """A random (version 4) UUID, as Go's: from the process's PRNG, which needs no system call
+    (``uuid.uuid4`` reads ``os.urandom`` for each); ``random`` reseeds it after a fork."""
+    bits = (random.getrandbits(128) & _V4_MASK) | _V4_BITS
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_V4_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
+_V4_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
 def _begin() -> None:
-    g.request_id = str(uuid.uuid4())
+    environ = request.environ
+    request_id = g.request_id = new_request_id()
     g.started_at = time.perf_counter()
-    fields = request_fields(request.environ, g.request_id)
+    fields = request_fields(environ, request_id)
     for key, value in (request.view_args or {}).items():
         if key in ("name", "reference", "digest", "uuid"):
             fields[f"vars.{key}"] = value
     g.log_token = log_module.bind(fields)
-    if ROUTE_KEY in request.environ:
+    if ROUTE_KEY in environ:
         route = metrics.route_name(request.endpoint)
-        request.environ[ROUTE_KEY] = route
+        environ[ROUTE_KEY] = route
         if route is not None:
             metrics.http_in_flight.labels(route).inc()
 
 
 def _log_response(response: Response) -> Response:
     """Go's last line for each request, with the response's fields."""
+    if response.status_code < 400 and not log.isEnabledFor(logging.INFO):
+        return response
     fields: dict[str, Any] = {
         "http.response.status": response.status_code,
         "http.response.written": response.content_length or 0,

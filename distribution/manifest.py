@@ -179,10 +179,19 @@ def classify(body: bytes) -> str:
     Raises :class:`~distribution.errors.Unknown` for content that is no manifest: that is
     damaged storage, not a bad request.
     """
+    return load_stored(body)[0]
+
+
+def load_stored(body: bytes) -> tuple[str, dict[str, Any]]:
+    """A stored manifest's media type (see :func:`classify`) and its JSON document."""
     try:
         doc = _load(body)
     except errors.ManifestInvalid as exc:
         raise errors.Unknown("stored manifest is not valid JSON", detail=exc.detail) from None
+    return _classify(doc), doc
+
+
+def _classify(doc: dict[str, Any]) -> str:
     version = doc.get("schemaVersion")
     declared = doc.get("mediaType")
     if version == 1 and not isinstance(version, bool):
@@ -198,9 +207,14 @@ def classify(body: bytes) -> str:
 
 def parse_stored(body: bytes) -> Manifest:
     """Parse a stored manifest of a version 2 type (schema 1 has no references we use)."""
-    media_type = classify(body)
+    media_type, doc = load_stored(body)
+    return parse_stored_doc(media_type, doc)
+
+
+def parse_stored_doc(media_type: str, doc: dict[str, Any]) -> Manifest:
+    """:func:`parse_stored` of a document :func:`load_stored` gave."""
     try:
-        return _build(media_type, _load(body))
+        return _build(media_type, doc)
     except (errors.ManifestInvalid, errors.DigestInvalid) as exc:
         raise errors.Unknown("stored manifest is malformed", detail=exc.detail) from None
 
@@ -373,11 +387,14 @@ def _string(value: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def _integer(value: dict[str, Any], key: str, where: str, default: int) -> int:
+    """A count (a size, a schema version): an integer, never negative."""
     item = value.get(key)
     if item is None:
         return default
     if isinstance(item, bool) or not isinstance(item, int):
         raise errors.ManifestInvalid(detail=f"{where}.{key} must be an integer")
+    if item < 0:
+        raise errors.ManifestInvalid(detail=f"{where}.{key} must not be negative")
     return item
 
 

@@ -6,7 +6,8 @@ working: ``registry_http_requests_total{handler,code,method}``,
 ``registry_http_{request,response}_size_bytes{handler}``,
 ``registry_http_in_flight_requests{handler}``, ``registry_storage_action_seconds{driver,action}``
 and ``registry_storage_cache_{requests,hits,errors}_total``. Ours on top:
-``registry_storage_cache_misses_total`` and ``registry_http_uploads_in_progress``.
+``registry_storage_cache_misses_total``, ``registry_http_uploads_in_progress`` and, with access
+rules, ``registry_access_decisions_total{action,result}``.
 
 Under gunicorn the workers are separate processes, so the metrics use prometheus-client's
 multiprocess mode: :func:`start_multiprocess` runs in the master before any worker forks and
@@ -18,6 +19,7 @@ as ``metrics.<name>``, never ``from distribution.metrics import <name>``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -64,6 +66,9 @@ ENDPOINT_ROUTES: dict[str, str | None] = {
 
 _lock = threading.Lock()
 _built = False
+#: Whether metrics are recorded at all (see :func:`record`): only where something exposes
+#: them, so command-line tools and registries without a metrics endpoint never pay for them.
+_recording = False
 _registry = CollectorRegistry()
 _metric_names: list[str] = []
 
@@ -99,6 +104,37 @@ class CacheLookups:
         if result not in self._by_result:
             raise ValueError(f"cache lookup result must be one of {self.RESULTS}, not {result!r}")
         return _CacheLookup(self._requests, self._by_result[result])
+
+
+def record(enabled: bool) -> None:
+    """Record metrics, or not: when nothing exposes them (no debug server with Prometheus, as
+    Go decides), every metric is a no-op, so requests do not pay for counting."""
+    global _recording
+    if enabled != _recording:
+        _discard()
+        _recording = enabled
+
+
+def recording() -> bool:
+    return _recording
+
+
+class _Unrecorded:
+    """A metric that records nothing, for every use of the real ones."""
+
+    def labels(self, *values: str, **labels: str) -> _Unrecorded:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    dec = observe = set = inc
+
+    def track_inprogress(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+_UNRECORDED = _Unrecorded()
 
 
 def start_multiprocess(directory: str | None = None) -> str:
@@ -172,6 +208,8 @@ def _build() -> None:
             return
         _registry = CollectorRegistry()
         created = _create(_registry)
+        if not _recording:
+            created = dict.fromkeys(created, _UNRECORDED)
         _metric_names[:] = list(created)
         globals().update(created)
         _built = True
@@ -240,6 +278,15 @@ def _create(registry: CollectorRegistry) -> dict[str, Any]:
             "The number of seconds that the storage action takes",
             ["driver", "action"],
             **storage,
+        ),
+        "access_decisions": Counter(
+            "decisions",
+            "Requests decided by the access rules, by the action asked for and the result "
+            "(allowed or denied).",
+            ["action", "result"],
+            namespace=NAMESPACE,
+            subsystem="access",
+            registry=registry,
         ),
         "cache_lookups": CacheLookups(
             Counter("cache_requests", "The number of cache request received", **storage), cache

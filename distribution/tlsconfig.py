@@ -40,33 +40,12 @@ def enabled(tls: TLS) -> bool:
 
 
 def check(tls: TLS) -> None:
-    """Load every file ``tls`` names, raising a ConfigError naming the key of a bad one."""
-    if tls.letsencrypt.cachefile:
-        raise ConfigError(
-            "http.tls.letsencrypt", "not supported: give http.tls.certificate and key instead"
-        )
-    if not enabled(tls):
+    """Check ``tls`` and load every file it names, raising a ConfigError naming the key of a
+    bad one."""
+    if not enabled(tls) and not tls.letsencrypt.cachefile:
         if tls.clientcas:
             raise ConfigError("http.tls.clientcas", "needs http.tls.certificate and key")
         return
-    if not tls.certificate:
-        raise ConfigError("http.tls.certificate", "missing: http.tls.key is set without it")
-    if not tls.key:
-        raise ConfigError("http.tls.key", "missing: http.tls.certificate is set without it")
-    try:
-        x509.load_pem_x509_certificates(_read("http.tls.certificate", tls.certificate))
-    except ValueError:
-        raise ConfigError(
-            "http.tls.certificate", f"no PEM certificate in {tls.certificate}"
-        ) from None
-    try:
-        serialization.load_pem_private_key(_read("http.tls.key", tls.key), password=None)
-    except TypeError:
-        raise ConfigError("http.tls.key", f"{tls.key} is encrypted; give it unencrypted") from None
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise ConfigError(
-            "http.tls.key", f"no usable PEM private key in {tls.key}: {err}"
-        ) from None
     if tls.clientauth is not None:
         if tls.clientauth not in CLIENT_AUTH:
             raise ConfigError(
@@ -75,15 +54,49 @@ def check(tls: TLS) -> None:
             )
         if not tls.clientcas:
             raise ConfigError("http.tls.clientauth", "needs http.tls.clientcas to verify with")
+    if tls.ciphersuites:
+        log.warning("http.tls.ciphersuites is not supported: OpenSSL's default suites are used")
+    if tls.letsencrypt.cachefile:
+        from distribution.tls import letsencrypt
+
+        letsencrypt.check(tls)
+        check_clientcas(tls)
+        return
+    if not tls.certificate:
+        raise ConfigError("http.tls.certificate", "missing: http.tls.key is set without it")
+    if not tls.key:
+        raise ConfigError("http.tls.key", "missing: http.tls.certificate is set without it")
+    load(tls)
+
+
+def load(tls: TLS) -> ssl.SSLContext:
+    """A server context from the files ``tls`` names, each checked first so that a bad one
+    raises a ConfigError naming its key and saying what is wrong."""
+    try:
+        x509.load_pem_x509_certificates(_read("http.tls.certificate", tls.certificate or ""))
+    except ValueError:
+        raise ConfigError(
+            "http.tls.certificate", f"no PEM certificate in {tls.certificate}"
+        ) from None
+    try:
+        serialization.load_pem_private_key(_read("http.tls.key", tls.key or ""), password=None)
+    except TypeError:
+        raise ConfigError("http.tls.key", f"{tls.key} is encrypted; give it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise ConfigError(
+            "http.tls.key", f"no usable PEM private key in {tls.key}: {err}"
+        ) from None
+    check_clientcas(tls)
+    return configure(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), tls)
+
+
+def check_clientcas(tls: TLS) -> None:
     for i, path in enumerate(tls.clientcas):
         key = f"http.tls.clientcas[{i}]"
         try:
             x509.load_pem_x509_certificates(_read(key, path))
         except ValueError:
             raise ConfigError(key, f"no PEM certificate in {path}") from None
-    if tls.ciphersuites:
-        log.warning("http.tls.ciphersuites is not supported: OpenSSL's default suites are used")
-    configure(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), tls)
 
 
 def configure(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
@@ -94,6 +107,11 @@ def configure(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
         raise ConfigError(
             "http.tls.key", f"{tls.key} does not match the certificate in {tls.certificate}: {err}"
         ) from None
+    return configure_clients(context, tls)
+
+
+def configure_clients(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
+    """The minimum version and client certificates of ``tls`` in ``context``."""
     context.minimum_version = VERSIONS[tls.minimumtls]
     for i, path in enumerate(tls.clientcas):
         try:

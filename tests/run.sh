@@ -3,11 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit).
+# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit;
+# pebble: Let's Encrypt's ACME test server and its DNS server, pebble-challtestsrv).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo docker-registry nginx redis-server systemd)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
@@ -16,8 +17,9 @@ for pkg in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    "${missing[@]}" >/dev/null
 fi
 
 # Ceph's RADOS Gateway on a one-OSD cluster: the second S3 implementation the s3 driver is tested on.

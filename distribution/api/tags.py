@@ -15,7 +15,8 @@ def list_tags(name: str) -> Response:
     """The repository's tags, lexically sorted; ``NAME_UNKNOWN`` for an unknown repository."""
     limit = pagination.tags_limit(request.args.get("n"), context.config().tags.maxtags)
     last = request.args.get("last", "")
-    tags = TagStore(context.registry().driver, name).all()
+    registry = context.registry()
+    tags = TagStore(registry.driver, name, registry.tag_lists).all()
     tags, more = pagination.page(tags, limit, last)
     response = jsonify({"name": name, "tags": tags})
     if more and limit is not None:

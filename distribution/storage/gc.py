@@ -49,7 +49,6 @@ place online (deleting a folder could race with a commit into it); every reader 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -66,8 +65,6 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between quarantine and rescan when ``settle`` is not given.
 MAX_SETTLE = 60.0
-#: Repositories per page of the catalog walk.
-_PAGE = 1000
 
 
 class GCError(Exception):
@@ -151,14 +148,14 @@ def read_node(body: bytes) -> Node:
 
     Raises :class:`~distribution.errors.Unknown` for content that is no manifest.
     """
-    media_type = manifest.classify(body)
+    media_type, doc = manifest.load_stored(body)
     if media_type in (manifest.SCHEMA1, manifest.SCHEMA1_SIGNED):
-        layers = json.loads(body).get("fsLayers") or []
+        layers = doc.get("fsLayers") or []
         try:
             return Node(tuple(Digest.parse(layer["blobSum"]) for layer in layers))
         except (errors.DigestInvalid, KeyError, TypeError):
             raise errors.Unknown("stored schema 1 manifest is malformed") from None
-    parsed = manifest.parse_stored(body)
+    parsed = manifest.parse_stored_doc(media_type, doc)
     references = [parsed.config] if parsed.config is not None else []
     references += [*parsed.layers, *parsed.manifests]
     subject = parsed.subject.digest if parsed.subject is not None else None
@@ -257,7 +254,7 @@ class _Collector:
     # -- mark -----------------------------------------------------------------------------
 
     def _mark(self) -> None:
-        for name in self._repositories():
+        for name in catalog.walk(self.driver):
             self.emit(name)
             self._mark_repository(name)
             self.report.repositories += 1
@@ -279,17 +276,9 @@ class _Collector:
     def marked(self) -> set[Digest]:
         return self.report.marked
 
-    def _repositories(self) -> Iterator[str]:
-        last = ""
-        while True:
-            names, more = catalog.repositories(self.driver, _PAGE, last)
-            yield from names
-            if not more or not names:
-                return
-            last = names[-1]
-
     def _mark_repository(self, name: str) -> None:
-        revisions = self._revisions(name)
+        # Only the grace period of untagged manifests, online, needs their links' times.
+        revisions = self._revisions(name, self.options.online and self.options.delete_untagged)
         nodes = {digest: self._read(name, digest) for digest in revisions}
         nodes = {digest: node for digest, node in nodes.items() if node is not None}
         tags = TagStore(self.driver, name)
@@ -300,7 +289,7 @@ class _Collector:
         if self.options.delete_untagged:
             roots = {digest for tag in all_tags if (digest := self._resolve(tags, tag))}
             if self.options.online:
-                roots |= {d for d, mtime in revisions.items() if mtime >= self.horizon}
+                roots |= {d for d, mtime in revisions.items() if mtime and mtime >= self.horizon}
         else:
             roots = set(nodes)
         kept = kept_manifests(nodes, roots)
@@ -327,10 +316,14 @@ class _Collector:
                 if target is not None:
                     self.marked.add(target)
 
-    def _revisions(self, name: str) -> dict[Digest, datetime]:
-        """The repository's manifests (revision folders holding a link), with the link's mtime."""
-        found = {}
+    def _revisions(self, name: str, timed: bool) -> dict[Digest, datetime | None]:
+        """The repository's manifests (revision folders), with their link's modification time
+        when ``timed`` (else None: a folder without a link reads as deleted in :meth:`_read`)."""
+        found: dict[Digest, datetime | None] = {}
         for digest in self._digests_under(paths.manifest_revisions(name)):
+            if not timed:
+                found[digest] = None
+                continue
             try:
                 info = self.driver.stat(paths.manifest_revision_link(name, digest))
             except PathNotFoundError:
@@ -362,24 +355,29 @@ class _Collector:
             return None
 
     def _scan_links(self, name: str) -> None:
-        """Record the repository's ``_layers`` links: old ones may go, fresh ones protect."""
-        old = self.links.setdefault(name, set())
-        for digest in self._digests_under(paths.layers(name)):
-            try:
-                info = self.driver.stat(paths.layer_link(name, digest))
-            except PathNotFoundError:
-                continue
-            if self.options.online and info.mtime >= self.horizon:
-                self.fresh_links.add(digest)
-            else:
-                old.add(digest)
+        """Record the repository's ``_layers`` links (by folder): only those of blobs nothing
+        marked are looked at closer, in :meth:`_settle_links`."""
+        self.links.setdefault(name, set()).update(self._digests_under(paths.layers(name)))
+
+    def _settle_links(self) -> None:
+        """Of the links to blobs nothing marked: drop folders without a link, and (online)
+        set aside the fresh ones, which protect their blob; the rest may go."""
+        for name, digests in self.links.items():
+            for digest in [d for d in digests if d not in self.marked]:
+                try:
+                    info = self.driver.stat(paths.layer_link(name, digest))
+                except PathNotFoundError:
+                    digests.discard(digest)
+                    continue
+                if self.options.online and info.mtime >= self.horizon:
+                    self.fresh_links.add(digest)
+                    digests.discard(digest)
 
     # -- choose ---------------------------------------------------------------------------
 
     def _choose_blobs(self) -> None:
-        for digest, info in self._stored_blobs(paths.BLOBS, fan_out=True):
-            if digest in self.marked:
-                continue
+        self._settle_links()
+        for digest, info in self._stored_blobs(paths.BLOBS, fan_out=True, skip=self.marked):
             if self.options.online and (info.mtime >= self.horizon or digest in self.fresh_links):
                 self.report.spared += 1
                 continue
@@ -442,13 +440,13 @@ class _Collector:
     def _rescan(self) -> set[Digest]:
         """Everything manifests written since the horizon reach, and fresh ``_layers`` links."""
         keep: set[Digest] = set()
-        for name in self._repositories():
+        for name in catalog.walk(self.driver):
             quarantined = self.candidates.get(name, {})
-            revisions = self._revisions(name)
+            revisions = self._revisions(name, timed=True)
             nodes = dict(quarantined)
             pending = []
             for digest, mtime in revisions.items():
-                if mtime < self.horizon:
+                if mtime is None or mtime < self.horizon:
                     continue  # kept by the mark, or a candidate already in ``nodes``
                 if digest not in nodes:
                     node = self._read(name, digest)
@@ -527,8 +525,14 @@ class _Collector:
                 if digest is not None:
                     yield digest
 
-    def _stored_blobs(self, folder: str, fan_out: bool) -> Iterator[tuple[Digest, FileInfo]]:
-        """Blobs with data under ``folder/<alg>/[<xx>/]<hex>/data``, with the data's info."""
+    def _stored_blobs(
+        self,
+        folder: str,
+        fan_out: bool,
+        skip: set[Digest] = frozenset(),  # type: ignore[assignment]
+    ) -> Iterator[tuple[Digest, FileInfo]]:
+        """Blobs with data under ``folder/<alg>/[<xx>/]<hex>/data``, with the data's info;
+        those in ``skip`` are passed over without a look at their data."""
         for algorithm_folder in self._list(folder):
             algorithm = algorithm_folder.rsplit("/", 1)[1]
             if algorithm not in ALGORITHMS:
@@ -537,7 +541,7 @@ class _Collector:
             for parent in parents:
                 for entry in self._list(parent):
                     digest = _digest(algorithm, entry.rsplit("/", 1)[1])
-                    if digest is None:
+                    if digest is None or digest in skip:
                         continue
                     try:
                         info = self.driver.stat(f"{entry}/data")

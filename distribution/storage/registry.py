@@ -8,8 +8,10 @@ from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.storage import driver as drivers
-from distribution.storage import middleware
+from distribution.storage import locks, middleware
 from distribution.storage.blobs import BlobStore
+from distribution.storage.locks import Locks
+from distribution.storage.tags import TagLists
 
 
 @dataclass
@@ -20,10 +22,15 @@ class Registry:
     driver: drivers.StorageDriver
     cache: BlobDescriptorCache = NO_CACHE
     blobs: BlobStore = field(init=False)
+    #: Locks of uploads, shared with every other worker and replica.
+    locks: Locks = field(init=False)
+    #: This process's tag lists, each valid while its tags folder is unchanged.
+    tag_lists: TagLists = field(init=False, default_factory=TagLists)
 
     def __post_init__(self) -> None:
         redirector = middleware.build(self.config.middleware.get("storage", ()), self.driver)
         self.blobs = BlobStore(self.driver, self.cache, redirector)
+        self.locks = locks.from_config(self.config, self.driver)
 
     @classmethod
     def from_config(cls, config: Configuration) -> Registry:

@@ -8,6 +8,8 @@ from distribution import errors
 from distribution.api import context, pagination
 from distribution.app import create_app
 from distribution.config import parse
+from distribution.digest import Digest
+from distribution.storage.tags import TagLists, TagStore
 from tests.api import registry_env
 from tests.api.registry_env import Env, MakeEnv, error_code
 from tests.conftest import TEST_CONFIG, make_app
@@ -87,6 +89,30 @@ class TestList:
         assert tags_of(env).get_json() == {"name": "app", "tags": []}
 
 
+class TestTagLists:
+    """The per-process tag lists: what another worker, replica or Go writes is seen at once."""
+
+    def test_tags_written_or_removed_behind_the_cache_are_seen(self, env: Env) -> None:
+        tag_all(env, "app", ["a", "b"])
+        assert tags_of(env).get_json()["tags"] == ["a", "b"]
+        other = TagStore(env.registry.driver, "app")  # another process: no shared memory
+        other.tag("c", Digest.parse(env.push("app", "d", env.image("app", seed="x"))))
+        assert tags_of(env).get_json()["tags"] == ["a", "b", "c", "d"]
+        other.untag("a")
+        assert tags_of(env).get_json()["tags"] == ["b", "c", "d"]
+        assert tags_of(env, "?n=2&last=b").get_json()["tags"] == ["c", "d"]
+
+    def test_held_lists_stay_within_their_budget(self) -> None:
+        lists = TagLists(budget=5)
+        lists.put("a", 1, ["x", "y", "z"])
+        lists.put("b", 1, ["x", "y"])
+        assert lists.get("a", 1) == ["x", "y", "z"] and lists.get("a", 2) is None
+        lists.put("c", 1, ["x"])  # over budget: the least recently used list goes
+        assert lists.get("b", 1) is None and lists.get("c", 1) == ["x"]
+        lists.put("d", 1, list("abcdef"))  # larger than the whole budget: not kept
+        assert lists.get("d", 1) is None and lists.get("a", 1) == ["x", "y", "z"]
+
+
 class TestErrors:
     @pytest.mark.parametrize("name", ["unknown", "a/b/c"])
     def test_unknown_repository_is_name_unknown(self, env: Env, name: str) -> None:
@@ -150,7 +176,15 @@ class TestPagination:
         assert pagination.tags_limit(raw, maximum) == expected
 
     @pytest.mark.parametrize(
-        ("raw", "maximum"), [("-1", None), ("x", None), ("6", 5), ("1_0", None)]
+        ("raw", "maximum"),
+        [
+            ("-1", None),
+            ("x", None),
+            ("6", 5),
+            ("1_0", None),
+            ("9" * 5000, None),
+            (str(2**63), None),
+        ],
     )
     def test_tags_limit_invalid(self, raw: str, maximum: int | None) -> None:
         with pytest.raises(errors.PaginationNumberInvalid):
@@ -164,7 +198,13 @@ class TestPagination:
         assert pagination.catalog_limit(raw, maximum) == expected
 
     @pytest.mark.parametrize(
-        ("raw", "detail"), [("-1", {"n": "-1"}), ("abc", {"n": "abc"}), ("1001", {"n": 1001})]
+        ("raw", "detail"),
+        [
+            ("-1", {"n": "-1"}),
+            ("abc", {"n": "abc"}),
+            ("1001", {"n": 1001}),
+            ("9" * 30, {"n": "9" * 30}),
+        ],
     )
     def test_catalog_limit_invalid(self, raw: str, detail: dict) -> None:
         with pytest.raises(errors.PaginationNumberInvalid) as caught:

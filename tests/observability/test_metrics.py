@@ -190,6 +190,7 @@ def test_metrics_from_forked_processes_add_up(tmp_path: Path) -> None:
         import os
         from distribution import metrics
 
+        metrics.record(True)  # as an app whose debug server exposes metrics sets it
         metrics.http_requests.labels("base", "200", "get").inc()  # before: not shared
         directory = metrics.start_multiprocess(None)
         children = []

@@ -17,6 +17,7 @@ DIGEST = "3f" + "0123456789abcdef" * 3 + "0123456789abcd"
 
 
 class TestFilesystemDriver(DriverSuite):
+    directory_versions = True
     driver_name = "filesystem"
 
     @pytest.fixture

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
 from distribution import metrics
@@ -23,7 +23,8 @@ from distribution.storage.driver.base import (
     WalkFn,
 )
 
-_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+#: distribution's path regexp, without ``.`` and ``..`` segments.
+_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+")
 
 
 def is_valid_path(path: str) -> bool:
@@ -31,9 +32,7 @@ def is_valid_path(path: str) -> bool:
 
     Go accepts ``/a/../b``; on a filesystem that escapes its directory, so we refuse it.
     """
-    return _PATH.fullmatch(path) is not None and not any(
-        segment in (".", "..") for segment in path.split("/")
-    )
+    return _PATH.fullmatch(path) is not None
 
 
 class CheckedDriver(StorageDriver):
@@ -97,6 +96,24 @@ class CheckedDriver(StorageDriver):
         with _tagged(self.name, "URLFor"):
             return self.driver.redirect_url(path, method)
 
+    def version(self, path: str) -> Hashable | None:
+        self._check(path)
+        with _tagged(self.name, None):
+            return self.driver.version(path)
+
+    @contextmanager
+    def lock(self, path: str, timeout: float) -> Iterator[None]:
+        """Only taking and letting go of the lock are the driver's: errors of the block pass."""
+        self._check(path)
+        held = ExitStack()
+        with _tagged(self.name, None):
+            held.enter_context(self.driver.lock(path, timeout))
+        try:
+            yield
+        finally:
+            with _tagged(self.name, None):
+                held.close()
+
     def walk(self, path: str, fn: WalkFn) -> None:
         self._check(path, root_ok=True)
         with _tagged(self.name, None):
@@ -136,23 +153,32 @@ class _CheckedWriter(FileWriter):
             self._writer.commit()
 
 
-@contextmanager
-def _tagged(driver_name: str, action: str | None) -> Iterator[None]:
+class _tagged:
     """Name the driver in its errors; I/O errors become :class:`StorageDriverError`.
 
     Only ``OSError`` is wrapped, so exceptions raised by a walk callback pass unchanged.
     The time taken goes to ``registry_storage_action_seconds`` under Go's name for the
-    ``action``; a walk or a writer's call (None) is not timed, as in Go.
+    ``action`` when metrics are recorded; a walk or a writer's call (None) is not timed, as
+    in Go. A class, not a generator: every storage call of every request passes here.
     """
-    started = time.perf_counter()
-    try:
-        yield
-    except StorageDriverError as exc:
-        exc.driver = driver_name
-        raise
-    except OSError as exc:
-        raise StorageDriverError(str(exc), driver_name) from exc
-    finally:
-        if action is not None:
-            elapsed = time.perf_counter() - started
-            metrics.storage_action.labels(driver_name, action).observe(elapsed)
+
+    __slots__ = ("action", "driver_name", "started")
+
+    def __init__(self, driver_name: str, action: str | None) -> None:
+        self.driver_name = driver_name
+        self.action = action if metrics.recording() else None
+        self.started = time.perf_counter() if self.action is not None else 0.0
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if self.action is not None:
+            elapsed = time.perf_counter() - self.started
+            metrics.storage_action.labels(self.driver_name, self.action).observe(elapsed)
+        if isinstance(exc, StorageDriverError):
+            exc.driver = self.driver_name
+        elif isinstance(exc, OSError):
+            raise StorageDriverError(str(exc), self.driver_name) from exc

@@ -13,11 +13,12 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from stat import S_ISDIR
 from typing import Any, BinaryIO
 
+from distribution.storage.driver import flock
 from distribution.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -66,8 +67,11 @@ class FilesystemDriver(StorageDriver):
         return "filesystem"
 
     def get_content(self, path: str) -> bytes:
-        with self.reader(path) as f:
-            return f.read()
+        try:
+            with open(self._full(path), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise PathNotFoundError(path) from None
 
     def put_content(self, path: str, data: bytes) -> None:
         """Write a temp file beside the target, fsync it, then rename it over the target.
@@ -159,6 +163,20 @@ class FilesystemDriver(StorageDriver):
                 os.remove(full)
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
+
+    def version(self, path: str) -> Hashable | None:
+        """A directory's inode and modification time in nanoseconds: adding or removing an
+        entry changes the time, replacing the directory the inode."""
+        try:
+            st = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(path) from None
+        return (st.st_ino, st.st_mtime_ns) if S_ISDIR(st.st_mode) else None
+
+    def lock(self, path: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """``flock`` on the file itself: it excludes every process of every host that shares
+        this directory, NFS included."""
+        return flock.held(self._full(path), timeout, path)
 
     def _full(self, path: str) -> str:
         return os.path.join(self.rootdirectory, path.lstrip("/"))

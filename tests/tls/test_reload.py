@@ -1,0 +1,102 @@
+"""``http.tls.certificate``/``key`` replaced under a running ``registry serve``: new
+connections get the new certificate in every worker; a replacement that does not load keeps
+the old one in service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import time
+from pathlib import Path
+
+from cryptography import x509
+
+from distribution.tls.reload import CHECK_INTERVAL, SETTLE
+from tests.conftest import RegistryProcess
+from tests.tls.pki import Authority
+from tests.tls.test_tls import TIMEOUT
+
+#: Longest wait for a reload (the issue's bound is a minute; it takes a few seconds).
+RELOAD_TIMEOUT = 60
+#: Connections per look, so that each of the two workers takes some.
+CONNECTIONS = 12
+
+
+def served_serials(registry: RegistryProcess, root: Path) -> set[int]:
+    port = int(registry.url.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(root))
+    serials = set()
+    for _ in range(CONNECTIONS):
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+        ):
+            der = conn.getpeercert(binary_form=True)
+        serials.add(x509.load_der_x509_certificate(der).serial_number)
+    return serials
+
+
+def serial_of(cert: Path) -> int:
+    return x509.load_pem_x509_certificates(cert.read_bytes())[0].serial_number
+
+
+def replace(source: Path, target: Path) -> None:
+    """Replace ``target`` as certbot and Kubernetes do: a new file renamed over it."""
+    shutil.copyfile(source, target.with_suffix(".new"))
+    os.replace(target.with_suffix(".new"), target)
+
+
+def wait_for(registry: RegistryProcess, root: Path, expected: set[int]) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < RELOAD_TIMEOUT:
+        if served_serials(registry, root) == expected:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise AssertionError(f"still not serving {expected}:\n{registry.log}")
+
+
+def keeps_serving(registry: RegistryProcess, root: Path, expected: set[int]) -> None:
+    """Connections over a few looks at the files all get ``expected``."""
+    end = time.monotonic() + 3 * CHECK_INTERVAL + SETTLE
+    while time.monotonic() < end:
+        assert served_serials(registry, root) == expected
+        time.sleep(0.3)
+
+
+def test_replaced_files_are_served_and_a_broken_replacement_keeps_the_old(
+    serve, tmp_path: Path
+) -> None:
+    authority = Authority.root("Reload Root CA")
+    root = authority.write_ca(tmp_path / "root.crt")
+    live = tmp_path / "live"
+    cert, key = authority.issue("first", live)
+    registry = serve(
+        {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)},
+        verify=str(root),
+    )
+    assert served_serials(registry, root) == {serial_of(cert)}
+
+    second_cert, second_key = authority.issue("second", tmp_path / "second")
+    replace(second_cert, cert)
+    replace(second_key, key)
+    waited = wait_for(registry, root, {serial_of(second_cert)})
+    assert waited < RELOAD_TIMEOUT
+    assert "serving the replaced certificate" in registry.log
+
+    # A key that does not match, then a half-written certificate: the second stays in service.
+    _, stranger_key = authority.issue("stranger", tmp_path / "stranger")
+    replace(stranger_key, key)
+    keeps_serving(registry, root, {serial_of(second_cert)})
+    mismatch = [line for line in registry.log.splitlines() if "do not load" in line]
+    assert mismatch and all("does not match the certificate" in line for line in mismatch)
+    assert len(mismatch) <= 2  # one line per worker
+
+    third_cert, third_key = authority.issue("third", tmp_path / "third")
+    replace(third_key, key)
+    cert.write_bytes(third_cert.read_bytes()[:200])
+    keeps_serving(registry, root, {serial_of(second_cert)})
+
+    cert.write_bytes(third_cert.read_bytes())  # completed: now it loads
+    wait_for(registry, root, {serial_of(third_cert)})
