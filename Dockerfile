@@ -5,7 +5,7 @@ WORKDIR /src
 COPY setup.py setup.cfg README.md LICENSE ./
 COPY etc ./etc
 COPY distribution ./distribution
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[s3]' \
     && rm -rf /src \
     && useradd --system --uid 1000 --home-dir /var/lib/registry registry \
     && mkdir -p /var/lib/registry /etc/docker/registry \

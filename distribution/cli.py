@@ -29,6 +29,7 @@ from distribution.auth import htpasswd
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc, scrub
+from distribution.storage import middleware as storage_middleware
 
 #: The embedded default's storage root, as in the Go registry's image.
 DEFAULT_ROOT = "/var/lib/registry"
@@ -77,6 +78,7 @@ def prepare(path: str | None) -> Configuration:
         raise ConfigError(f"storage.{config.storage.driver}", err.message) from None
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
+    storage_middleware.check(config)
     auth_factory.check(config)
     access_rules.check(config)
     server.check(config)

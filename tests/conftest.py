@@ -17,6 +17,10 @@ from distribution import config as config_module
 from distribution import metrics
 from distribution.app import create_app
 from tests.process import ServerProcess
+from tests.storage.s3_emulator import ceph_s3, moto_s3
+
+#: The S3 servers, defined once for the whole session: a Ceph cluster takes 20 s to start.
+__all__ = ["ceph_s3", "moto_s3"]
 
 #: The configuration API tests run with unless they say otherwise.
 TEST_CONFIG = """

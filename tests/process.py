@@ -73,7 +73,7 @@ class ServerProcess:
                 raise AssertionError(f"{self} exited {self.proc.returncode}:\n{self.log}")
             try:
                 requests.get(f"{self.url}/v2/", timeout=1, verify=verify)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine is slow
                 time.sleep(0.05)
                 continue
             if serving():

@@ -22,10 +22,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
+# Ceph's RADOS Gateway on a one-OSD cluster: the second S3 implementation the s3 driver is tested on.
+if ! command -v radosgw >/dev/null || ! command -v ceph-osd >/dev/null; then
+  echo "tests/run.sh: installing radosgw ceph-mon ceph-osd" >&2
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure,s3]'
 # The Azure Storage emulator the cloud driver tests start.
 command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
 exec .venv/bin/python -m pytest "$@"

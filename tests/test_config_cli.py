@@ -49,7 +49,8 @@ def test_unknown_driver(tmp_path):
     assert (
         line
         == PREFIX
-        + "storage: unknown storage driver 'nosuch' (available: azure, filesystem, gcs, inmemory)"
+        + "storage: unknown storage driver 'nosuch' "
+        + "(available: azure, filesystem, gcs, inmemory, s3, s3aws)"
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, redirect, request
 from werkzeug.http import parse_range_header
 
-from distribution import errors, notifications
+from distribution import errors, instrumentation, notifications
 from distribution.api import context
 from distribution.api.filebody import FileBody
 from distribution.digest import Digest
@@ -27,7 +27,8 @@ def get_blob(name: str, digest: str) -> Response:
     descriptor = repository.stat(Digest.parse(digest))
     notifications.blob_pulled(name, descriptor)
     if not context.config().storage.redirect.disable:
-        url = repository.blobs.redirect_url(descriptor.digest, request.method)
+        client = instrumentation.remote_addr(request.environ)
+        url = repository.blobs.redirect_url(descriptor.digest, request.method, client)
         if url:
             return redirect(url, code=307)
     return _serve(repository, descriptor)

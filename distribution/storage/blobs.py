@@ -20,6 +20,7 @@ from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorC
 from distribution.digest import Digest
 from distribution.storage import paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
+from distribution.storage.middleware import DriverRedirects, Redirector
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -50,9 +51,15 @@ class _Statter:
 class BlobStore(_Statter):
     """Blobs by digest, shared by every repository."""
 
-    def __init__(self, driver: StorageDriver, cache: BlobDescriptorCache = NO_CACHE) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        cache: BlobDescriptorCache = NO_CACHE,
+        redirector: Redirector | None = None,
+    ) -> None:
         self.driver = driver
         self.cache = cache
+        self.redirector = redirector or DriverRedirects(driver)
 
     def stat(self, digest: Digest) -> Descriptor:
         """The stored blob's descriptor, or :class:`~distribution.errors.BlobUnknown`.
@@ -96,9 +103,12 @@ class BlobStore(_Statter):
             self.driver.put_content(paths.blob_data(digest), data)
         return Descriptor(digest, len(data))
 
-    def redirect_url(self, digest: Digest, method: str = "GET") -> str | None:
-        """A URL the client may fetch the blob from directly, if the driver offers one."""
-        return self.driver.redirect_url(paths.blob_data(digest), method)
+    def redirect_url(
+        self, digest: Digest, method: str = "GET", remote_addr: str | None = None
+    ) -> str | None:
+        """A URL the client at ``remote_addr`` may fetch the blob from directly, if the driver
+        (or a storage middleware) offers one."""
+        return self.redirector.redirect_url(paths.blob_data(digest), method, remote_addr)
 
     def _gone(self, digest: Digest) -> errors.BlobUnknown:
         """A blob the cache may still know (garbage collected): make every scope miss it."""

@@ -8,7 +8,7 @@ from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.storage import driver as drivers
-from distribution.storage import locks
+from distribution.storage import locks, middleware
 from distribution.storage.blobs import BlobStore
 from distribution.storage.locks import Locks
 from distribution.storage.tags import TagLists
@@ -28,7 +28,8 @@ class Registry:
     tag_lists: TagLists = field(init=False, default_factory=TagLists)
 
     def __post_init__(self) -> None:
-        self.blobs = BlobStore(self.driver, self.cache)
+        redirector = middleware.build(self.config.middleware.get("storage", ()), self.driver)
+        self.blobs = BlobStore(self.driver, self.cache, redirector)
         self.locks = locks.from_config(self.config, self.driver)
 
     @classmethod

@@ -21,12 +21,15 @@ from tests.conftest import RegistryProcess
 from tests.e2e.harness import children
 from tests.storage import azure_emulator as azure
 from tests.storage import gcs_emulator as gcs
+from tests.storage import s3_emulator as s3
 from tests.storage.azure_emulator import azure_emulator
 from tests.storage.gcs_emulator import gcs_emulator
 
 __all__ = ["azure_emulator", "gcs_emulator"]
 
-DRIVERS = ["gcs", "azure"]
+DRIVERS = ["gcs", "azure", "s3"]
+#: The session emulator each driver runs against: S3 on Ceph's gateway, which checks signatures.
+EMULATORS = {"gcs": "gcs_emulator", "azure": "azure_emulator", "s3": "ceph_s3"}
 SECRET = "cloud-test-secret"
 #: The smallest GCS chunk, so test-sized blobs go through resumable upload sessions.
 GCS_CHUNK = 256 * 1024
@@ -67,6 +70,16 @@ def storage_section(driver: str, emulator_url: str, root: str, keyfile: Path) ->
     keyfile: {keyfile}
     max_retries: 1
     retry_delay: 10ms"""
+    if driver == "s3":
+        return f"""\
+  s3:
+    region: {s3.REGION}
+    regionendpoint: {emulator_url}
+    bucket: {s3.BUCKET}
+    accesskey: {s3.ACCESS_KEY}
+    secretkey: {s3.SECRET_KEY}
+    rootdirectory: /{root}
+    max_retries: 1"""
     return f"""\
   azure:
     accountname: {azure.ACCOUNT}
@@ -149,7 +162,7 @@ def cloud_registry(
     """Our registry on each driver, against the session's emulator; its log must hold no
     traceback."""
     driver = request.param
-    url = request.getfixturevalue(f"{driver}_emulator")
+    url = request.getfixturevalue(EMULATORS[driver])
     registry = start_cloud_registry(driver, url)
     yield registry
     assert "Traceback" not in registry.process.log, registry.process.log

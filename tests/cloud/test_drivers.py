@@ -1,7 +1,9 @@
 """What the drivers do about a troubled back-end and bad settings, before and after start-up.
 
-GCS chunk PUTs are retried through a proxy that fails them on purpose; a missing bucket stops
-``registry serve`` in one line. There is no Azure AD here: for ``client_secret`` and
+GCS chunk PUTs and S3 part uploads are retried through a proxy that fails them on purpose (S3
+behind it is moto, which checks no signature: the proxy changes the ``Host`` a signature
+covers); a missing bucket, a refused key or an unreachable endpoint stops ``registry serve``
+in one line. There is no Azure AD here: for ``client_secret`` and
 ``default_credentials`` only the parameter checks (and a refusal without any network) are
 tested, never a real token.
 """
@@ -27,6 +29,7 @@ from distribution.storage.driver import (
 )
 from tests.cloud.faulty_proxy import FaultyProxy
 from tests.storage import azure_emulator as azure
+from tests.storage import s3_emulator as s3
 from tests.storage.azure_emulator import azure_emulator
 from tests.storage.gcs_emulator import BUCKET, gcs_emulator
 
@@ -165,6 +168,69 @@ def test_azure_calls_are_retried_and_bounded(azure_emulator: str) -> None:
         proxy.stop()
 
 
+def test_s3_calls_are_retried_and_bounded(moto_s3: str) -> None:
+    proxy = FaultyProxy(moto_s3)
+    try:
+        settings = s3.parameters(proxy.url, rootdirectory="/retries", max_retries=3)
+        driver = create("s3", settings)
+        data = random.Random(6).randbytes(12 * 1024 * 1024)
+        proxy.fail(_upload_part, [503, None, 500])
+        with driver.writer("/retried") as writer:
+            writer.write(data)
+            writer.commit()
+        assert [fault for _, _, fault in proxy.injected] == [503, None, 500]
+        assert driver.get_content("/retried") == data
+
+        proxy.fail(lambda method, path: method == "GET" and "/retried" in path, [503, None])
+        assert driver.get_content("/retried") == data
+        assert len(proxy.injected) == 3 + 2
+
+        proxy.fail(_upload_part, [503] * 10)
+        writer = driver.writer("/doomed")
+        with pytest.raises(StorageDriverError):
+            writer.write(data + data)  # a part goes out once 10 + 5 MiB are waiting
+        assert len(proxy.injected) == 5 + 4  # the first try and three retries
+        proxy.fail(_upload_part, [])
+        writer.cancel()
+        driver.delete("/retried")
+    finally:
+        proxy.stop()
+
+
+def _upload_part(method: str, path: str) -> bool:
+    return method == "PUT" and "partNumber=" in path
+
+
+def test_serve_refuses_a_missing_s3_bucket_in_one_line(moto_s3: str, tmp_path: Path) -> None:
+    result = _serve(tmp_path, {"s3": s3.parameters(moto_s3, bucket="nosuch")})
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "registry: configuration error: storage.s3.bucket: bucket 'nosuch' does not exist"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ({"secretkey": "wrong"}, "storage.s3.accesskey: credentials refused for bucket"),
+        (
+            {"regionendpoint": "http://127.0.0.1:1", "max_retries": 0},
+            "storage.s3.regionendpoint: cannot reach http://127.0.0.1:1: ",
+        ),
+    ],
+    ids=["wrong-key", "bad-endpoint"],
+)
+def test_serve_refuses_bad_s3_settings_in_one_line(
+    ceph_s3: str, tmp_path: Path, settings: dict[str, Any], line: str
+) -> None:
+    """Ceph checks signatures (moto does not)."""
+    result = _serve(tmp_path, {"s3": s3.parameters(ceph_s3, **settings)})
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(f"registry: configuration error: {line}")
+    assert "Traceback" not in result.stderr
+
+
 def _append_block(method: str, path: str) -> bool:
     return method == "PUT" and "comp=appendblock" in path
 
@@ -222,10 +288,11 @@ def test_azure_default_credentials_with_none_available_stop_serve_in_one_line(
 
 
 def _serve(
-    tmp_path: Path, storage: dict[str, Any], env: dict[str, str] | None = None
+    tmp_path: Path, storage: dict[str, Any], env: dict[str, str] | None = None, **sections: Any
 ) -> subprocess.CompletedProcess[str]:
+    """``registry serve`` on a config of ``storage`` and other top-level ``sections``."""
     config = tmp_path / "config.yml"
-    config.write_text(json.dumps({"version": "0.1", "storage": storage}))
+    config.write_text(json.dumps({"version": "0.1", "storage": storage, **sections}))
     env = {k: v for k, v in (env or os.environ).items() if not k.startswith("REGISTRY_")}
     return subprocess.run(
         [sys.executable, "-m", "distribution", "serve", str(config)],

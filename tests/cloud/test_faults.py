@@ -22,36 +22,63 @@ from tests.cloud.conftest import DRIVERS, CloudRegistry, StartCloudRegistry
 from tests.e2e.harness import REQUEST_TIMEOUT, sha256
 from tests.storage import azure_emulator as azure
 from tests.storage import gcs_emulator as gcs
+from tests.storage import s3_emulator as s3
 
 CHUNK = 600 * 1024
 REPO = "cloud/faults"
 
 
 @pytest.fixture(params=DRIVERS)
-def emulator(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[gcs.FakeGCS | azure.Azurite]:
-    """An emulator of this test's own, which the test may stop and start again."""
+def emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Emulator]]:
+    """``(driver, emulator)``: an emulator of this test's own, which it may stop and start."""
     if request.param == "gcs":
-        server: gcs.FakeGCS | azure.Azurite = gcs.FakeGCS(tmp_path)
+        server: Emulator = gcs.FakeGCS(tmp_path)
         url = server.start()
         storage.Client(
             project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
         ).create_bucket(gcs.BUCKET)
+    elif request.param == "s3":
+        server = _Gateway(s3.Ceph(tmp_path))
     else:
         server = azure.Azurite(tmp_path)
         url = server.start()
         credential = {"account_name": azure.ACCOUNT, "account_key": azure.KEY}
         BlobServiceClient(url, credential=credential).create_container(azure.CONTAINER)
-    yield server
-    server.stop()
+    yield request.param, server
+    if isinstance(server, _Gateway):
+        server.ceph.stop()
+    else:
+        server.stop()
+
+
+class _Gateway:
+    """A Ceph cluster whose gateway is what stops and starts: the objects stay in RADOS."""
+
+    def __init__(self, ceph: s3.Ceph) -> None:
+        self.ceph = ceph
+        self.url = ceph.url
+        try:
+            ceph.start()
+        except BaseException:
+            ceph.stop()
+            raise
+
+    def start(self) -> str:
+        self.ceph.start_gateway()
+        return self.url
+
+    def stop(self) -> None:
+        self.ceph.stop_gateway()
+
+
+Emulator = gcs.FakeGCS | azure.Azurite | _Gateway
 
 
 def test_upload_survives_the_emulator_going_away(
-    emulator: gcs.FakeGCS | azure.Azurite, start_cloud_registry: StartCloudRegistry
+    emulator: tuple[str, Emulator], start_cloud_registry: StartCloudRegistry
 ) -> None:
-    driver = "gcs" if isinstance(emulator, gcs.FakeGCS) else "azure"
-    registry = start_cloud_registry(driver, emulator.url)
+    driver, server = emulator
+    registry = start_cloud_registry(driver, server.url)
     rng = random.Random(23)
     first, second = rng.randbytes(CHUNK), rng.randbytes(CHUNK)
     stored = _push(registry, rng.randbytes(50 * 1024))
@@ -60,17 +87,17 @@ def test_upload_survives_the_emulator_going_away(
     assert response.status_code == 202, response.text
     location = _patch(registry, response.headers["Location"], 0, first).headers["Location"]
 
-    emulator.stop()
+    server.stop()
     response = _patch(registry, location, len(first), second, expect=503)
     assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
     response = requests.get(f"{registry.url}/v2/{REPO}/blobs/{stored}", timeout=REQUEST_TIMEOUT)
     assert response.status_code == 503 and response.json()["errors"][0]["code"] == "UNAVAILABLE"
 
-    emulator.start()
+    server.start()
     data = first + second
     response = _patch(registry, location, len(first), second, expect=None)
     if response.status_code != 202:  # the upload's state went with the emulator: start over
-        assert driver == "gcs", response.text  # azurite keeps append blobs; GCS sessions not
+        assert driver == "gcs", response.text  # azurite, Ceph keep what they stored; GCS not
         assert response.status_code == 503, response.text
         assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
         status = requests.get(registry.rewrite(location), timeout=REQUEST_TIMEOUT)

@@ -14,15 +14,17 @@ from tests.e2e.harness import KINDS, Server, Skopeo, StartServer
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """``start_server(kind, root=None)``: a registry on ``root`` (default: the test's own).
+    """``start_server(kind, root=None, storage=None)``: a registry on ``root`` (default: the
+    test's own), or on the driver entry ``storage`` (see :func:`harness.config_text`).
 
     Every server is stopped at teardown; its log is printed, so a failing test shows it, and a
     traceback in our registry's log fails the test (a 500 or a crash a client may not notice).
     """
     started: list[Server] = []
 
-    def start(kind: str, root: Path | None = None) -> Server:
-        server = Server(kind, root or tmp_path / "root", tmp_path / f"{kind}-{len(started)}")
+    def start(kind: str, root: Path | None = None, storage: str | None = None) -> Server:
+        workdir = tmp_path / f"{kind}-{len(started)}"
+        server = Server(kind, root or tmp_path / "root", workdir, storage)
         started.append(server)
         return server
 

@@ -32,15 +32,21 @@ REQUEST_TIMEOUT = 30
 SKOPEO_TIMEOUT = 90
 
 
-def config_text(root: Path, port: int) -> str:
-    """One configuration both registries accept: filesystem at ``root``, delete on."""
+def config_text(root: Path, port: int, storage: str | None = None) -> str:
+    """One configuration both registries accept: filesystem at ``root`` (or the driver entry
+    ``storage``, indented under ``storage:``), delete on."""
+    storage = (
+        storage
+        or f"""\
+  filesystem:
+    rootdirectory: {root}"""
+    )
     return f"""\
 version: 0.1
 log:
   level: warn
 storage:
-  filesystem:
-    rootdirectory: {root}
+{storage}
   delete:
     enabled: true
   maintenance:
@@ -55,16 +61,18 @@ http:
 class Server(ServerProcess):
     """A registry (``go`` or ``python``) in a child process on a free loopback port."""
 
-    def __init__(self, kind: str, root: Path, workdir: Path) -> None:
+    def __init__(self, kind: str, root: Path, workdir: Path, storage: str | None = None) -> None:
         self.kind = kind
         self.root = root
         self.port = free_port()
         self.netloc = f"127.0.0.1:{self.port}"
         workdir.mkdir(parents=True)
         config = workdir / "config.yml"
-        config.write_text(config_text(root, self.port))
+        config.write_text(config_text(root, self.port, storage))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         if kind == "go":
+            # Go 2.8.2's S3 client refuses to start with this machine's AWS_CA_BUNDLE.
+            env.pop("AWS_CA_BUNDLE", None)
             command = [GO_REGISTRY, "serve", str(config)]
         else:
             command = [sys.executable, "-m", "distribution", "serve", str(config)]

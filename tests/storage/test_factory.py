@@ -29,7 +29,7 @@ def _restore_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_builtin_drivers_are_registered() -> None:
-    assert factory.names() == ["azure", "filesystem", "gcs", "inmemory"]
+    assert factory.names() == ["azure", "filesystem", "gcs", "inmemory", "s3", "s3aws"]
 
 
 def test_create_wraps_the_driver_in_the_checker() -> None:
@@ -85,9 +85,8 @@ def test_bad_filesystem_parameters(parameters: dict[str, Any], message: str) -> 
 def test_unknown_driver_names_the_known_ones() -> None:
     with pytest.raises(UnknownDriverError) as info:
         create("s4")
-    assert (
-        str(info.value)
-        == "unknown storage driver 's4' (available: azure, filesystem, gcs, inmemory)"
+    assert str(info.value) == (
+        "unknown storage driver 's4' (available: azure, filesystem, gcs, inmemory, s3, s3aws)"
     )
     assert isinstance(info.value, ValueError)
 

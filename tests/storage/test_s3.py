@@ -1,0 +1,357 @@
+"""The S3 driver against moto and Ceph RGW: the shared suite on both, then what only S3 shows."""
+
+from __future__ import annotations
+
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from distribution.storage.driver import (
+    InvalidParameterError,
+    StorageDriver,
+    create,
+)
+from tests.storage.driver_suite import DriverSuite
+from tests.storage.s3_emulator import BUCKET, client, parameters
+
+MiB = 1 << 20
+#: The smallest part S3 takes, so test-sized files go through several parts.
+CHUNK = 5 * MiB
+SERVERS = ["moto_s3", "ceph_s3"]
+
+
+class TestS3DriverOnMoto(DriverSuite):
+    driver_name = "s3"
+
+    @pytest.fixture
+    def driver_parameters(self, moto_s3: str) -> dict[str, Any]:
+        return parameters(moto_s3, chunksize=CHUNK)
+
+
+class TestS3DriverOnCeph(DriverSuite):
+    driver_name = "s3"
+
+    @pytest.fixture
+    def driver_parameters(self, ceph_s3: str) -> dict[str, Any]:
+        return parameters(ceph_s3, chunksize=CHUNK)
+
+
+@pytest.fixture(params=SERVERS, ids=["moto", "ceph"])
+def server(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def driver(server: str) -> Iterator[StorageDriver]:
+    driver = create("s3", parameters(server, rootdirectory="own-tests", chunksize=CHUNK))
+    yield driver
+    for path in driver.list("/own-tests") if _exists(driver, "/own-tests") else []:
+        driver.delete(path)
+
+
+@pytest.fixture
+def bucket(server: str) -> Any:
+    return client(server)
+
+
+def _exists(driver: StorageDriver, path: str) -> bool:
+    try:
+        driver.stat(path)
+    except Exception:
+        return False
+    return True
+
+
+def _uploads(bucket: Any, key: str) -> list[dict[str, Any]]:
+    answer = bucket.list_multipart_uploads(Bucket=BUCKET, Prefix=key)
+    return [u for u in answer.get("Uploads") or [] if u["Key"] == key]
+
+
+def _parts(bucket: Any, key: str) -> list[int]:
+    (upload,) = _uploads(bucket, key)
+    answer = bucket.list_parts(Bucket=BUCKET, Key=key, UploadId=upload["UploadId"])
+    return [part["Size"] for part in answer.get("Parts") or []]
+
+
+def test_keys_are_gos(driver: StorageDriver, bucket: Any) -> None:
+    driver.put_content("/docker/registry/v2/link", b"sha256:abc")
+    body = bucket.get_object(Bucket=BUCKET, Key="own-tests/docker/registry/v2/link")["Body"]
+    assert body.read() == b"sha256:abc"
+    driver.delete("/docker")
+
+
+def test_a_closed_writer_is_a_multipart_upload_as_go_leaves_it(
+    driver: StorageDriver, bucket: Any
+) -> None:
+    """Everything written is in S3 parts; no object exists until commit."""
+    key = "own-tests/upload/data"
+    data = random.Random(1).randbytes(2 * CHUNK + 123)
+    with driver.writer("/upload/data") as w:
+        w.write(data)
+    assert _parts(bucket, key) == [CHUNK, CHUNK + 123]  # the last part is never under 5 MiB
+    with pytest.raises(bucket.exceptions.ClientError):
+        bucket.head_object(Bucket=BUCKET, Key=key)
+    assert driver.stat("/upload/data").size == len(data)
+    with driver.writer("/upload/data", append=True) as w:
+        assert w.size == len(data)
+        w.write(b"end")
+        w.commit()
+    assert driver.get_content("/upload/data") == data + b"end"
+    assert _uploads(bucket, key) == []
+    driver.delete("/upload")
+
+
+@pytest.mark.parametrize("first", [3 * MiB, 7 * MiB], ids=["under-5MiB", "over-5MiB"])
+def test_a_small_last_part_is_recovered_as_go_does(
+    driver: StorageDriver, bucket: Any, first: int
+) -> None:
+    """A part under 5 MiB can only be last: the next writer completes the upload and starts
+    a new one from the object (read back under 5 MiB, copied server-side above)."""
+    key = "own-tests/small/data"
+    rng = random.Random(first)
+    head, small, tail = rng.randbytes(first), rng.randbytes(MiB), rng.randbytes(2 * MiB)
+    with driver.writer("/small/data") as w:
+        w.write(head)
+    with driver.writer("/small/data", append=True) as w:
+        w.write(small)
+    assert _parts(bucket, key)[-1] < 5 * MiB or first > CHUNK
+    with driver.writer("/small/data", append=True) as w:
+        assert w.size == first + MiB
+        w.write(tail)
+    assert driver.stat("/small/data").size == first + 3 * MiB
+    with driver.writer("/small/data", append=True) as w:
+        w.commit()
+    assert driver.get_content("/small/data") == head + small + tail
+    driver.delete("/small")
+
+
+def test_resumes_what_go_leaves_after_its_recovery(driver: StorageDriver, bucket: Any) -> None:
+    """Go's recovery leaves a stale object beside the new upload: the upload is the file."""
+    key = "own-tests/go/data"
+    old, new = b"o" * (3 * MiB), b"n" * (3 * MiB)
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=old)
+    upload_id = bucket.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    bucket.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=old + new)
+    assert driver.stat("/go/data").size == 6 * MiB
+    with driver.writer("/go/data", append=True) as w:
+        assert w.size == 6 * MiB
+        w.write(b"ours")
+        w.commit()
+    assert driver.get_content("/go/data") == old + new + b"ours"
+    driver.delete("/go")
+
+
+def test_a_new_writer_aborts_stray_uploads_and_delete_aborts_the_rest(
+    driver: StorageDriver, bucket: Any
+) -> None:
+    key = "own-tests/stray/data"
+    bucket.create_multipart_upload(Bucket=BUCKET, Key=key)
+    with driver.writer("/stray/data") as w:
+        w.write(b"x")
+    assert len(_uploads(bucket, key)) == 1
+    driver.delete("/stray")
+    assert _uploads(bucket, key) == []
+
+
+def test_large_move_is_a_multipart_copy(server: str, bucket: Any) -> None:
+    driver = create(
+        "s3",
+        parameters(
+            server,
+            rootdirectory="own-tests",
+            chunksize=CHUNK,
+            multipartcopythresholdsize=CHUNK,
+            multipartcopychunksize=CHUNK,
+        ),
+    )
+    data = random.Random(9).randbytes(2 * CHUNK + 77)
+    driver.put_content("/big", data)
+    driver.move("/big", "/moved")
+    assert driver.get_content("/moved") == data
+    head = bucket.head_object(Bucket=BUCKET, Key="own-tests/moved")
+    assert head["ETag"].strip('"').endswith("-3")  # three copied parts
+    driver.delete("/moved")
+
+
+def test_redirect_url_is_a_working_presigned_get(driver: StorageDriver, server: str) -> None:
+    driver.put_content("/blob", b"signed content")
+    url = driver.redirect_url("/blob", "GET")
+    assert url is not None and url.startswith(server)
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=1200" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"signed content"
+    assert driver.redirect_url("/blob", "PUT") is None
+    driver.delete("/blob")
+
+
+def test_ceph_refuses_a_tampered_presigned_url(ceph_s3: str) -> None:
+    driver = create("s3", parameters(ceph_s3, rootdirectory="own-tests"))
+    driver.put_content("/blob", b"x")
+    url = driver.redirect_url("/blob", "GET")
+    assert url is not None
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10)
+    assert info.value.code == 403
+    driver.delete("/blob")
+
+
+def test_redirectendpoint_signs_for_the_public_host(moto_s3: str) -> None:
+    driver = create(
+        "s3", parameters(moto_s3, rootdirectory="own-tests", redirectendpoint="https://cdn.test")
+    )
+    url = driver.redirect_url("/blob", "GET")
+    assert url is not None and url.startswith(f"https://cdn.test/{BUCKET}/own-tests/blob?")
+
+
+def test_missing_bucket_fails_at_start(server: str) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        create("s3", parameters(server, bucket="nosuch"))
+    assert info.value.parameter == "bucket"
+    assert info.value.message == "bucket 'nosuch' does not exist"
+
+
+def test_wrong_key_fails_at_start(ceph_s3: str) -> None:
+    """moto checks no signature; Ceph does."""
+    with pytest.raises(InvalidParameterError) as info:
+        create("s3", parameters(ceph_s3, secretkey="wrong"))
+    assert info.value.parameter == "accesskey"
+    assert info.value.message.startswith("credentials refused for bucket 'registry': ")
+
+
+def test_unreachable_endpoint_fails_at_start() -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        create("s3", parameters("http://127.0.0.1:1", max_retries=0))
+    assert info.value.parameter == "regionendpoint"
+    assert info.value.message.startswith("cannot reach http://127.0.0.1:1: ")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "parameter"),
+    [
+        ({"bucket": None}, "bucket"),
+        ({"regionendpoint": None, "region": None}, "region"),
+        ({"regionendpoint": None, "region": "mars-1"}, "region"),
+        ({"regionendpoint": "ftp://x"}, "regionendpoint"),
+        ({"chunksize": 1000}, "chunksize"),
+        ({"chunksize": "big"}, "chunksize"),
+        ({"multipartcopychunksize": 6 << 30}, "multipartcopychunksize"),
+        ({"multipartcopymaxconcurrency": 0}, "multipartcopymaxconcurrency"),
+        ({"multipartcopythresholdsize": -1}, "multipartcopythresholdsize"),
+        ({"encrypt": "maybe"}, "encrypt"),
+        ({"secure": 3}, "secure"),
+        ({"storageclass": "GLACIER"}, "storageclass"),
+        ({"objectacl": "everyone"}, "objectacl"),
+        ({"secretkey": None}, "secretkey"),
+        ({"v4auth": False, "regionendpoint": None}, "v4auth"),
+        ({"redirectendpoint": "https://cdn.test/path"}, "redirectendpoint"),
+        ({"max_retries": -1}, "max_retries"),
+    ],
+)
+def test_bad_parameters(overrides: dict[str, Any], parameter: str) -> None:
+    settings = {k: v for k, v in {**parameters("http://127.0.0.1:1"), **overrides}.items()}
+    settings = {k: v for k, v in settings.items() if v is not None}
+    with pytest.raises(InvalidParameterError) as info:
+        create("s3", settings)
+    assert info.value.parameter == parameter
+
+
+def test_go_value_forms(moto_s3: str) -> None:
+    """Numbers as strings, booleans as strings, storage class in any case, both names."""
+    from distribution.storage.driver.s3 import parse_parameters
+
+    values = parse_parameters(
+        parameters(
+            "127.0.0.1:9",
+            chunksize="6291456",
+            secure="false",
+            storageclass="reduced_redundancy",
+            encrypt="true",
+            keyid="k",
+        )
+    )
+    assert values.chunksize == 6 * MiB
+    assert values.regionendpoint == "http://127.0.0.1:9"  # secure: false picks the scheme
+    assert values.storageclass == "REDUCED_REDUNDANCY"
+    assert values.path_style  # as Go 2.8 with a regionendpoint
+    assert not parse_parameters(parameters(moto_s3, forcepathstyle=False)).path_style
+    assert create("s3aws", parameters(moto_s3)).name == "s3aws"
+
+
+def test_every_parameter_as_a_registry_variable() -> None:
+    """``REGISTRY_STORAGE_S3_*`` over the image's filesystem default, as Go applies them."""
+    from distribution import config as config_module
+    from distribution.storage.driver.s3 import parse_parameters
+
+    environ = {
+        "REGISTRY_STORAGE": "s3",
+        "REGISTRY_STORAGE_S3_ACCESSKEY": "AKIAEXAMPLE",
+        "REGISTRY_STORAGE_S3_SECRETKEY": "secret",
+        "REGISTRY_STORAGE_S3_SESSIONTOKEN": "token",
+        "REGISTRY_STORAGE_S3_REGION": "eu-west-1",
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": "https://s3.example.test",
+        "REGISTRY_STORAGE_S3_FORCEPATHSTYLE": "false",
+        "REGISTRY_STORAGE_S3_BUCKET": "images",
+        "REGISTRY_STORAGE_S3_ENCRYPT": "true",
+        "REGISTRY_STORAGE_S3_KEYID": "kms-key",
+        "REGISTRY_STORAGE_S3_SECURE": "true",
+        "REGISTRY_STORAGE_S3_SKIPVERIFY": "true",
+        "REGISTRY_STORAGE_S3_V4AUTH": "true",
+        "REGISTRY_STORAGE_S3_CHUNKSIZE": "20971520",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYCHUNKSIZE": "67108864",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYMAXCONCURRENCY": "8",
+        "REGISTRY_STORAGE_S3_MULTIPARTCOPYTHRESHOLDSIZE": "0",
+        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/registry",
+        "REGISTRY_STORAGE_S3_STORAGECLASS": "STANDARD_IA",
+        "REGISTRY_STORAGE_S3_OBJECTACL": "bucket-owner-full-control",
+        "REGISTRY_STORAGE_S3_USERAGENT": "my-registry",
+        "REGISTRY_STORAGE_S3_USEDUALSTACK": "true",
+        "REGISTRY_STORAGE_S3_ACCELERATE": "false",
+        "REGISTRY_STORAGE_S3_USEFIPSENDPOINT": "false",
+        "REGISTRY_STORAGE_S3_LOGLEVEL": "debug",
+        "REGISTRY_STORAGE_S3_REDIRECTENDPOINT": "https://cdn.example.test",
+    }
+    config = config_module.load(None, environ)
+    assert config.storage.driver == "s3"
+    values = parse_parameters(config.storage.parameters)
+    assert (values.accesskey, values.secretkey, values.sessiontoken) == (
+        "AKIAEXAMPLE",
+        "secret",
+        "token",
+    )
+    assert (values.region, values.regionendpoint, values.bucket) == (
+        "eu-west-1",
+        "https://s3.example.test",
+        "images",
+    )
+    assert values.forcepathstyle is False and not values.path_style
+    assert values.encrypt and values.keyid == "kms-key" and values.skipverify and values.v4auth
+    assert (values.chunksize, values.multipartcopychunksize) == (20 * MiB, 64 * MiB)
+    assert (values.multipartcopymaxconcurrency, values.multipartcopythresholdsize) == (8, 0)
+    assert (values.rootdirectory, values.storageclass, values.objectacl) == (
+        "/registry",
+        "STANDARD_IA",
+        "bucket-owner-full-control",
+    )
+    assert (values.useragent, values.usedualstack, values.accelerate) == (
+        "my-registry",
+        True,
+        False,
+    )
+    assert (values.loglevel, values.redirectendpoint) == ("debug", "https://cdn.example.test")
+
+
+def test_a_download_that_breaks_off_is_resumed(driver: StorageDriver) -> None:
+    """The connection under a reader is cut halfway: the rest comes from a ranged GET."""
+    data = random.Random(12).randbytes(3 * MiB)
+    driver.put_content("/cut", data)
+    with driver.reader("/cut") as reader:
+        first = reader.read(MiB)
+        reader._body._raw_stream.release_conn()  # type: ignore[attr-defined]
+        reader._body.close()  # type: ignore[attr-defined]
+        rest = reader.read()
+    assert first + rest == data
+    driver.delete("/cut")
