@@ -259,7 +259,7 @@ def test_refusals_are_logged_with_user_repository_action_and_rule(env, caplog):
     assert records[1].fields["access.action"] == "pull"
 
 
-def test_decisions_are_counted(env):
+def test_decisions_are_counted(env, recorded_metrics):  # after the app, which turns them off
     def count(**labels: str) -> float:
         body, _ = metrics.exposition()
         for family in text_string_to_metric_families(body.decode()):
