@@ -14,6 +14,7 @@ from distribution import __version__, duration, maintenance, notifications, prox
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
+from distribution.auth import htpasswd_tool
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc
@@ -27,6 +28,9 @@ log = logging.getLogger("distribution.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["htpasswd"]:  # Apache's flags, not argparse's
+        return htpasswd_tool.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in (None, "help"):
@@ -111,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         help="config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the built-in default)",
     )
     _add_garbage_collect(commands)
+    commands.add_parser(
+        "htpasswd",
+        help="make or change an htpasswd file (Apache's flags, bcrypt only)",
+        add_help=False,
+    )
     commands.add_parser("help", help="show this help")
     return parser
 

@@ -3,11 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit).
+# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit;
+# apache2-utils: Apache's htpasswd, which ours is checked against).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo docker-registry nginx redis-server systemd)
+packages=(openssl skopeo docker-registry nginx redis-server systemd apache2-utils)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
