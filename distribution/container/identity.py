@@ -168,7 +168,7 @@ def unmet(identity: Identity, needs: Sequence[Need]) -> list[Need]:
         check=True,
     )
     failed = set(done.stdout.splitlines())
-    return [need for need, argument in zip(needs, arguments) if argument in failed]
+    return [need for need, argument in zip(needs, arguments, strict=True) if argument in failed]
 
 
 def capabilities(config: Configuration) -> str:
