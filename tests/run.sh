@@ -27,4 +27,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure]'
 # The Azure Storage emulator the cloud driver tests start.
 command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
+# podman able to build and run the image here, and the base images it needs (tests/containers).
+$sudo bash tests/containers/setup.sh
 exec .venv/bin/python -m pytest "$@"
