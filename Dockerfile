@@ -1,7 +1,7 @@
 # The registry as registry:2 runs it: docker build -t registry-py . && docker run -d -p 5000:5000 registry-py
 #
 # Two stages: wheels are built and installed into /install in the first; the final stage is the
-# Python base plus that tree, tini and three small scripts (no compiler, pip cache or tests).
+# Python base plus that tree and three small scripts (no compiler, pip cache or tests).
 # Build arguments: EXTRAS, the optional storage drivers to include ("gcs,azure" by default, as
 # registry:2 carries every driver; "" for a smaller image with filesystem and inmemory only),
 # VERSION and REVISION for the labels.
@@ -9,16 +9,14 @@ ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=gcs,azure
-# tini: PID 1 that forwards signals and reaps orphans; copied alone into the final stage.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini \
-    && rm -rf /var/lib/apt/lists/*
+# dumb-init: a PID 1 that hands signals to the registry and reaps orphans (a static binary).
+ARG DUMB_INIT=dumb-init==1.2.5.post1
 WORKDIR /src
 COPY setup.py setup.cfg README.md LICENSE ./
 COPY distribution ./distribution
-RUN pip wheel --no-cache-dir --use-pep517 --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}" \
+RUN pip wheel --no-cache-dir --use-pep517 --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}" "$DUMB_INIT" \
     && pip install --no-cache-dir --no-index --find-links /wheels --prefix /install \
-        --no-warn-script-location "distribution-py${EXTRAS:+[$EXTRAS]}"
+        --no-warn-script-location "distribution-py${EXTRAS:+[$EXTRAS]}" "$DUMB_INIT"
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
@@ -32,7 +30,6 @@ LABEL org.opencontainers.image.title="distribution-py" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 COPY --from=build /install /usr/local
-COPY --from=build /usr/bin/tini /usr/bin/tini
 # The image's own volume belongs to `registry`, whom the registry then runs as
 # (distribution/container/identity.py); a root-owned bind mount is served as in registry:2.
 RUN groupadd --system --gid 1000 registry \

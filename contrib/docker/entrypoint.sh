@@ -7,8 +7,8 @@
 #
 # Started as root (the default, as registry:2), the registry itself runs as the owner of its
 # storage root with no capabilities (distribution/container/identity.py says why and how it is
-# chosen); started with --user, it runs as that user. tini is PID 1: it hands SIGTERM to the
-# registry, which lets requests in flight finish, and reaps every orphaned process.
+# chosen); started with --user, it runs as that user. dumb-init is PID 1: it hands SIGTERM to
+# the registry, which lets requests in flight finish, and reaps every orphaned process.
 set -e
 
 case "$1" in
@@ -20,7 +20,7 @@ if [ "$1" != registry ]; then
     exec "$@"
 fi
 if [ "$(id -u)" != 0 ]; then
-    exec tini -- "$@"
+    exec dumb-init --single-child -- "$@"
 fi
 
 identity=$(python -m distribution.container.identity --user registry -- "$@")
@@ -29,4 +29,4 @@ $identity
 EOF_IDENTITY
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups \
     --inh-caps="-all$caps" --ambient-caps="-all$caps" --bounding-set="-all$caps" \
-    --no-new-privs -- tini -- "$@"
+    --no-new-privs -- dumb-init --single-child -- "$@"

@@ -1,13 +1,13 @@
 """The image's ``HEALTHCHECK``: ``GET /`` where the running registry listens.
 
 A health check runs beside the registry with the container's environment but not its command,
-so it reads the command from ``/proc/1/cmdline`` (``tini -- registry serve CONFIG``), loads the
-configuration as the registry did (the container's ``REGISTRY_*`` variables over that file) and
-asks ``/`` on the loopback address of ``http.addr``, over TLS when ``http.tls`` is set (not
-verified: the certificate is for the public name). Exit 0 on a 200, 1 otherwise, as Docker
-expects. A registry that demands client certificates (``http.tls.clientcas``) fails the
-handshake, so its container shows unhealthy: check it from outside instead.
-"""
+so it reads the command from ``/proc/1/cmdline`` (``dumb-init --single-child -- registry serve
+CONFIG``), loads the configuration as the registry did (the container's ``REGISTRY_*``
+variables over that file) and asks ``/`` on the loopback address of ``http.addr``, over TLS
+when ``http.tls`` is set (not verified: the certificate is for the public name). Exit 0 on a
+200, 1 otherwise, as Docker expects. A registry that demands client certificates
+(``http.tls.clientcas``) fails the handshake, so its container shows unhealthy: check it from
+outside instead."""
 
 from __future__ import annotations
 

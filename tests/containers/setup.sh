@@ -68,16 +68,25 @@ if ! podman image exists docker.io/library/debian:bookworm-slim; then
   if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
     ca_hook='mkdir -p "$1/usr/local/share/ca-certificates" && cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/"'
   fi
+  # As the official image: no .deb files or package caches left behind by apt-get install.
+  clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
+  export apt_clean="DPkg::Post-Invoke { \"$clean\"; };
+APT::Update::Post-Invoke { \"$clean\"; };
+Dir::Cache::pkgcache \"\";
+Dir::Cache::srcpkgcache \"\";"
   echo "tests/containers/setup.sh: making debian:bookworm-slim with mmdebstrap" >&2
-  mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
+  mmdebstrap --variant=minbase --mode=root --format=tar \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --aptopt='Acquire::Check-Valid-Until "false"' \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --customize-hook="$ca_hook" \
+    --customize-hook='printf "%s\n" "$apt_clean" > "$1/etc/apt/apt.conf.d/docker-clean"' \
+    --customize-hook='echo "Acquire::Languages \"none\";" > "$1/etc/apt/apt.conf.d/docker-no-languages"' \
     --customize-hook='rm -f "$1/etc/resolv.conf" "$1/etc/hostname" "$1"/var/cache/apt/*.bin' \
-    bookworm "$work/bookworm.tar" "$sources" || fail "mmdebstrap failed"
+    bookworm "$work/bookworm.tar" "$sources" >"$work/mmdebstrap.log" 2>&1 \
+    || { cat "$work/mmdebstrap.log" >&2; fail "mmdebstrap failed"; }
   podman import --quiet \
     --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -346,9 +346,9 @@ def test_garbage_collect_command(start, image: str, skopeo, image_set, tmp_path:
 
 
 def test_stop_finishes_requests_in_flight(start) -> None:
-    """``docker stop``: SIGTERM to PID 1 (tini), which hands it to the registry; an upload still
-    sending its body finishes, the container exits 0 well before the stop timeout, and an
-    orphaned process inside was reaped, not left a zombie."""
+    """``docker stop``: SIGTERM to PID 1 (dumb-init), which hands it to the registry; an upload
+    still sending its body finishes, the container exits 0 well before the stop timeout, and
+    an orphaned process inside was reaped, not left a zombie."""
     port = free_port()
     registry = start(options=published(port), url=f"http://127.0.0.1:{port}")
     registry.wait_ready()
