@@ -85,7 +85,9 @@ def choose(config: Configuration, config_path: str | None, fallback: Identity) -
     failed = unmet(owner, needs)
     if not failed:
         return owner
-    if owner != ROOT and not unmet(ROOT, [n for n in needs if n.path != root]):
+    # Root without capabilities may help with other files, never with the owner's own root.
+    others = [need for need in needs if need.path != root]
+    if owner != ROOT and root not in {n.path for n in failed} and not unmet(ROOT, others):
         if root is None:
             return ROOT
         if owner == fallback and _is_empty_dir(root):
