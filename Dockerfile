@@ -12,11 +12,16 @@ ARG EXTRAS=gcs,azure
 # dumb-init: a PID 1 that hands signals to the registry and reaps orphans (a static binary).
 ARG DUMB_INIT=dumb-init==1.2.5.post1
 WORKDIR /src
+# Dependencies first, from the package metadata alone (a placeholder package gives the
+# version), so that a change to the code rebuilds only the last step, with no download.
 COPY setup.py setup.cfg README.md LICENSE ./
+RUN pip install --no-cache-dir "setuptools>=64" wheel \
+    && mkdir distribution && echo '__version__ = "0"' > distribution/__init__.py \
+    && pip wheel --no-cache-dir --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}" "$DUMB_INIT" \
+    && rm -rf distribution build ./*.egg-info /wheels/distribution_py-* \
+    && pip install --no-cache-dir --no-index --prefix /install --no-warn-script-location /wheels/*
 COPY distribution ./distribution
-RUN pip wheel --no-cache-dir --use-pep517 --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}" "$DUMB_INIT" \
-    && pip install --no-cache-dir --no-index --find-links /wheels --prefix /install \
-        --no-warn-script-location "distribution-py${EXTRAS:+[$EXTRAS]}" "$DUMB_INIT"
+RUN pip install --no-cache-dir --no-index --no-deps --no-build-isolation --prefix /install .
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
