@@ -37,8 +37,8 @@ LABEL org.opencontainers.image.title="distribution-py" \
 COPY --from=build /install /usr/local
 # The image's own volume belongs to `registry`, whom the registry then runs as
 # (distribution/container/identity.py); a root-owned bind mount is served as in registry:2.
-RUN groupadd --system --gid 1000 registry \
-    && useradd --system --uid 1000 --gid 1000 --no-create-home --home-dir /var/lib/registry \
+RUN groupadd --gid 1000 registry \
+    && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /var/lib/registry \
         --shell /usr/sbin/nologin registry \
     && mkdir -p /var/lib/registry /etc/docker/registry \
     && chown registry:registry /var/lib/registry

@@ -58,7 +58,9 @@ def pushable(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     """A tiny local image for ``podman push``, as the guide's ``ubuntu``."""
     name = f"localhost/{unique('tiny')}:latest"
     yield tiny_image(tmp_path_factory.mktemp("tiny"), name)
-    podman("rmi", "-f", name, check=False)
+    # By its id: the tags `podman pull` gave it (127.0.0.1:PORT/...) go with it.
+    image_id = podman("image", "inspect", "--format", "{{.Id}}", name).stdout.strip()
+    podman("rmi", "-f", image_id, check=False)
 
 
 @pytest.fixture

@@ -150,6 +150,30 @@ def test_bind_mount_of_another_user(start, client: Client, pushable: str, tmp_pa
     assert registry.status_of_pid_1()["Uid"].split()[0] == "4242"
 
 
+def test_kubernetes_style_non_root(start, client: Client, pushable: str, tmp_path: Path) -> None:
+    """As contrib/kubernetes runs it: ``runAsUser``/``runAsGroup`` 1000, every capability
+    dropped, no privilege escalation, a read-only root file system; a volume of uid 1000."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chown(data, 1000, 1000)
+    port = free_port()
+    registry = start(
+        options=[
+            *published(port),
+            *("--user", "1000:1000", "--cap-drop", "all"),
+            *("--security-opt", "no-new-privileges", "--read-only"),
+            *("-v", f"{data}:/var/lib/registry"),
+        ],
+        url=f"http://127.0.0.1:{port}",
+    )
+    registry.wait_ready()
+    client.push(pushable, f"127.0.0.1:{port}/k8s")
+    assert owners(data) == {(1000, 1000)}
+    status = registry.status_of_pid_1()
+    assert status["Uid"].split()[0] == "1000" and status["CapEff"] == NO_CAPS
+    assert healthy(registry.name)
+
+
 def test_tls_by_environment_with_intermediate(start, pushable: str, tmp_path: Path) -> None:
     """The guide's TLS run: ``-v certs:/certs``, port 443, certificate and key by ``REGISTRY_*``
     variables; the certificate file carries the intermediate after the leaf, and the key is
