@@ -10,6 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from distribution import access as access_rules
 from distribution import errors, health, instrumentation, notifications, proxy, reference
 from distribution.api import (
     access,
@@ -73,6 +74,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
         app.register_blueprint(blueprint)
     app.url_value_preprocessor(_check_name)
     app.extensions[AUTH_EXTENSION] = auth_factory.create(config.auth)
+    app.extensions[access_rules.EXTENSION] = access_rules.PolicySource.from_config(config)
     app.before_request(access.authorize)
     app.register_error_handler(errors.RegistryError, _render_registry_error)
     app.register_error_handler(HTTPException, _render_http_error)

@@ -1,4 +1,4 @@
-"""The ``registry`` command: ``serve`` (and, later, maintenance subcommands)."""
+"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify`` and ``access check``."""
 
 from __future__ import annotations
 
@@ -10,14 +10,25 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from distribution import __version__, duration, maintenance, notifications, proxy, server
+from distribution import (
+    __version__,
+    duration,
+    errors,
+    leases,
+    maintenance,
+    notifications,
+    proxy,
+    reference,
+    server,
+)
+from distribution import access as access_rules
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
-from distribution.auth import htpasswd_tool
+from distribution.auth import htpasswd, htpasswd_tool
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
-from distribution.storage import driver, gc
+from distribution.storage import driver, gc, scrub
 
 #: The embedded default's storage root, as in the Go registry's image.
 DEFAULT_ROOT = "/var/lib/registry"
@@ -38,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "garbage-collect":
         return garbage_collect(args)
+    if args.command == "verify":
+        return verify(args)
+    if args.command == "access":
+        if args.access_command != "check":
+            args.access_parser.print_help(sys.stderr)
+            return 2
+        return access_check(args)
     log_module.configure()
     try:
         config = prepare(args.config or os.environ.get("REGISTRY_CONFIGURATION_PATH") or None)
@@ -63,6 +81,7 @@ def prepare(path: str | None) -> Configuration:
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
     auth_factory.check(config)
+    access_rules.check(config)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
@@ -115,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         help="config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the built-in default)",
     )
     _add_garbage_collect(commands)
+    _add_verify(commands)
+    _add_access(commands)
     commands.add_parser(
         "htpasswd",
         help="make or change an htpasswd file (Apache's flags, bcrypt only)",
@@ -162,29 +183,108 @@ def _add_garbage_collect(commands: argparse._SubParsersAction) -> None:
     )
 
 
-def garbage_collect(args: argparse.Namespace) -> int:
-    """``registry garbage-collect``: Go's output on stdout, errors on stderr, exit 1 on failure."""
+def _add_verify(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "verify",
+        help="re-hash every stored blob and report those that do not match their digest",
+        description="Re-hash every blob in storage (layers, configs, manifests) and report each "
+        "whose content is not its digest's, one per line on stdout, then a summary; progress "
+        "goes to stderr. "
+        "Safe while the registry runs. Exit status: 0 all sound, 2 damage found, 1 error "
+        "(our extension; the Go registry has no scrub).",
+    )
+    check.add_argument(
+        "config",
+        nargs="?",
+        metavar="CONFIG",
+        help="config.yml (default: $REGISTRY_CONFIGURATION_PATH)",
+    )
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="move damaged blobs out of the blob store (a later push brings them back) and "
+        "rebuild each repository's referrers index",
+    )
+    check.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="blobs hashed at once (default: one per CPU)",
+    )
+    check.add_argument(
+        "--quiet", "-q", action="store_true", help="only the damaged blobs: no progress or summary"
+    )
+
+
+def verify(args: argparse.Namespace) -> int:
+    """``registry verify``: damaged blobs on stdout, progress on stderr (exit 2 if any)."""
     log_module.configure("warn")
-    path = args.config or os.environ.get("REGISTRY_CONFIGURATION_PATH")
+    loaded = _load_storage(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    config, store = loaded
+    if args.jobs < 1:
+        print("registry verify: --jobs must be at least 1", file=sys.stderr)
+        return 1
+
+    def progress(report: scrub.Report) -> None:
+        if not args.quiet:
+            print(report.progress(), file=sys.stderr, flush=True)
+
+    try:
+        report = scrub.verify(
+            store,
+            repair=args.repair,
+            jobs=args.jobs,
+            cache=cache_factory.from_config(config),
+            found=lambda damage: print(damage, flush=True),
+            progress=progress,
+        )
+    except driver.StorageDriverError as err:
+        print(f"failed to verify: {err}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(report.summary(args.repair), flush=True)
+    return 2 if report.damaged else 0
+
+
+def _load_storage(path: str | None) -> tuple[Configuration, driver.StorageDriver] | int:
+    """The config at ``path`` (or ``$REGISTRY_CONFIGURATION_PATH``) and its storage driver, or
+    the exit status after saying, in Go's words, what is wrong."""
+    path = path or os.environ.get("REGISTRY_CONFIGURATION_PATH")
     if not path:
         print("configuration error: configuration path unspecified", file=sys.stderr)
         return 1
     try:
         config = config_module.load(path)
-        storage = config.storage
-        store = driver.create(storage.driver, storage.parameters)
-        grace = config.storage.maintenance.gc.age
-        if args.grace_period is not None:
-            nanoseconds = duration.parse(args.grace_period)
-            if nanoseconds is None or nanoseconds < 0:
-                raise ConfigError("--grace-period", f"not a duration: {args.grace_period!r}")
-            grace = nanoseconds / 1e9
+        return config, driver.create(config.storage.driver, config.storage.parameters)
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 1
     except (ValueError, driver.StorageDriverError) as err:
         print(f"failed to construct {config.storage.driver} driver: {err}", file=sys.stderr)
         return 1
+
+
+def garbage_collect(args: argparse.Namespace) -> int:
+    """``registry garbage-collect``: Go's output on stdout, errors on stderr, exit 1 on failure."""
+    log_module.configure("warn")
+    loaded = _load_storage(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    config, store = loaded
+    grace = config.storage.maintenance.gc.age
+    if args.grace_period is not None:
+        nanoseconds = duration.parse(args.grace_period)
+        if nanoseconds is None or nanoseconds < 0:
+            print(
+                f"configuration error: --grace-period: not a duration: {args.grace_period!r}",
+                file=sys.stderr,
+            )
+            return 1
+        grace = nanoseconds / 1e9
     log_module.configure(config.log.level, config.log.formatter, config.log.fields)
     options = gc.Options(
         dry_run=args.dry_run, delete_untagged=args.delete_untagged, online=args.online, grace=grace
@@ -195,7 +295,7 @@ def garbage_collect(args: argparse.Namespace) -> int:
             report = gc.collect(store, options, emit)
         else:
             lease = maintenance.make_lease(config, store)
-            with maintenance.holding(lease) as held:
+            with leases.holding(lease) as held:
                 if not held():
                     print(
                         "failed to garbage collect: another registry holds the maintenance "
@@ -212,3 +312,74 @@ def garbage_collect(args: argparse.Namespace) -> int:
         return 1
     emit(report.summary(args.dry_run))
     return 0
+
+
+def _add_access(commands: argparse._SubParsersAction) -> None:
+    access = commands.add_parser(
+        "access", help="access rules: check a decision offline", description="Access rules."
+    )
+    access.set_defaults(access_parser=access)
+    checks = access.add_subparsers(dest="access_command", metavar="COMMAND")
+    check = checks.add_parser(
+        "check",
+        help="say whether USER may do ACTION on REPOSITORY, and the rule that decides",
+        description="Say whether USER may do ACTION on REPOSITORY under the access rules of "
+        "CONFIG (or of the file its access.path names), and which rule decides, as the "
+        "registry would for a request. Exit status: 0 allowed, 1 denied, 2 error.",
+    )
+    check.add_argument("config", metavar="CONFIG", help="config.yml")
+    check.add_argument("user", metavar="USER", help="a user name, or - for anonymous")
+    check.add_argument("repository", metavar="REPOSITORY", help="a repository name")
+    check.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=access_rules.ACTIONS,
+        help=f"one of {', '.join(access_rules.ACTIONS)} (a push also needs pull, as in the API)",
+    )
+
+
+def access_check(args: argparse.Namespace) -> int:
+    """``registry access check``: ``allowed``/``denied`` and the rule on stdout; 0, 1 or 2."""
+    log_module.configure("error")
+    try:
+        config = config_module.load(args.config)
+        source = access_rules.PolicySource.from_config(config)
+    except ConfigError as err:
+        print(f"registry: configuration error: {err}", file=sys.stderr)
+        return 2
+    try:
+        reference.check_name(args.repository)
+    except errors.NameInvalid:
+        print(f"registry: not a repository name: {args.repository!r}", file=sys.stderr)
+        return 2
+    policy = source.current()
+    if policy.mode is access_rules.Mode.TOKEN:
+        print(
+            "registry: with auth: token the token's claims decide; there is nothing to check "
+            "offline",
+            file=sys.stderr,
+        )
+        return 2
+    identity = access_rules.Identity(None if args.user == "-" else args.user)
+    _warn_unknown_user(config, identity)
+    actions = ["pull", "push"] if args.action == "push" else [args.action]
+    decision = policy.decide_all(identity, args.repository, actions)
+    verdict = "allowed" if decision.allowed else "denied"
+    may = "may" if decision.allowed else "may not"
+    print(f"{verdict}: {identity} {may} {args.action} {args.repository} (rule: {decision.rule})")
+    return 0 if decision.allowed else 1
+
+
+def _warn_unknown_user(config: Configuration, identity: access_rules.Identity) -> None:
+    """A note on stderr when USER is not in the htpasswd file: rules cannot tell."""
+    path = config.auth.parameters.get("path") if config.auth.type == "htpasswd" else None
+    if identity.user is None or not isinstance(path, str):
+        return
+    try:
+        with open(path, "rb") as file:
+            users, _ = htpasswd.parse(file.read())
+    except OSError as err:
+        print(f"note: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return
+    if identity.user not in users:
+        print(f"note: {identity.user} is not a user of {path}", file=sys.stderr)

@@ -260,6 +260,21 @@ class H2C:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HTTPTimeouts:
+    """Our extension: how long a client may take, as nginx's ``client_header_timeout``,
+    ``client_body_timeout``/``send_timeout`` and ``keepalive_timeout`` bound it. The Go registry
+    has none (a goroutine per connection costs little); here each stalled connection would
+    otherwise hold a descriptor, and a stalled body a thread, for ever."""
+
+    #: The whole request line and headers.
+    header: float = field(default=60.0, metadata=_meta(positive=True))
+    #: Between two reads of a request body, and for each write of an answer.
+    body: float = field(default=60.0, metadata=_meta(positive=True))
+    #: A kept-alive connection waiting for its next request.
+    idle: float = field(default=60.0, metadata=_meta(positive=True))
+
+
+@dataclass(frozen=True, kw_only=True)
 class HTTP:
     """The HTTP server. ``secret`` is None when unset: the server then makes one up and warns.
 
@@ -281,6 +296,7 @@ class HTTP:
     h2c: H2C = field(default_factory=H2C)
     workers: int | None = field(default=None, metadata=_meta(minimum=1))
     threads: int | None = field(default=None, metadata=_meta(minimum=1))
+    timeouts: HTTPTimeouts = field(default_factory=HTTPTimeouts)
     trustedproxies: tuple[str, ...] | None = None
     """Our extension: the peers (IP addresses or CIDR networks) whose ``X-Forwarded-*``,
     ``X-Real-Ip`` and ``Forwarded`` headers are believed. None (unset) believes every peer, as
@@ -492,6 +508,8 @@ class Configuration:
     catalog: Catalog = field(default_factory=Catalog)
     tags: Tags = field(default_factory=Tags)
     policy: Policy = field(default_factory=Policy)
+    #: Our extension, checked by :mod:`distribution.access`: per-repository access rules.
+    access: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Configuration:
@@ -535,6 +553,18 @@ def parse(
     if "level" not in log and "loglevel" in tree:
         tree["log"] = {**log, "level": tree["loglevel"]}
     return _ROOT.build(tree)
+
+
+def load_yaml(text: str | bytes, source: str) -> Any:
+    """A YAML document read as the configuration is (go-yaml's scalars), for files that a
+    section points to; None for an empty one. ``source`` names it in errors."""
+    try:
+        node = _compose(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(source, f"invalid YAML: {_reason(err)}") from None
+    if node is None or _is_null(node):
+        return None
+    return _construct(node, source)
 
 
 def _check_version(node: MappingNode) -> None:

@@ -19,7 +19,6 @@ purging's first run comes after a random delay of up to an hour, as in Go) write
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import logging
@@ -31,66 +30,27 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from distribution import proxy, redisconn
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
+from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.proxy import schedule
 from distribution.storage import driver as drivers
 from distribution.storage import gc, paths, purge
 
 log = logging.getLogger(__name__)
 
-#: Seconds a lease lasts without renewal; its holder renews it every third of that.
-LEASE_TTL = 30.0
 #: Go waits a random delay of up to this long before the first upload purge.
 MAX_FIRST_DELAY = 3600.0
 #: The Redis key of the lease (our own; the Go registry has none).
 REDIS_KEY = "maintenance::lease"
 #: Seconds a storage lease's owner waits before reading it back.
 STORAGE_SETTLE = 0.5
-
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('del', KEYS[1])
-end
-return 0
-"""
-
-
-class Lease(Protocol):
-    """Who in the cluster runs maintenance; ``acquire`` also renews a lease already held."""
-
-    def acquire(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-class RedisLease:
-    """The lease as a Redis key holding its owner's id, with an expiry."""
-
-    def __init__(self, client: Any, owner: str, ttl: float = LEASE_TTL) -> None:
-        self.client = client
-        self.owner = owner
-        self.ttl_ms = int(ttl * 1000)
-
-    def acquire(self) -> bool:
-        if self.client.set(REDIS_KEY, self.owner, nx=True, px=self.ttl_ms):
-            return True
-        return bool(self.client.eval(_RENEW, 1, REDIS_KEY, self.owner, self.ttl_ms))
-
-    def release(self) -> None:
-        self.client.eval(_RELEASE, 1, REDIS_KEY, self.owner)
 
 
 class StorageLease:
@@ -194,37 +154,8 @@ def first_delay(interval: float) -> float:
 def make_lease(config: Configuration, driver: drivers.StorageDriver) -> Lease:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     if redisconn.configured(config.redis):
-        return RedisLease(redisconn.connect(config.redis), owner)
+        return RedisLease(redisconn.connect(config.redis), REDIS_KEY, owner)
     return StorageLease(driver, owner)
-
-
-@contextlib.contextmanager
-def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
-    """Take ``lease`` and renew it in a thread; yields "is it still held?". Released at exit."""
-    held = threading.Event()
-    done = threading.Event()
-    if lease.acquire():
-        held.set()
-
-    def renew() -> None:
-        while not done.wait(LEASE_TTL / 3):
-            try:
-                still = lease.acquire()
-            except Exception:  # unreachable: no longer sure to hold it
-                still = False
-            if not still:
-                held.clear()
-                return
-
-    renewer = threading.Thread(target=renew, name="maintenance-lease", daemon=True)
-    if held.is_set():
-        renewer.start()
-    try:
-        yield held.is_set
-    finally:
-        done.set()
-        if held.is_set():
-            lease.release()
 
 
 def install(cfg: Any, config: Configuration) -> None:

@@ -373,11 +373,14 @@ def _string(value: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def _integer(value: dict[str, Any], key: str, where: str, default: int) -> int:
+    """A count (a size, a schema version): an integer, never negative."""
     item = value.get(key)
     if item is None:
         return default
     if isinstance(item, bool) or not isinstance(item, int):
         raise errors.ManifestInvalid(detail=f"{where}.{key} must be an integer")
+    if item < 0:
+        raise errors.ManifestInvalid(detail=f"{where}.{key} must not be negative")
     return item
 
 

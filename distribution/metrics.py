@@ -6,7 +6,8 @@ working: ``registry_http_requests_total{handler,code,method}``,
 ``registry_http_{request,response}_size_bytes{handler}``,
 ``registry_http_in_flight_requests{handler}``, ``registry_storage_action_seconds{driver,action}``
 and ``registry_storage_cache_{requests,hits,errors}_total``. Ours on top:
-``registry_storage_cache_misses_total`` and ``registry_http_uploads_in_progress``.
+``registry_storage_cache_misses_total``, ``registry_http_uploads_in_progress`` and, with access
+rules, ``registry_access_decisions_total{action,result}``.
 
 Under gunicorn the workers are separate processes, so the metrics use prometheus-client's
 multiprocess mode: :func:`start_multiprocess` runs in the master before any worker forks and
@@ -240,6 +241,15 @@ def _create(registry: CollectorRegistry) -> dict[str, Any]:
             "The number of seconds that the storage action takes",
             ["driver", "action"],
             **storage,
+        ),
+        "access_decisions": Counter(
+            "decisions",
+            "Requests decided by the access rules, by the action asked for and the result "
+            "(allowed or denied).",
+            ["action", "result"],
+            namespace=NAMESPACE,
+            subsystem="access",
+            registry=registry,
         ),
         "cache_lookups": CacheLookups(
             Counter("cache_requests", "The number of cache request received", **storage), cache

@@ -23,8 +23,13 @@ def check_name(name: str) -> None:
         raise errors.NameInvalid(
             f"repository name must not be more than {NAME_MAX_LENGTH} characters"
         )
-    if not _NAME.fullmatch(name):
+    if not is_name(name):
         raise errors.NameInvalid("invalid repository name", detail={"name": name})
+
+
+def is_name(name: str) -> bool:
+    """Whether ``name`` is a repository name (see :func:`check_name`)."""
+    return len(name) <= NAME_MAX_LENGTH and _NAME.fullmatch(name) is not None
 
 
 def is_tag(reference: str) -> bool:

@@ -1,10 +1,12 @@
-"""``registry serve``: the Flask app under gunicorn's gthread workers, embedded, not shelled out."""
+"""``registry serve``: the Flask app under gunicorn, embedded, not shelled out, in threaded
+workers of our own (:mod:`distribution.worker`)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,8 +16,9 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
-from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig
+from distribution import debug, maintenance, notifications, proxyheaders, tlsconfig, worker
 from distribution import log as log_module
+from distribution.api.access import USER_ENVIRON
 from distribution.api.filebody import DIRECT_BYTES
 from distribution.config import TLS, Configuration
 
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 16
 #: Seconds in-flight requests get to finish after SIGTERM when ``http.draintimeout`` is unset.
 DEFAULT_DRAIN_TIMEOUT = 30
+#: Connections a worker holds at once, waiting or in a request (gunicorn's default is 1000).
+WORKER_CONNECTIONS = 4096
 
 _GUNICORN_LOG_LEVELS = {"warn": "warning", "fatal": "critical", "panic": "critical"}
 
@@ -55,11 +60,13 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
     options: dict[str, Any] = {
         "bind": [bind_address(http.net, http.addr)],
-        "worker_class": "gthread",
+        "worker_class": worker.worker_class(http.timeouts),
         "workers": http.workers or default_workers(),
         "threads": http.threads or DEFAULT_THREADS,
+        # Connections per worker: waiting ones cost a descriptor, not a thread.
+        "worker_connections": WORKER_CONNECTIONS,
         "graceful_timeout": drain,
-        "keepalive": 60,
+        "keepalive": max(1, math.ceil(http.timeouts.idle)),
         # A Bearer token carrying an x5c chain outgrows gunicorn's 8190-byte default.
         "limit_request_field_size": 65536,
         "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
@@ -117,18 +124,33 @@ def _logger_class(formatter: str, fields: Mapping[str, Any]) -> type[glogging.Lo
                 handler.setFormatter(log_module.make_formatter(formatter, fields))
 
         def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+            """gunicorn's fields, with the user only once authenticated (gunicorn logs any
+            Basic name sent, as given) and every control character escaped, so no client
+            can write a line of its own into the log."""
             atoms = super().atoms(resp, req, environ, request_time)
             atoms["h"] = proxyheaders.forwarded_client(environ) or atoms["h"]
+            atoms["u"] = environ.get(USER_ENVIRON) or "-"
             if environ.get(DIRECT_BYTES):  # the blob body gunicorn did not send itself
                 atoms["B"] = (atoms["B"] or 0) + environ[DIRECT_BYTES]
                 atoms["b"] = str(atoms["B"])
-            return atoms
+            return {
+                key: _UNPRINTABLE.sub(_escaped, value) if isinstance(value, str) else value
+                for key, value in atoms.items()
+            }
 
         def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
             if not environ.get(debug.DEBUG_REQUEST):  # Go's debug server keeps no access log
                 super().access(resp, req, environ, request_time)
 
     return RegistryLogger
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A control character or backslash as nginx writes it in its access log: ``\\xHH``."""
+    return f"\\x{ord(match[0]):02X}"
 
 
 def _ssl_context_hook(tls: TLS) -> Callable[..., ssl.SSLContext]:

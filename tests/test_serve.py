@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 
@@ -74,6 +75,33 @@ def test_access_log_follows_config(start_registry) -> None:
 
     assert '"GET /v2/ HTTP/1.1" 200' in logged.stdout
     assert "GET /v2/" not in quiet.stdout
+
+
+def test_access_log_names_only_authenticated_users_and_escapes_control_characters(
+    start_registry, tmp_path: Path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"alice:" + bcrypt.hashpw(b"secret", bcrypt.gensalt(4)) + b"\n")
+    registry = start_registry(
+        f"version: 0.1\nstorage: {{inmemory: {{}}}}\n"
+        f"auth: {{htpasswd: {{realm: test, path: {htpasswd}}}}}\n"
+    )
+    forged = '1.2.3.4 - admin [01/Jan/2026:00:00:00 +0000] "DELETE /v2/x HTTP/1.1" 202'
+    refused = requests.get(
+        f"{registry.url}/v2/",
+        auth=(f"mallory\n{forged}", "wrong"),
+        headers={"User-Agent": "agent\\red"},
+    )
+    allowed = requests.get(f"{registry.url}/v2/", auth=("alice", "secret"))
+    registry.stop()
+
+    assert (refused.status_code, allowed.status_code) == (401, 200)
+    lines = [line for line in registry.stdout.splitlines() if '"GET /v2/ HTTP/1.1"' in line]
+    lines = lines[-2:]  # after the start-up probe
+    assert " - - [" in lines[0] and '" 401 ' in lines[0]
+    assert "mallory" not in registry.stdout and forged not in registry.stdout
+    assert lines[0].endswith('"agent\\x5Cred"')
+    assert " - alice [" in lines[1]
 
 
 def test_sigterm_lets_a_slow_request_finish(start_registry) -> None:

@@ -25,6 +25,8 @@ from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.errors import ParseException
 
 CHUNK_SIZE = 1 << 20
+#: Digits of the longest ``Content-Length`` taken (64 bits, as Go parses it).
+MAX_LENGTH_DIGITS = 19
 #: How long a response waits while the unread rest of its request's body is dropped.
 DISCARD_SECONDS = 1.0
 
@@ -51,8 +53,8 @@ def content_length(environ: dict[str, Any]) -> int | None:
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
     text = environ.get("CONTENT_LENGTH") or "0"
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidContentLength(text)
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_LENGTH_DIGITS:
+        raise InvalidContentLength(text[:40])
     return int(text)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from distribution.api import context, pagination
+from distribution.api import access, context, pagination
 from distribution.storage import catalog
 
 bp = Blueprint("catalog", __name__)
@@ -12,13 +12,16 @@ bp = Blueprint("catalog", __name__)
 
 @bp.route("/v2/_catalog", methods=["GET"])
 def list_repositories() -> Response:
-    """A page of repository names, at most ``catalog.maxentries`` long (100 by default)."""
+    """A page of the repository names the caller may pull, at most ``catalog.maxentries`` long
+    (100 by default)."""
     limit = pagination.catalog_limit(request.args.get("n"), context.config().catalog.maxentries)
     last = request.args.get("last", "")
     names: list[str] = []
     more = False
-    if limit > 0:
-        names, more = catalog.repositories(context.registry().driver, limit, last)
+    visible = access.visibility()
+    if limit > 0 and not visible.nothing:
+        only = None if visible.everything else visible
+        names, more = catalog.repositories(context.registry().driver, limit, last, only)
     response = jsonify({"repositories": names})
     if more:
         path = request.script_root + request.path

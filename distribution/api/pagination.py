@@ -15,8 +15,13 @@ from distribution import errors
 
 #: Page size of the catalog when the client gives no ``n`` (Go's ``defaultReturnedEntries``).
 DEFAULT_CATALOG_ENTRIES = 100
+#: Most referrers in one answer (and the default): one page for any client that does not
+#: follow ``Link``, yet an index far below the spec's 4 MiB.
+REFERRERS_PAGE = 1000
 
-_ATOI = re.compile(r"[+-]?[0-9]+")
+#: Go's ``strconv.Atoi`` on 64 bits: a sign and at most 19 digits fit (larger ones are refused).
+_ATOI = re.compile(r"[+-]?[0-9]{1,19}")
+_INT64 = range(-(2**63), 2**63)
 
 
 def tags_limit(raw: str | None, maximum: int | None) -> int | None:
@@ -51,6 +56,17 @@ def catalog_limit(raw: str | None, maximum: int) -> int:
     return n
 
 
+def referrers_limit(raw: str | None) -> int:
+    """The referrers page size for query value ``raw`` (our extension: the spec lets a
+    registry page as it likes): :data:`REFERRERS_PAGE` unless a smaller ``n`` is asked."""
+    if not raw:
+        return REFERRERS_PAGE
+    n = _atoi(raw)
+    if n is None or n < 0 or n > REFERRERS_PAGE:
+        raise errors.PaginationNumberInvalid(detail={"n": raw})
+    return n
+
+
 def page(items: Sequence[str], limit: int | None, last: str) -> tuple[list[str], bool]:
     """The sorted ``items`` after ``last``, at most ``limit`` of them, and whether more remain.
 
@@ -64,13 +80,16 @@ def page(items: Sequence[str], limit: int | None, last: str) -> tuple[list[str],
     return after[:limit], True
 
 
-def next_link(path: str, limit: int, last: str) -> str:
-    """The ``Link`` header pointing at the page after ``last``."""
-    return f'<{path}?{urlencode([("last", last), ("n", str(limit))])}>; rel="next"'
+def next_link(path: str, limit: int, last: str, *kept: tuple[str, str]) -> str:
+    """The ``Link`` header pointing at the page after ``last``, with the ``kept`` query
+    parameters (a filter), all in sorted order as Go writes them."""
+    query = sorted([*kept, ("last", last), ("n", str(limit))])
+    return f'<{path}?{urlencode(query)}>; rel="next"'
 
 
 def _atoi(text: str) -> int | None:
-    """Go's ``strconv.Atoi``: optional sign and ASCII digits, nothing else."""
+    """Go's ``strconv.Atoi``: optional sign and ASCII digits, nothing else, within 64 bits."""
     if not _ATOI.fullmatch(text):
         return None
-    return int(text)
+    value = int(text)
+    return value if value in _INT64 else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from distribution import manifest
-from distribution.api import context
+from distribution.api import context, pagination
 from distribution.digest import Digest
 from distribution.storage.manifests import ManifestStore
 from distribution.storage.referrers import referrers
@@ -23,12 +23,22 @@ ARTIFACT_TYPE_FILTER = "artifactType"
 
 @bp.route("/v2/<path:name>/referrers/<reference>", methods=["GET"])
 def list_referrers(name: str, reference: str) -> Response:
-    """Manifests of the repository whose ``subject`` is ``reference``, optionally filtered."""
+    """Manifests of the repository whose ``subject`` is ``reference``, optionally filtered,
+    by digest order in pages of ``n`` (after ``last``) with a ``Link`` to the next one."""
     subject = Digest.parse(reference)
     artifact_type = request.args.get(ARTIFACT_TYPE_FILTER) or None
+    limit = pagination.referrers_limit(request.args.get("n"))
+    last = request.args.get("last", "")
     store = ManifestStore(context.registry().blobs, name)
-    response = jsonify(manifest.image_index(referrers(store, subject, artifact_type)))
+    found = {d["digest"]: d for d in referrers(store, subject, artifact_type)}
+    digests, more = pagination.page(sorted(found), limit, last)
+    response = jsonify(manifest.image_index([found[digest] for digest in digests]))
     response.content_type = manifest.OCI_INDEX
+    kept = []
     if artifact_type is not None:
         response.headers["OCI-Filters-Applied"] = ARTIFACT_TYPE_FILTER
+        kept.append((ARTIFACT_TYPE_FILTER, artifact_type))
+    if more:
+        path = request.script_root + request.path
+        response.headers["Link"] = pagination.next_link(path, limit, digests[-1], *kept)
     return response

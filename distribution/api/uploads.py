@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from distribution import errors, metrics, notifications, reference, uploadstate
-from distribution.api import body, context
+from distribution.api import access, body, context
 from distribution.api.urls import external_url
 from distribution.digest import Digest
 from distribution.storage.blobs import Descriptor, RepositoryBlobs
@@ -26,7 +26,8 @@ bp = Blueprint("uploads", __name__)
 #: Where the app keeps this process's live upload hashes.
 LIVE_HASHES_EXTENSION = "distribution.live_hashes"
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+#: ``start-end``, each a byte offset (at most 19 digits: 64 bits), as Docker sends it.
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 
 
 @bp.record_once
@@ -63,17 +64,19 @@ def start_upload(name: str) -> Response:
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["GET", "HEAD"])
 def upload_status(name: str, uuid: str) -> Response:
     """204 with the stored ``Range`` and a ``Location`` carrying a fresh ``_state``."""
-    upload = _uploads().get(name, uuid)
-    return _empty(204, _progress_headers(upload))
+    with _uploads().exclusive(name, uuid) as upload:
+        return _empty(204, _progress_headers(upload))
 
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PATCH"])
 def patch_upload(name: str, uuid: str) -> Response:
     """Append the body; a ``Content-Range`` must start at the stored size."""
     uploads = _uploads()
-    upload = _resume(uploads, name, uuid)
-    _check_content_range(upload)
-    upload = uploads.append(upload, request_body)
+    state = _state(name, uuid)
+    with uploads.exclusive(name, uuid) as upload:
+        _check_offset(upload, state)
+        _check_content_range(upload)
+        upload = uploads.append(upload, request_body)
     return _empty(202, _progress_headers(upload))
 
 
@@ -81,10 +84,12 @@ def patch_upload(name: str, uuid: str) -> Response:
 def complete_upload(name: str, uuid: str) -> Response:
     """Append the body, if any, verify ``?digest=`` and make the upload a blob (201)."""
     uploads = _uploads()
-    upload = _resume(uploads, name, uuid)
-    digest = _digest_param()
-    upload = uploads.append(upload, request_body)
-    committed = uploads.commit(upload, digest)
+    state = _state(name, uuid)
+    with uploads.exclusive(name, uuid) as upload:
+        _check_offset(upload, state)
+        digest = _digest_param()
+        upload = uploads.append(upload, request_body)
+        committed = uploads.commit(upload, digest)
     notifications.blob_pushed(name, committed)
     return _created(name, committed)
 
@@ -93,8 +98,10 @@ def complete_upload(name: str, uuid: str) -> Response:
 def cancel_upload(name: str, uuid: str) -> Response:
     """Remove the upload and its data (204)."""
     uploads = _uploads()
-    upload = _resume(uploads, name, uuid)
-    uploads.cancel(upload)
+    state = _state(name, uuid)
+    with uploads.exclusive(name, uuid) as upload:
+        _check_offset(upload, state)
+        uploads.cancel(upload)
     return _empty(204, {"Docker-Upload-UUID": upload.id})
 
 
@@ -116,23 +123,26 @@ def request_body(sink: Callable[[memoryview], object]) -> int:
 
 
 def _uploads() -> Uploads:
-    return Uploads(context.registry().blobs, current_app.extensions[LIVE_HASHES_EXTENSION])
+    registry = context.registry()
+    return Uploads(registry.blobs, current_app.extensions[LIVE_HASHES_EXTENSION], registry.locks)
 
 
-def _resume(uploads: Uploads, name: str, uuid: str) -> Upload:
-    """The upload the request's ``_state`` continues, checked in Go's order.
+def _state(name: str, uuid: str) -> uploadstate.UploadState:
+    """The request's ``_state``, checked in Go's order before the upload is looked up.
 
-    Bad token: ``BLOB_UPLOAD_INVALID``; no such upload: ``BLOB_UPLOAD_UNKNOWN``; token not at
-    the stored size (a stale or replayed request): ``RANGE_INVALID``, as distribution v3.
+    Bad token: ``BLOB_UPLOAD_INVALID``; then, under the upload's lock, no such upload:
+    ``BLOB_UPLOAD_UNKNOWN``; token not at the stored size (a stale or replayed request):
+    ``RANGE_INVALID`` (:func:`_check_offset`), as distribution v3.
     """
-    state = uploadstate.resume(request.args.get("_state"), _secret(), name, uuid)
-    upload = uploads.get(name, uuid)
+    return uploadstate.resume(request.args.get("_state"), _secret(), name, uuid)
+
+
+def _check_offset(upload: Upload, state: uploadstate.UploadState) -> None:
     if upload.size != state.offset:
         raise errors.RangeInvalid(
             detail={"offset": state.offset, "size": upload.size},
             headers=_progress_headers(upload),
         )
-    return upload
 
 
 def _check_content_range(upload: Upload) -> None:
@@ -168,13 +178,19 @@ def _digest_param() -> Digest:
 
 
 def _mount(name: str, mount: str | None, source: str | None) -> Descriptor | None:
-    """Link ``mount`` from repository ``source`` into ``name``; None if that cannot be done."""
+    """Link ``mount`` from repository ``source`` into ``name``; None if that cannot be done.
+
+    A caller the access rules do not let pull ``source`` gets an ordinary upload, as for a
+    blob ``source`` lacks: the answer tells nothing of ``source``, and clients just upload.
+    """
     if not mount or not source:
         return None
     try:
         digest = Digest.parse(mount)
         reference.check_name(source)
     except (errors.DigestInvalid, errors.NameInvalid):
+        return None
+    if not access.allows(source, "pull"):
         return None
     blobs = context.registry().blobs
     try:

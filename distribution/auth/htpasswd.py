@@ -6,9 +6,11 @@ no restart; a file missing at start-up is created with user ``docker`` and a ran
 logged once (Go 2.8 does the same, see :func:`ensure_file`).
 
 Where we differ: only bcrypt entries count (another hash is ignored with a warning naming its
-line, where Go would fail every login); an unknown user costs one bcrypt check like a known
-one; and verified credentials are cached in the process for :data:`CACHE_TTL` seconds, since
-bcrypt is slow by design and a push sends the same credentials with every request.
+line, where Go would fail every login); every refusal takes as long as a check at the file's
+highest bcrypt cost, for a known user with a cheaper hash and an unknown one alike, so timing
+tells nobody which names exist; and verified credentials are cached in the process for
+:data:`CACHE_TTL` seconds, since bcrypt is slow by design and a push sends the same
+credentials with every request.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ CACHE_TTL = 60.0
 CACHE_SIZE = 1024
 #: The user a created file holds, as Go provisions it.
 DEFAULT_USER = "docker"
+#: ``base64(":")``: the Basic credentials of a client that has none.
+EMPTY_BASIC = "Og=="
 #: bcrypt only reads this many bytes of a password.
 BCRYPT_MAX_PASSWORD = 72
 
@@ -159,7 +163,10 @@ class HtpasswdController(AccessController):
         self._users: dict[str, bytes] = {}
         self._version: tuple[int, int, int] | str | None = None
         self._generation = 0
+        #: A hash at the file's highest cost, checked for unknown users, and how long that
+        #: check took when the file was read: every refusal lasts at least as long.
         self._dummy: bytes | None = None
+        self._refusal_seconds = 0.0
         #: ``HMAC(user, password)`` -> (expiry, generation); the key never leaves the process.
         self._cache: dict[bytes, tuple[float, int]] = {}
         self._cache_key = secrets.token_bytes(32)
@@ -167,7 +174,7 @@ class HtpasswdController(AccessController):
     def authorized(self, headers: Mapping[str, str], accesses: Sequence[Access]) -> Grant:
         credentials = basic_credentials(headers)
         if credentials is None:
-            if not headers.get("Authorization"):
+            if not headers.get("Authorization") or _empty_basic(headers):
                 raise Unauthenticated(self.challenge, "no credentials", presented=False)
             raise Unauthenticated(self.challenge, "malformed or non-Basic authorization header")
         user, password = credentials
@@ -185,9 +192,10 @@ class HtpasswdController(AccessController):
         if cached is not None and cached[0] > now and cached[1] == generation:
             return True
         hashed = users.get(user)
-        # An unknown user is checked against a dummy hash: the answer takes as long.
+        started = time.monotonic()
         matched = bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._dummy_hash())
         if not (matched and hashed is not None):
+            time.sleep(max(0.0, self._refusal_seconds - (time.monotonic() - started)))
             return False
         with self._lock:
             if len(self._cache) >= CACHE_SIZE:
@@ -218,8 +226,8 @@ class HtpasswdController(AccessController):
                         log.warning("htpasswd %s: %s", self.path, warning)
             if isinstance(version, str):
                 log.error("htpasswd: %s; refusing every login until it is readable", version)
-            elif users and self._dummy is None:
-                self._dummy = bcrypt.hashpw(secrets.token_bytes(16), _salt_like(users))
+            elif users:
+                self._dummy, self._refusal_seconds = _dummy_at_highest_cost(users)
             self._users, self._version = users, version
             self._generation += 1
             self._cache.clear()
@@ -239,8 +247,18 @@ class HtpasswdController(AccessController):
         return self._dummy
 
 
-def _salt_like(users: dict[str, bytes]) -> bytes:
-    """A fresh salt with the cost of the file's first entry, so dummy checks cost the same."""
-    match = BCRYPT.fullmatch(next(iter(users.values())))
-    cost = int(match.group(1)) if match else 10
-    return bcrypt.gensalt(min(max(cost, 4), 31))
+def _dummy_at_highest_cost(users: dict[str, bytes]) -> tuple[bytes, float]:
+    """A hash of nothing at the highest cost among ``users``, and the seconds a check takes."""
+    costs = [int(found[1]) for hashed in users.values() if (found := BCRYPT.fullmatch(hashed))]
+    cost = min(max(max(costs, default=10), 4), 31)
+    dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
+    started = time.monotonic()
+    bcrypt.checkpw(b"", dummy)
+    return dummy, time.monotonic() - started
+
+
+def _empty_basic(headers: Mapping[str, str]) -> bool:
+    """``Basic Og==`` (empty user and password): what podman and skopeo send, after a Basic
+    challenge, when they hold no credentials. It asks for nothing more than no header does."""
+    found = authorization(headers)
+    return found is not None and found[0] == "basic" and found[1] == EMPTY_BASIC

@@ -249,7 +249,7 @@ class BlobFetch:
         self.digest = digest
         self.response = response
         length = response.headers.get("Content-Length", "")
-        self.size = int(length) if length.isdigit() else None
+        self.size = int(length) if length.isdigit() and len(length) <= 19 else None
         self.stored = False
         self._body = iter_body(response, CHUNK)
         self._hasher = digest.hasher()

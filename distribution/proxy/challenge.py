@@ -2,15 +2,18 @@
 
 A registry that wants a token answers ``401`` with ``WWW-Authenticate: Bearer realm="...",
 service="...",scope="..."``; the client fetches a token from ``realm`` and retries with it
-(the Docker Hub flow, which Go's proxy follows through ``internal/client/auth``).
+(the Docker Hub flow, which Go's proxy follows through ``internal/client/auth``). Whether the
+configured credentials may go with that request is :func:`realm_allowed`'s to say.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Seconds a token lives when the token server does not say (the Docker token spec's default).
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -89,6 +92,53 @@ def parse_token(document: Any, now: float | None = None) -> Token:
     return Token(value, start + max(float(lifetime) - EXPIRY_MARGIN, 1.0))
 
 
+def realm_allowed(upstream: str, realm: str) -> bool:
+    """Whether the proxy's credentials may go to the token server ``realm`` of ``upstream``.
+
+    As distribution 3.1 decides, and stricter: the upstream's own host (over HTTPS, or over
+    the scheme the upstream was configured with); otherwise only HTTPS on the same registrable
+    domain (``auth.docker.io`` for ``registry-1.docker.io``), and never an IP address or
+    ``localhost`` that is not the upstream's own host.
+    """
+    try:
+        base, target = urlsplit(upstream), urlsplit(realm)
+        base_host, target_host = base.hostname, target.hostname
+        target.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        return False
+    if not base_host or not target_host or target.scheme not in ("http", "https"):
+        return False
+    if target_host == base_host:
+        return target.scheme in ("https", base.scheme)
+    if target.scheme != "https" or _literal_or_local(base_host) or _literal_or_local(target_host):
+        return False
+    domain = _registrable_domain(target_host)
+    return domain is not None and domain == _registrable_domain(base_host)
+
+
 def pull_scope(name: str) -> str:
     """The token scope to read repository ``name``, as Go's proxy asks for it."""
     return f"repository:{name}:pull"
+
+
+def _literal_or_local(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _registrable_domain(host: str) -> str | None:
+    """The public suffix plus one label (``docker.io``), from the Public Suffix List."""
+    from publicsuffixlist import PublicSuffixList  # only a proxy with a token server needs it
+
+    global _suffixes
+    if _suffixes is None:
+        _suffixes = PublicSuffixList()
+    return _suffixes.privatesuffix(host.lower().rstrip("."))
+
+
+_suffixes: Any = None

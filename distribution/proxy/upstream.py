@@ -2,14 +2,18 @@
 
 Credentials (``proxy.username``/``password``) are only ever sent where the upstream asks for
 them: a ``401`` with a ``Basic`` challenge gets them as basic auth; one with a ``Bearer``
-challenge sends them to the token server (the challenge's ``realm``), and the token it
-returns, cached per repository scope until it expires, goes to the upstream. The challenge
-learnt is kept, so later requests authenticate at once, as Go's challenge manager does.
+challenge sends them to the token server (the challenge's ``realm``) if that is the upstream's
+own host or domain (:func:`~distribution.proxy.challenge.realm_allowed`; otherwise the token is
+asked for anonymously), and the token it returns, cached per repository scope until it
+expires, goes to the upstream. Challenges are learnt from the upstream's own answers only,
+never from a host a redirect led to, and kept, so later requests authenticate at once, as Go's
+challenge manager does. Everything read from the upstream and its token server is bounded.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -39,8 +43,11 @@ MANIFEST_ACCEPT = ", ".join(
 )
 #: Seconds during which a failed token fetch is answered with its error, not repeated.
 TOKEN_RETRY_AFTER = 2.0
-#: Pages of a tag list followed at most (the upstream's ``Link`` headers).
+#: Pages of a tag list followed at most (the upstream's ``Link`` headers), and the bytes of one.
 MAX_TAG_PAGES = 100
+MAX_TAG_PAGE_BYTES = 4 << 20
+#: Bytes of a token server's answer read at most (a token with a certificate chain is a few KiB).
+MAX_TOKEN_BYTES = 1 << 20
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +89,8 @@ class Upstream:
     def manifest(self, name: str, reference: str) -> bytes:
         """The manifest's bytes, refused past the size the registry accepts."""
         path = f"/v2/{name}/manifests/{reference}"
-        body = bytearray()
         with self._request("GET", path, name, MANIFEST_ACCEPT, stream=True) as response:
-            try:
-                for chunk in response.iter_content(64 * 1024):
-                    body += chunk
-                    if len(body) > manifest.MAX_SIZE:
-                        raise UpstreamError(f"manifest {name}@{reference} is too large")
-            except requests.RequestException as exc:
-                raise UpstreamError(f"GET {path}: {exc}") from None
-        return bytes(body)
+            return _read(response, manifest.MAX_SIZE, f"manifest {name}@{reference}")
 
     def blob_size(self, name: str, digest: Digest) -> int:
         with self._request("HEAD", f"/v2/{name}/blobs/{digest}", name) as response:
@@ -108,11 +107,10 @@ class Upstream:
         for _ in range(MAX_TAG_PAGES):
             if path is None:
                 break
-            with self._request("GET", path, name) as response:
+            with self._request("GET", path, name, stream=True) as response:
+                page = _read(response, MAX_TAG_PAGE_BYTES, f"tag list of {name}")
                 try:
-                    found.extend(str(tag) for tag in response.json().get("tags") or [])
-                except requests.RequestException as exc:
-                    raise UpstreamError(f"GET {path}: {exc}") from None
+                    found.extend(str(tag) for tag in json.loads(page).get("tags") or [])
                 except (ValueError, AttributeError, TypeError):
                     raise UpstreamError(f"bad tag list for {name}") from None
                 link = response.links.get("next", {}).get("url")
@@ -162,7 +160,13 @@ class Upstream:
             raise UpstreamError(f"{method} {url}: {exc}") from None
 
     def _learn(self, response: requests.Response) -> bool:
-        """Remember the challenge of a 401; whether a retry could now authenticate."""
+        """Remember the challenge of the upstream's 401; whether a retry could now
+        authenticate. A host that a redirect led to (blob storage) teaches nothing."""
+        if _origin(response.url) != _origin(self.url):
+            log.warning(
+                "proxy: ignoring the authentication challenge of %s", _origin(response.url)[1]
+            )
+            return False
         offered = challenges.parse_challenges(response.headers.get("WWW-Authenticate", ""))
         chosen = challenges.bearer(offered)
         if chosen is None and self.credentials is not None:
@@ -227,11 +231,20 @@ class Upstream:
         if chosen.params.get("service"):
             params["service"] = chosen.params["service"]
         realm = chosen.params["realm"]
+        credentials = self.credentials
+        if credentials is not None and not challenges.realm_allowed(self.url, realm):
+            log.warning(
+                "proxy: token server %s is not on the upstream's host or domain: "
+                "asking it for a token without the configured credentials",
+                realm,
+            )
+            credentials = None
         try:
             response = self.session.get(
                 realm,
                 params=params,
-                auth=self.credentials,
+                auth=credentials,
+                stream=True,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except requests.RequestException as exc:
@@ -241,8 +254,9 @@ class Upstream:
                 raise UpstreamError(
                     f"token server {realm} answered {response.status_code}", response.status_code
                 )
+            body = _read(response, MAX_TOKEN_BYTES, f"token from {realm}")
             try:
-                return challenges.parse_token(response.json())
+                return challenges.parse_token(json.loads(body))
             except ValueError as exc:
                 raise UpstreamError(f"token server {realm}: {exc}") from None
 
@@ -251,6 +265,19 @@ def iter_body(response: requests.Response, chunk: int) -> Iterator[bytes]:
     """The raw bytes of a blob response (no content decoding), ``chunk`` at a time."""
     while data := response.raw.read(chunk, decode_content=False):
         yield data
+
+
+def _read(response: requests.Response, limit: int, what: str) -> bytes:
+    """The whole body of ``response``, refused past ``limit`` bytes."""
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise UpstreamError(f"{what} is larger than {limit} bytes")
+    except requests.RequestException as exc:
+        raise UpstreamError(f"{what}: {exc}") from None
+    return bytes(body)
 
 
 def _basic(credentials: tuple[str, str] | None) -> dict[str, str]:

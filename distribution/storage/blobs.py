@@ -139,11 +139,14 @@ class RepositoryBlobs(_Statter):
 
     def exists(self, digest: Digest) -> bool:
         """Whether the link and its blob are in storage, never asking the cache."""
+        return self.stored(digest) is not None
+
+    def stored(self, digest: Digest) -> Descriptor | None:
+        """The linked blob as storage has it now (never from the cache); None if missing."""
         try:
-            self.blobs.stat(self._linked(digest))
+            return self.blobs.stat(self._linked(digest))
         except errors.BlobUnknown:
-            return False
-        return True
+            return None
 
     def _linked(self, digest: Digest) -> Digest:
         """The digest the link for ``digest`` points at; ``BLOB_UNKNOWN`` without a link."""

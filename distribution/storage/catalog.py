@@ -9,9 +9,22 @@ come in Go's path order, component by component (``a``, ``a/b``, ``a-b``), which
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from distribution.storage import paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
+
+
+class Filter(Protocol):
+    """Which repositories a listing shows (such as the access rules' visibility)."""
+
+    def includes(self, name: str) -> bool:
+        """Whether repository ``name`` is listed."""
+        ...
+
+    def may_contain(self, folder: str) -> bool:
+        """Whether ``folder`` or a name below it may be listed; False skips the subtree."""
+        ...
 
 
 def path_key(name: str) -> str:
@@ -19,22 +32,35 @@ def path_key(name: str) -> str:
     return name.replace("/", "\x00")
 
 
-def repositories(driver: StorageDriver, limit: int, last: str = "") -> tuple[list[str], bool]:
-    """Up to ``limit`` repository names after ``last``, and whether more remain.
+def repositories(
+    driver: StorageDriver, limit: int, last: str = "", only: Filter | None = None
+) -> tuple[list[str], bool]:
+    """Up to ``limit`` repository names after ``last`` (of those ``only`` lets through), and
+    whether more remain.
 
     Folders that sort wholly before ``last`` are skipped without being listed, and the walk
     stops at the first name past the page, so a page costs about one listing per folder on
-    its path rather than a walk of the whole tree.
+    its path rather than a walk of the whole tree. A filter counts before the page is cut,
+    so every page but the last is full, and folders it rules out are not walked at all.
     """
     found: list[str] = []
-    for name in _walk(driver, paths.REPOSITORIES, "", last):
+    for name in _walk(driver, paths.REPOSITORIES, "", last, only):
+        if only is not None and not only.includes(name):
+            continue
         if len(found) == limit:
             return found, True
         found.append(name)
     return found, False
 
 
-def _walk(driver: StorageDriver, folder: str, name: str, last: str) -> Iterator[str]:
+def walk(driver: StorageDriver) -> Iterator[str]:
+    """Every repository, in catalog order, found as the walk goes."""
+    return _walk(driver, paths.REPOSITORIES, "", "", None)
+
+
+def _walk(
+    driver: StorageDriver, folder: str, name: str, last: str, only: Filter | None
+) -> Iterator[str]:
     try:
         children = sorted(driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
     except PathNotFoundError:
@@ -46,8 +72,9 @@ def _walk(driver: StorageDriver, folder: str, name: str, last: str) -> Iterator[
         if entry.startswith("_"):
             continue
         repository = f"{name}/{entry}" if name else entry
-        if not _before(repository, last):
-            yield from _walk(driver, child, repository, last)
+        if _before(repository, last) or (only is not None and not only.may_contain(repository)):
+            continue
+        yield from _walk(driver, child, repository, last, only)
 
 
 def _before(folder: str, last: str) -> bool:

@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between quarantine and rescan when ``settle`` is not given.
 MAX_SETTLE = 60.0
-#: Repositories per page of the catalog walk.
-_PAGE = 1000
 
 
 class GCError(Exception):
@@ -257,7 +255,7 @@ class _Collector:
     # -- mark -----------------------------------------------------------------------------
 
     def _mark(self) -> None:
-        for name in self._repositories():
+        for name in catalog.walk(self.driver):
             self.emit(name)
             self._mark_repository(name)
             self.report.repositories += 1
@@ -278,15 +276,6 @@ class _Collector:
     @property
     def marked(self) -> set[Digest]:
         return self.report.marked
-
-    def _repositories(self) -> Iterator[str]:
-        last = ""
-        while True:
-            names, more = catalog.repositories(self.driver, _PAGE, last)
-            yield from names
-            if not more or not names:
-                return
-            last = names[-1]
 
     def _mark_repository(self, name: str) -> None:
         revisions = self._revisions(name)
@@ -442,7 +431,7 @@ class _Collector:
     def _rescan(self) -> set[Digest]:
         """Everything manifests written since the horizon reach, and fresh ``_layers`` links."""
         keep: set[Digest] = set()
-        for name in self._repositories():
+        for name in catalog.walk(self.driver):
             quarantined = self.candidates.get(name, {})
             revisions = self._revisions(name)
             nodes = dict(quarantined)

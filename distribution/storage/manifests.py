@@ -35,6 +35,10 @@ class ManifestStore:
     def exists(self, digest: Digest) -> bool:
         return self.revisions.exists(digest)
 
+    def stored(self, digest: Digest) -> Descriptor | None:
+        """The manifest as storage has it now; None if the repository lacks it."""
+        return self.revisions.stored(digest)
+
     def get(self, digest: Digest) -> bytes:
         try:
             return self.revisions.get(digest)

@@ -10,7 +10,10 @@
       repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
       repositories/<name>/_uploads/<uuid>/data
       repositories/<name>/_uploads/<uuid>/startedat
+      repositories/<name>/_referrers/indexed        ours: the referrers index covers this repository
+      repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>   ours: a referrer's descriptor
       _maintenance/gc/trash/<alg>/<hex>/data       ours: blobs online GC is about to delete
+      _maintenance/quarantine/<alg>/<hex>/data     ours: blobs ``registry verify`` found damaged
       _maintenance/leases/<job>                     ours: the maintenance lease without Redis
       _maintenance/proxy/scheduled/<id>             ours: pull-through content to schedule
     /scheduler-state.json                           the pull-through cache's expiry schedule
@@ -104,6 +107,23 @@ def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload(name, upload_id)}/startedat"
 
 
+def referrers(name: str) -> str:
+    """Our referrers index (Go skips folders of a repository starting with ``_``)."""
+    return f"{repository(name)}/_referrers"
+
+
+def referrers_indexed(name: str) -> str:
+    return f"{referrers(name)}/indexed"
+
+
+def referrers_of(name: str, subject: Digest) -> str:
+    return f"{referrers(name)}/{subject.algorithm}/{subject.hex}"
+
+
+def referrer_entry(name: str, subject: Digest, digest: Digest) -> str:
+    return f"{referrers_of(name, subject)}/{digest.algorithm}/{digest.hex}"
+
+
 # Our own state, beside distribution's folders (the Go registry never looks here).
 MAINTENANCE = f"{ROOT}/_maintenance"
 GC_TRASH = f"{MAINTENANCE}/gc/trash"
@@ -112,6 +132,11 @@ GC_TRASH = f"{MAINTENANCE}/gc/trash"
 def gc_trash_data(digest: Digest) -> str:
     """Where online garbage collection parks a blob's data before deleting it for good."""
     return f"{GC_TRASH}/{digest.algorithm}/{digest.hex}/data"
+
+
+def quarantine_data(digest: Digest) -> str:
+    """Where ``registry verify --repair`` moves a blob whose content is not its digest's."""
+    return f"{MAINTENANCE}/quarantine/{digest.algorithm}/{digest.hex}/data"
 
 
 def maintenance_lease(job: str) -> str:

@@ -8,7 +8,9 @@ from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.storage import driver as drivers
+from distribution.storage import locks
 from distribution.storage.blobs import BlobStore
+from distribution.storage.locks import Locks
 
 
 @dataclass
@@ -19,9 +21,12 @@ class Registry:
     driver: drivers.StorageDriver
     cache: BlobDescriptorCache = NO_CACHE
     blobs: BlobStore = field(init=False)
+    #: Locks of uploads, shared with every other worker and replica.
+    locks: Locks = field(init=False)
 
     def __post_init__(self) -> None:
         self.blobs = BlobStore(self.driver, self.cache)
+        self.locks = locks.from_config(self.config, self.driver)
 
     @classmethod
     def from_config(cls, config: Configuration) -> Registry:

@@ -14,6 +14,12 @@ only ever saves work, never decides anything.
 Commit verifies the digest before any blob exists, then moves the data into the blob store
 (or drops it if the blob is already there), links it into the repository and removes the
 upload, in that order, as distribution does.
+
+Requests on one upload (append, status, commit, cancel) run one at a time under its lock
+(:meth:`Uploads.exclusive`, :mod:`distribution.storage.locks`), in every worker and replica.
+Without it a PATCH that opened the data file before a commit moved that file into the blob
+store would write into the stored blob (Go has this flaw), and two PATCHes at one offset would
+both append.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,7 +41,8 @@ from distribution import errors
 from distribution.digest import CANONICAL, Digest
 from distribution.storage import paths
 from distribution.storage.blobs import BlobStore, Descriptor, RepositoryBlobs
-from distribution.storage.driver import FileWriter, PathNotFoundError
+from distribution.storage.driver import FileWriter, LockTimeoutError, PathNotFoundError
+from distribution.storage.locks import DriverLocks, Locks
 from distribution.uploadstate import parse_time
 
 #: Bytes read at a time when re-hashing stored upload data.
@@ -113,10 +120,11 @@ class LiveHashes:
 class Uploads:
     """Start, append to, commit and cancel uploads on the registry's driver."""
 
-    def __init__(self, blobs: BlobStore, hashes: LiveHashes) -> None:
+    def __init__(self, blobs: BlobStore, hashes: LiveHashes, locks: Locks | None = None) -> None:
         self.blobs = blobs
         self.driver = blobs.driver
         self.hashes = hashes
+        self.locks = locks or DriverLocks(blobs.driver)
 
     def start(self, name: str) -> Upload:
         """A new, empty upload with a uuid4 id, as Go creates them."""
@@ -141,6 +149,27 @@ class Uploads:
         except ValueError:
             raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
         return Upload(name, upload_id, self._stored_size(name, upload_id), started_at)
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str, upload_id: str) -> Iterator[Upload]:
+        """The upload as stored, with no other request on it until the block ends.
+
+        ``BLOB_UPLOAD_UNKNOWN`` if it is gone (committed or cancelled meanwhile included);
+        ``TOOMANYREQUESTS`` if another request keeps it past the lock's wait.
+        """
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise errors.BlobUploadUnknown(detail=upload_id)
+        with contextlib.ExitStack() as held:
+            try:
+                # The start time file: every upload has one, Go's too, until it is removed.
+                held.enter_context(self.locks.hold(paths.upload_started_at(name, upload_id)))
+            except PathNotFoundError:
+                raise errors.BlobUploadUnknown(detail=upload_id) from None
+            except LockTimeoutError:
+                raise errors.TooManyRequests(
+                    "another request is using this upload", detail=upload_id
+                ) from None
+            yield self.get(name, upload_id)
 
     def append(self, upload: Upload, source: Source) -> Upload:
         """Write what ``source`` delivers at the end of the upload, hashing it as it passes.

@@ -5,7 +5,9 @@
 * Indexes and manifest lists: every child must be a manifest of the repository, unless
   ``validation.manifests.indexes`` narrows that to some platforms or to none.
 
-The first missing reference is ``MANIFEST_BLOB_UNKNOWN`` with its digest as the detail.
+The first missing reference is ``MANIFEST_BLOB_UNKNOWN`` with its digest as the detail; a
+reference whose ``size`` is not the stored content's is ``MANIFEST_INVALID`` (Go does not look:
+a client then fails verifying what it pulls).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 from distribution import errors
 from distribution.config import Validation
-from distribution.manifest import Manifest, URLPolicy, layer_needs_blob
+from distribution.manifest import Descriptor, Manifest, URLPolicy, layer_needs_blob
+from distribution.storage.blobs import Descriptor as StoredBlob
 from distribution.storage.blobs import RepositoryBlobs
 from distribution.storage.manifests import ManifestStore
 
@@ -48,17 +51,28 @@ class Rules:
 def verify(
     manifest: Manifest, layers: RepositoryBlobs, manifests: ManifestStore, rules: Rules
 ) -> None:
-    """Raise ``MANIFEST_BLOB_UNKNOWN`` for the first reference the repository lacks."""
+    """Raise ``MANIFEST_BLOB_UNKNOWN`` for the first reference the repository lacks, and
+    ``MANIFEST_INVALID`` for one of another size than stored."""
     if manifest.is_index:
-        for child in manifest.manifests:
-            if _must_exist(child.platform, rules) and not manifests.exists(child.digest):
-                raise errors.ManifestBlobUnknown(detail=str(child.digest))
+        for i, child in enumerate(manifest.manifests):
+            if _must_exist(child.platform, rules):
+                _check(child, manifests.stored(child.digest), f"manifests[{i}]")
         return
-    if manifest.config is not None and not layers.exists(manifest.config.digest):
-        raise errors.ManifestBlobUnknown(detail=str(manifest.config.digest))
-    for layer in manifest.layers:
-        if layer_needs_blob(layer, rules.urls) and not layers.exists(layer.digest):
-            raise errors.ManifestBlobUnknown(detail=str(layer.digest))
+    if manifest.config is not None:
+        _check(manifest.config, layers.stored(manifest.config.digest), "config")
+    for i, layer in enumerate(manifest.layers):
+        if layer_needs_blob(layer, rules.urls):
+            _check(layer, layers.stored(layer.digest), f"layers[{i}]")
+
+
+def _check(reference: Descriptor, stored: StoredBlob | None, where: str) -> None:
+    if stored is None:
+        raise errors.ManifestBlobUnknown(detail=str(reference.digest))
+    if reference.size != stored.size:
+        raise errors.ManifestInvalid(
+            f"{where} has size {reference.size}, the stored content {stored.size}",
+            detail={"digest": str(reference.digest), "size": reference.size},
+        )
 
 
 def _must_exist(platform: tuple[str, str] | None, rules: Rules) -> bool:

@@ -389,6 +389,24 @@ class TestPutErrors:
         assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
         assert response.get_json()["errors"][0]["detail"] == arm
 
+    @pytest.mark.parametrize(("where", "size"), [("layers", -1), ("config", -5), ("layers", 3)])
+    def test_a_size_that_is_negative_or_not_the_blobs_is_invalid(
+        self, env: Env, where: str, size: int
+    ) -> None:
+        doc = json.loads(env.image("app"))
+        descriptor = doc["layers"][0] if where == "layers" else doc["config"]
+        descriptor["size"] = size
+        response = env.put("app", "t", dumps(doc))
+        assert (response.status_code, error_code(response)) == (400, "MANIFEST_INVALID")
+        assert env.get("app", "t").status_code == 404
+
+    def test_an_index_child_of_another_size_is_invalid(self, env: Env) -> None:
+        body, _ = child_index(env, "app")
+        doc = json.loads(body)
+        doc["manifests"][0]["size"] += 1
+        response = env.put("app", "t", dumps(doc), OCI_INDEX)
+        assert (response.status_code, error_code(response)) == (400, "MANIFEST_INVALID")
+
     def test_index_child_that_is_only_a_layer_blob_is_unknown(self, env: Env) -> None:
         blob = env.seed_blob("app", b"not a manifest")
         doc = {"schemaVersion": 2, "manifests": [{"mediaType": OCI_MANIFEST, **blob}]}

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from distribution.digest import Digest
 from distribution.manifest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from distribution.storage import paths
 from distribution.storage.blobs import RepositoryBlobs
+from distribution.storage.driver import PathNotFoundError
 from tests.api import registry_env
 from tests.api.registry_env import EMPTY_CONFIG, Env, digest_of, dumps, error_code
 
@@ -146,3 +148,86 @@ def test_malformed_digest(env: Env, reference: str) -> None:
 def test_name_invalid(env: Env) -> None:
     response = referrers_of(env, "Bad", digest_of(b"x"))
     assert response.status_code == 400 and error_code(response) == "NAME_INVALID"
+
+
+def go_writes(env: Env, name: str, body: bytes) -> str:
+    """Store a manifest as the Go registry does: a blob and a revision link, no index entry."""
+    digest = env.registry.blobs.put(body).digest
+    RepositoryBlobs(env.registry.blobs, name, paths.manifest_revision_link).link(digest)
+    return str(digest)
+
+
+def artifact(env: Env, name: str, subject: str, seed: str) -> bytes:
+    config = env.seed_blob(name, b"{}")
+    config["mediaType"] = EMPTY_CONFIG
+    return env.image(
+        name,
+        seed=seed,
+        config=config,
+        artifactType=SIGNATURE,
+        subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": 100},
+    )
+
+
+def test_a_repository_go_wrote_is_scanned_once_then_served_from_the_index(env: Env) -> None:
+    subject = go_writes(env, "app", env.image("app"))
+    by_go = go_writes(env, "app", artifact(env, "app", subject, "go"))
+    with pytest.raises(PathNotFoundError):  # no index yet
+        env.registry.driver.stat(paths.referrers_indexed("app"))
+
+    found = referrers_of(env, "app", subject).get_json()["manifests"]
+    assert [m["digest"] for m in found] == [by_go]
+    env.registry.driver.stat(paths.referrers_indexed("app"))  # made by that first call
+    ours = referrer(env, "app", subject, SIGNATURE)
+    found = referrers_of(env, "app", subject).get_json()["manifests"]
+    assert sorted(m["digest"] for m in found) == sorted([by_go, ours])
+
+
+def test_a_referrer_go_deleted_drops_out(env: Env) -> None:
+    subject = env.push("app", "v1", env.image("app"))
+    digest = referrer(env, "app", subject, SIGNATURE)
+    assert len(referrers_of(env, "app", subject).get_json()["manifests"]) == 1
+    # Go's manifest delete removes the link only
+    env.registry.driver.delete(paths.manifest_revision_link("app", Digest.parse(digest)))
+    assert referrers_of(env, "app", subject).get_json()["manifests"] == []
+
+
+def test_a_call_reads_the_subjects_entries_not_every_manifest(env: Env) -> None:
+    subject = env.push("app", "v1", env.image("app"))
+    for i in range(30):
+        env.push("app", f"other-{i}", env.image("app", seed=f"other {i}"))
+    mine = referrer(env, "app", subject, SIGNATURE)
+    assert len(referrers_of(env, "app", subject).get_json()["manifests"]) == 1  # indexes
+
+    driver = env.registry.blobs.driver
+    reads = []
+    real = driver.get_content
+    driver.get_content = lambda path: reads.append(path) or real(path)  # type: ignore[method-assign]
+    try:
+        found = referrers_of(env, "app", subject).get_json()["manifests"]
+    finally:
+        driver.get_content = real  # type: ignore[method-assign]
+    assert [m["digest"] for m in found] == [mine]
+    assert len(reads) <= 3, reads  # the entry and the manifest's link, not 32 manifests
+
+
+def test_referrers_come_in_pages_with_a_link(env: Env) -> None:
+    subject = env.push("app", "v1", env.image("app"))
+    digests = sorted(
+        referrer(env, "app", subject, SIGNATURE, annotations={"i": str(i)}) for i in range(5)
+    )
+    referrer(env, "app", subject, SBOM)
+
+    seen, query = [], f"?artifactType={SIGNATURE}&n=2"
+    for _ in range(5):
+        response = referrers_of(env, "app", subject, query)
+        assert response.headers["OCI-Filters-Applied"] == "artifactType"
+        seen += [m["digest"] for m in response.get_json()["manifests"]]
+        link = response.headers.get("Link")
+        if link is None:
+            break
+        assert link.startswith(f"</v2/app/referrers/{subject}?artifactType=")
+        query = "?" + link.split("?", 1)[1].split(">", 1)[0]
+    assert seen == digests
+    assert referrers_of(env, "app", subject, "?n=x").status_code == 400
+    assert referrers_of(env, "app", subject, "?n=1001").status_code == 400

@@ -150,7 +150,15 @@ class TestPagination:
         assert pagination.tags_limit(raw, maximum) == expected
 
     @pytest.mark.parametrize(
-        ("raw", "maximum"), [("-1", None), ("x", None), ("6", 5), ("1_0", None)]
+        ("raw", "maximum"),
+        [
+            ("-1", None),
+            ("x", None),
+            ("6", 5),
+            ("1_0", None),
+            ("9" * 5000, None),
+            (str(2**63), None),
+        ],
     )
     def test_tags_limit_invalid(self, raw: str, maximum: int | None) -> None:
         with pytest.raises(errors.PaginationNumberInvalid):
@@ -164,7 +172,13 @@ class TestPagination:
         assert pagination.catalog_limit(raw, maximum) == expected
 
     @pytest.mark.parametrize(
-        ("raw", "detail"), [("-1", {"n": "-1"}), ("abc", {"n": "abc"}), ("1001", {"n": 1001})]
+        ("raw", "detail"),
+        [
+            ("-1", {"n": "-1"}),
+            ("abc", {"n": "abc"}),
+            ("1001", {"n": 1001}),
+            ("9" * 30, {"n": "9" * 30}),
+        ],
     )
     def test_catalog_limit_invalid(self, raw: str, detail: dict) -> None:
         with pytest.raises(errors.PaginationNumberInvalid) as caught:

@@ -158,7 +158,8 @@ class TestChunked:
         assert client.put(f"{location}&digest={digest_of(DATA)}").status_code == 201
 
     @pytest.mark.parametrize(
-        "content_range", ["200-299", "50-149", "0-99", "100-99", "bytes=x", "100", "-5-10"]
+        "content_range",
+        ["200-299", "50-149", "0-99", "100-99", "bytes=x", "100", "-5-10", "100-" + "9" * 5000],
     )
     def test_out_of_order_overlapping_or_malformed_chunk_is_416(
         self, client: FlaskClient, content_range: str
@@ -181,6 +182,16 @@ class TestChunked:
         response = patch(client, location, DATA[:100], **{"Content-Range": "0-49"})
         assert (response.status_code, error_code(response)) == (400, "SIZE_INVALID")
         assert client.get(location.split("?")[0]).headers["Range"] == "0-0"
+
+    @pytest.mark.parametrize("length", ["9" * 20, "9" * 5000, "1e3", "-1"])
+    def test_a_content_length_beyond_64_bits_is_size_invalid(
+        self, client: FlaskClient, length: str
+    ) -> None:
+        location = start_upload(client, "a")
+        response = client.patch(
+            location, input_stream=io.BytesIO(b"abc"), environ_overrides={"CONTENT_LENGTH": length}
+        )
+        assert (response.status_code, error_code(response)) == (400, "SIZE_INVALID")
 
     def test_stale_state_is_416_as_go_v3(self, client: FlaskClient) -> None:
         """A replayed PATCH carries the offset it was issued at, no longer the stored size."""

@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -331,3 +332,40 @@ def test_a_client_that_stops_sending_still_gets_its_error(registry: RegistryProc
             received += chunk
     assert received.startswith(b"HTTP/1.1 404 "), received[:200]
     assert b"BLOB_UPLOAD_INVALID" in received
+
+
+def test_a_patch_in_flight_cannot_rewrite_the_blob_a_commit_makes(
+    registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """The race of the hardening review: a PATCH whose body is still arriving while a PUT
+    commits the upload. Before uploads were locked, the PUT moved the data file into the blob
+    store and the PATCH then wrote its body into the stored blob (Go 2.8 does this). Now the
+    PUT waits for the PATCH, finds the upload grown past its ``_state`` and answers 416; no
+    blob is ever stored with bytes other than its digest's."""
+    location = start(registry)
+    first = requests.patch(location, data=b"A" * 1000)
+    assert first.status_code == 202
+    location = first.headers["Location"]
+    digest = digest_of(b"A" * 1000)
+
+    host, port = registry.url.removeprefix("http://").split(":")
+    path = location.split(f":{port}", 1)[1]
+    with socket.create_connection((host, int(port)), timeout=30) as late:
+        late.sendall(
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + b"E" * 10
+        )
+        time.sleep(0.5)  # the PATCH's handler has its writer open and waits for the rest
+        with ThreadPoolExecutor(1) as pool:
+            put = pool.submit(requests.put, f"{location}&digest={digest}", timeout=60)
+            time.sleep(1.0)
+            late.sendall(b"E" * 990)
+            reply = late.recv(65536)
+            committed = put.result(timeout=60)
+    for data in blobs_stored(tmp_path / "root"):
+        assert hashlib.sha256(data.read_bytes()).hexdigest() == data.parent.name
+    assert reply.startswith(b"HTTP/1.1 202 ")
+    assert committed.status_code == 416, committed.text
+    status = requests.get(location)
+    assert status.headers["Range"] == "0-1999"

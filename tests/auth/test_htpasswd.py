@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 from pathlib import Path
 
 import bcrypt
@@ -129,9 +130,37 @@ def test_wrong_password_and_unknown_user_both_run_bcrypt(tmp_path, bcrypt_calls)
             controller.authorized(basic(user, password), [])
         assert caught.value.challenge == 'Basic realm="My Realm"'
         assert caught.value.user == user
-    assert len(bcrypt_calls) == 2
-    # The unknown user was checked against a dummy of the same cost, not skipped.
-    assert bcrypt_calls[1] != bcrypt_calls[0] and bcrypt_calls[1][:7] == bcrypt_calls[0][:7]
+    # Reading the file timed one check of the dummy; then alice's hash, then the dummy again:
+    # the unknown user was checked against a hash of the same cost, not skipped.
+    dummy, alice, unknown = bcrypt_calls
+    assert (unknown, alice[:7]) == (dummy, dummy[:7]) and alice != dummy
+
+
+def test_every_refusal_lasts_as_long_as_a_check_at_the_highest_cost(tmp_path):
+    """A cheap hash listed first gave both its own user and unknown users away by timing."""
+    path = tmp_path / "htpasswd"
+    write(
+        path,
+        b"cheap:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)),
+        b"costly:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(11)),
+    )
+    costly = bcrypt.hashpw(b"pw", bcrypt.gensalt(11))
+    check_seconds = min(_seconds(lambda: bcrypt.checkpw(b"x", costly)) for _ in range(3))
+    controller = HtpasswdController("realm", str(path))
+    for user in ("cheap", "nobody", "costly"):
+        refusal = _seconds(lambda: _refused(controller, user))  # noqa: B023
+        assert refusal >= 0.5 * check_seconds, (user, refusal, check_seconds)
+
+
+def _seconds(call) -> float:
+    started = time.monotonic()
+    call()
+    return time.monotonic() - started
+
+
+def _refused(controller: HtpasswdController, user: str) -> None:
+    with pytest.raises(Unauthenticated):
+        controller.authorized(basic(user, "wrong"), [])
 
 
 def test_verified_credentials_are_cached_until_the_ttl(tmp_path, bcrypt_calls):
@@ -141,13 +170,13 @@ def test_verified_credentials_are_cached_until_the_ttl(tmp_path, bcrypt_calls):
     controller = HtpasswdController("r", str(path), cache_ttl=30, clock=lambda: now[0])
     for _ in range(20):
         controller.authorized(basic("alice", "pw"), [])
-    assert len(bcrypt_calls) == 1
+    assert len(bcrypt_calls) == 2  # the dummy's timing when the file was read, then alice's
     with pytest.raises(Unauthenticated):  # a wrong password is never served from the cache
         controller.authorized(basic("alice", "other"), [])
-    assert len(bcrypt_calls) == 2
+    assert len(bcrypt_calls) == 3
     now[0] += 31
     controller.authorized(basic("alice", "pw"), [])
-    assert len(bcrypt_calls) == 3
+    assert len(bcrypt_calls) == 4
 
 
 def test_reload_on_change_drops_cached_credentials(tmp_path):

@@ -262,3 +262,16 @@ def test_open_registry_sets_no_user():
     with client:
         assert client.get("/v2/").status_code == 200
         assert g.user is None
+
+
+def test_a_from_that_is_no_name_stays_out_of_the_challenge(token_app):
+    """It mounts nothing, so it needs nothing; before, its CR/LF reached the challenge's
+    scope and the answer was a 500 with a traceback."""
+    response = token_app.test_client().post(
+        "/v2/team/app/blobs/uploads/?mount=x&from=lib%0d%0aSet-Cookie:%20a=b"
+    )
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{REALM}",service="{SERVICE}",scope="repository:team/app:pull,push"'
+    )
+    assert "Set-Cookie" not in response.headers

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from distribution import maintenance
+from distribution.leases import RedisLease
 from distribution.storage import paths, purge
 from distribution.storage.driver import create
 from tests.conftest import make_app
@@ -73,8 +74,8 @@ def test_storage_lease_has_one_holder_until_it_expires(tmp_path: Path) -> None:
 def test_redis_lease_has_one_holder_and_moves_when_it_expires(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
     try:
-        first = maintenance.RedisLease(server.client(), "first", ttl=0.5)
-        second = maintenance.RedisLease(server.client(), "second", ttl=0.5)
+        first = RedisLease(server.client(), maintenance.REDIS_KEY, "first", ttl=0.5)
+        second = RedisLease(server.client(), maintenance.REDIS_KEY, "second", ttl=0.5)
         assert first.acquire() and first.acquire()
         assert not second.acquire()
         second.release()  # not the owner: nothing happens

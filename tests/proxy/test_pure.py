@@ -16,6 +16,7 @@ from distribution.proxy.challenge import (
     parse_challenges,
     parse_token,
     pull_scope,
+    realm_allowed,
 )
 from distribution.proxy.schedule import BLOB, MANIFEST, Entry, decode, encode, interval
 
@@ -48,6 +49,30 @@ def test_several_challenges_in_one_header() -> None:
         "realm": 'a "quoted" realm'
     }
     assert parse_challenges("") == []
+
+
+@pytest.mark.parametrize(
+    ("upstream", "realm", "allowed"),
+    [
+        ("https://registry-1.docker.io", "https://auth.docker.io/token", True),
+        ("https://registry-1.docker.io", "http://auth.docker.io/token", False),
+        ("https://registry.example.com", "https://registry.example.com:5001/token", True),
+        ("https://registry.example.com", "http://registry.example.com/token", False),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5001/token", True),
+        ("http://127.0.0.1:5000", "https://localhost/token", False),
+        ("https://registry.example.com", "https://10.0.0.1/token", False),
+        ("https://registry.example.com", "https://localhost/token", False),
+        ("https://registry.example.com", "https://example.org/token", False),
+        ("https://registry.example.co.uk", "https://evil.co.uk/token", False),
+        ("https://registry.example.co.uk", "https://auth.example.co.uk/token", True),
+        ("https://a.github.io", "https://b.github.io/token", False),
+        ("https://registry.example.com", "ftp://registry.example.com/token", False),
+        ("https://registry.example.com", "https://registry.example.com:x/token", False),
+        ("https://registry.example.com", "/token", False),
+    ],
+)
+def test_where_the_credentials_may_go(upstream: str, realm: str, allowed: bool) -> None:
+    assert realm_allowed(upstream, realm) is allowed
 
 
 def test_token_lifetime() -> None:

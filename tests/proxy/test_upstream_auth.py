@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import bcrypt
 import jwt
 import pytest
 import requests
@@ -260,3 +261,120 @@ def test_a_failed_token_fetch_is_not_repeated_by_each_waiting_request(
     assert statuses == [503] * 4
     ours = [r for r in token_server.requests if r["agent"] == "distribution-py-proxy"]
     assert len(ours) == 1, ours
+
+
+def test_credentials_never_go_to_a_token_server_off_the_upstreams_host(
+    tmp_path: Path, token_server: TokenServer, start_proxy, skopeo: Skopeo, test_images
+) -> None:
+    """The upstream (127.0.0.1) names a realm on ``localhost``: another host, and a local one,
+    so the token is asked for without the configured credentials (and is refused here)."""
+    realm = token_server.realm.replace("127.0.0.1", "localhost")
+    auth = f"""\
+auth:
+  token:
+    realm: {realm}
+    service: {SERVICE}
+    issuer: {ISSUER}
+    rootcertbundle: {token_server.bundle}
+"""
+    upstream = GoRegistry(tmp_path / "upstream", auth)
+    try:
+        image, _, _ = test_images
+        proxy = start_proxy(upstream.url, f"  username: {USER}\n  password: {PASSWORD}\n")
+        response = requests.get(
+            f"{proxy.url}/v2/library/app/blobs/{image.layer_digests[0]}", timeout=30
+        )
+    finally:
+        upstream.stop()
+    assert response.status_code == 503
+    ours = [r for r in token_server.requests if r["agent"] == "distribution-py-proxy"]
+    assert ours, "the proxy never asked the token server"
+    assert all(r["user"] is None for r in ours), ours
+    assert "is not on the upstream's host or domain" in proxy.log
+
+
+class ChallengingServer:
+    """Where the upstream's blob redirects lead: it answers every request with a 401 naming
+    its own token realm, and records any credentials sent to it."""
+
+    def __init__(self) -> None:
+        self.credentials: list[str] = []
+        self.port = free_port()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization"):
+                    server.credentials.append(self.headers["Authorization"])
+                realm = f"http://127.0.0.1:{server.port}/token"
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service=evil')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+def test_a_redirect_target_teaches_the_proxy_no_challenge(
+    tmp_path: Path, start_proxy, skopeo: Skopeo, test_images
+) -> None:
+    """The upstream (htpasswd, behind nginx) sends blob GETs on to another host that answers
+    401 with a token realm of its own: the proxy must not learn that challenge, or it would
+    send the upstream's credentials to that realm."""
+    from tests.nginx import Nginx
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(
+        USER.encode() + b":" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)) + b"\n"
+    )
+    upstream = GoRegistry(
+        tmp_path / "upstream", f"auth:\n  htpasswd:\n    realm: up\n    path: {htpasswd}\n"
+    )
+    evil = ChallengingServer()
+    nginx_port = free_port()
+    nginx = Nginx(tmp_path / "nginx").start(
+        f"""
+  server {{
+    listen 127.0.0.1:{nginx_port};
+    location ~ /blobs/sha256: {{ return 307 http://127.0.0.1:{evil.port}$request_uri; }}
+    location / {{ proxy_pass http://{upstream.netloc}; proxy_set_header Host $http_host; }}
+  }}"""
+    )
+    try:
+        image, _, layout = test_images
+        skopeo.copy(
+            f"oci:{layout}:image",
+            f"docker://{upstream.netloc}/{IMAGE_REF}",
+            f"--dest-creds={USER}:{PASSWORD}",
+        )
+        proxy = start_proxy(
+            f"http://127.0.0.1:{nginx_port}", f"  username: {USER}\n  password: {PASSWORD}\n"
+        )
+        manifest = requests.get(
+            f"{proxy.url}/v2/library/app/manifests/1.0",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            timeout=30,
+        )
+        assert manifest.status_code == 200  # Basic to the upstream itself works
+        for _ in range(2):
+            blob = requests.get(
+                f"{proxy.url}/v2/library/app/blobs/{image.layer_digests[0]}", timeout=30
+            )
+            assert blob.status_code == 503
+    finally:
+        nginx.stop()
+        evil.stop()
+        upstream.stop()
+    assert evil.credentials == []
+    assert "ignoring the authentication challenge of 127.0.0.1:" in proxy.log

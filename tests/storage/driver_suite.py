@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -26,16 +27,22 @@ from typing import Any
 
 import pytest
 
+from distribution import errors
+from distribution.digest import Digest
+from distribution.storage import paths
+from distribution.storage.blobs import BlobStore
 from distribution.storage.driver import (
     FileInfo,
     InvalidOffsetError,
     InvalidPathError,
+    LockTimeoutError,
     PathNotFoundError,
     SkipDir,
     StorageDriver,
     StorageDriverError,
     create,
 )
+from distribution.storage.uploads import LiveHashes, Source, Uploads
 
 MiB = 1 << 20
 LARGE_SIZE = 256 * MiB
@@ -531,6 +538,153 @@ class DriverSuite:
             with pytest.raises(PathNotFoundError):
                 driver.delete(path)
 
+    # Locks
+
+    def test_lock_excludes_other_threads(self, driver: StorageDriver, root: str) -> None:
+        driver.put_content(f"{root}/upload", b"")
+        inside, overlaps = [], []
+
+        def hold(i: int) -> None:
+            with driver.lock(f"{root}/upload", timeout=30):
+                inside.append(i)
+                if len(inside) > 1:
+                    overlaps.append(list(inside))
+                time.sleep(0.01)
+                inside.remove(i)
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(hold, range(12)))
+        assert overlaps == []
+
+    @requires("shared_across_processes")
+    def test_lock_excludes_other_processes(
+        self, driver: StorageDriver, driver_parameters: dict[str, Any], root: str
+    ) -> None:
+        path = f"{root}/upload"
+        driver.put_content(path, b"")
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            with driver.lock(path, timeout=30):
+                other = pool.submit(_lock_and_time, self.driver_name, driver_parameters, path)
+                time.sleep(1.0)
+                released = time.time()
+            assert other.result(timeout=120) >= released
+
+    def test_lock_times_out_and_is_free_after_release(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        driver.put_content(f"{root}/upload", b"")
+        with driver.lock(f"{root}/upload", timeout=1):
+            failed = ThreadPoolExecutor(1).submit(
+                lambda: driver.lock(f"{root}/upload", timeout=0.2).__enter__()
+            )
+            with pytest.raises(LockTimeoutError) as info:
+                failed.result(timeout=30)
+            assert info.value.driver == driver.name
+        with driver.lock(f"{root}/upload", timeout=1):
+            pass
+
+    def test_lock_of_a_missing_file(self, driver: StorageDriver, root: str) -> None:
+        driver.put_content(f"{root}/dir/file", b"")
+        for path in (f"{root}/missing", f"{root}/dir"):
+            with pytest.raises(PathNotFoundError), driver.lock(path, timeout=1):
+                pass
+
+    def test_a_waiter_finds_the_file_gone(self, driver: StorageDriver, root: str) -> None:
+        """The file moved away (an upload committed) by the holder: the waiter holds nothing."""
+        driver.put_content(f"{root}/upload", b"")
+        waiting = threading.Event()
+
+        def wait_for_it() -> None:
+            waiting.set()
+            with driver.lock(f"{root}/upload", timeout=30):
+                pass
+
+        with driver.lock(f"{root}/upload", timeout=1), ThreadPoolExecutor(1) as pool:
+            waiter = pool.submit(wait_for_it)
+            waiting.wait(10)
+            time.sleep(0.2)
+            driver.move(f"{root}/upload", f"{root}/blob")
+            with pytest.raises(PathNotFoundError):
+                waiter.result(timeout=1)  # not yet: still waiting for the holder
+        with pytest.raises(PathNotFoundError):
+            waiter.result(timeout=30)
+
+    # Uploads on this driver: requests on one upload run one at a time (storage.uploads)
+
+    def test_a_patch_held_before_writing_cannot_reach_the_committed_blob(
+        self, upload_repo: tuple[Uploads, str]
+    ) -> None:
+        uploads, name = upload_repo
+        stored, evil = f"{name} stored".encode(), b"EVIL"
+        upload = uploads.append(uploads.start(name), _body([stored]))
+        opened, release = threading.Event(), threading.Event()
+
+        def late_patch() -> str:
+            with uploads.exclusive(name, upload.id) as current:
+                uploads.append(current, _held_body(opened, release, evil))
+            return "written"
+
+        def commit() -> str:
+            with uploads.exclusive(name, upload.id) as current:
+                if current.size != upload.size:  # the API's _state check: 416
+                    return "range invalid"
+                uploads.commit(current, Digest.of(stored))
+            return "committed"
+
+        with ThreadPoolExecutor(2) as pool:
+            patched = pool.submit(late_patch)
+            assert opened.wait(30)
+            committed = pool.submit(commit)
+            time.sleep(0.3)
+            release.set()
+            outcome = (patched.result(timeout=60), committed.result(timeout=60))
+        assert outcome == ("written", "range invalid")
+        assert not uploads.blobs.exists(Digest.of(stored))
+
+        with uploads.exclusive(name, upload.id) as current:  # the other order: commit first
+            blob = uploads.commit(current, Digest.of(stored + evil))
+        with pytest.raises(errors.BlobUploadUnknown), uploads.exclusive(name, upload.id):
+            pass
+        assert uploads.driver.get_content(paths.blob_data(blob.digest)) == stored + evil
+
+    def test_two_patches_at_one_offset_append_once(self, upload_repo: tuple[Uploads, str]) -> None:
+        uploads, name = upload_repo
+        head = f"{name} head-".encode()
+        start = uploads.append(uploads.start(name), _body([head]))
+        opened, release = threading.Event(), threading.Event()
+
+        def patch(data: bytes, held: bool) -> str:
+            with uploads.exclusive(name, start.id) as current:
+                if current.size != start.size:  # both carry the same _state
+                    return "range invalid"
+                body = _held_body(opened, release, data) if held else _body([data])
+                uploads.append(current, body)
+            return "appended"
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(patch, b"first", True)
+            assert opened.wait(30)
+            second = pool.submit(patch, b"second", False)
+            time.sleep(0.3)
+            release.set()
+            outcomes = sorted([first.result(timeout=60), second.result(timeout=60)])
+        assert outcomes == ["appended", "range invalid"]
+        with uploads.exclusive(name, start.id) as current:
+            blob = uploads.commit(current, Digest.of(head + b"first"))
+        assert uploads.driver.get_content(paths.blob_data(blob.digest)) == head + b"first"
+
+    @pytest.fixture
+    def upload_repo(self, driver: StorageDriver) -> Iterator[tuple[Uploads, str]]:
+        """Uploads on this driver into a repository of this test's own (blobs named by their
+        content, which starts with the name); all of it is removed afterwards."""
+        uploads = Uploads(BlobStore(driver), LiveHashes())
+        name = f"suite-{uuid.uuid4().hex}/repo"
+        yield uploads, name
+        for path in driver.list(paths.repository(name) + "/_layers/sha256"):
+            driver.delete(paths.blob_dir(Digest.parse("sha256:" + path.rsplit("/", 1)[1])))
+        driver.delete(paths.repository(name).rsplit("/", 1)[0])
+
     # Paths
 
     @pytest.mark.parametrize("call", list(_CALLS))
@@ -597,6 +751,33 @@ class DriverSuite:
 
 class _CallbackError(Exception):
     pass
+
+
+def _lock_and_time(name: str, parameters: dict[str, Any], path: str) -> float:
+    """In another process: when this process got the lock on ``path``."""
+    with create(name, parameters).lock(path, timeout=60):
+        return time.time()
+
+
+def _body(pieces: list[bytes]) -> Source:
+    def source(sink: Callable[[memoryview], object]) -> int:
+        for piece in pieces:
+            sink(memoryview(piece))
+        return sum(map(len, pieces))
+
+    return source
+
+
+def _held_body(opened: threading.Event, release: threading.Event, data: bytes) -> Source:
+    """A request body whose bytes arrive only once ``release`` is set (its writer is open)."""
+
+    def source(sink: Callable[[memoryview], object]) -> int:
+        opened.set()
+        assert release.wait(30)
+        sink(memoryview(data))
+        return len(data)
+
+    return source
 
 
 def _children(driver: StorageDriver, path: str) -> list[str]:

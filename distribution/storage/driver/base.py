@@ -9,7 +9,8 @@ drivers stay plain.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -61,6 +62,14 @@ class InvalidOffsetError(StorageDriverError):
         super().__init__(f"invalid offset: {offset} for path: {path}", driver)
         self.path = path
         self.offset = offset
+
+
+class LockTimeoutError(StorageDriverError):
+    """A lock asked for with :meth:`StorageDriver.lock` stayed held by another in time."""
+
+    def __init__(self, path: str, driver: str = "") -> None:
+        super().__init__(f"lock busy: {path}", driver)
+        self.path = path
 
 
 class InvalidParameterError(ValueError):
@@ -226,6 +235,23 @@ class StorageDriver(abc.ABC):
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """Return a URL a client can fetch ``path`` from directly, or None to serve it here."""
         return None
+
+    @contextlib.contextmanager
+    def lock(self, path: str, timeout: float) -> Iterator[None]:
+        """Hold an exclusive lock on the file at ``path`` for the ``with`` block.
+
+        It excludes every other holder of the same path's lock, in any thread or process,
+        wherever this driver can: this default, on one host (a lock file per path); a driver
+        whose storage can lock across hosts does so (filesystem: ``flock`` on the file itself,
+        which NFS carries). Raises :class:`PathNotFoundError` when no file is there once the
+        lock is held, :class:`LockTimeoutError` when another keeps it past ``timeout`` seconds.
+        """
+        from distribution.storage.driver import flock  # it raises this module's errors
+
+        with flock.host_lock(f"{self.name}:{path}", timeout):
+            if self.stat(path).is_dir:
+                raise PathNotFoundError(path)
+            yield
 
     def walk(self, path: str, fn: WalkFn) -> None:
         """Call ``fn`` for every file and directory below ``path``, depth-first, sorted.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
 from distribution import metrics
@@ -96,6 +96,19 @@ class CheckedDriver(StorageDriver):
         self._check(path)
         with _tagged(self.name, "URLFor"):
             return self.driver.redirect_url(path, method)
+
+    @contextmanager
+    def lock(self, path: str, timeout: float) -> Iterator[None]:
+        """Only taking and letting go of the lock are the driver's: errors of the block pass."""
+        self._check(path)
+        held = ExitStack()
+        with _tagged(self.name, None):
+            held.enter_context(self.driver.lock(path, timeout))
+        try:
+            yield
+        finally:
+            with _tagged(self.name, None):
+                held.close()
 
     def walk(self, path: str, fn: WalkFn) -> None:
         self._check(path, root_ok=True)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from stat import S_ISDIR
 from typing import Any, BinaryIO
 
+from distribution.storage.driver import flock
 from distribution.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -159,6 +160,11 @@ class FilesystemDriver(StorageDriver):
                 os.remove(full)
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
+
+    def lock(self, path: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """``flock`` on the file itself: it excludes every process of every host that shares
+        this directory, NFS included."""
+        return flock.held(self._full(path), timeout, path)
 
     def _full(self, path: str) -> str:
         return os.path.join(self.rootdirectory, path.lstrip("/"))

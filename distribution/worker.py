@@ -1,0 +1,435 @@
+"""The gunicorn worker of ``registry serve``: a connection takes a thread only once its request
+head has arrived.
+
+gunicorn's gthread worker hands a connection to a thread as soon as a byte arrives, and that
+thread then blocks reading the request line and headers with no time limit: a client that
+sends one byte and stalls holds a thread for ever, and ``workers x threads`` such clients stop
+the server. Here the event loop does the TLS handshake and reads the request head without
+blocking, within ``http.timeouts.header``; only a complete head takes a thread. The pool of
+threads grows past ``http.threads`` while all of them are busy (up to the worker's connection
+limit) and shrinks back when idle, as Go's goroutine per connection would, so requests that
+hold a thread for long (an upload from a slow client, a download to a slow reader) never queue
+the others. Every read of a body and every write of an answer is bounded by
+``http.timeouts.body``; a kept-alive connection waits on the loop for ``http.timeouts.idle``.
+
+The request itself is served by gunicorn's own code (:meth:`ThreadWorker.handle_request`):
+parsing, the WSGI environ, keep-alive rules and the access log are unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import heapq
+import itertools
+import logging
+import resource
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn import http
+from gunicorn import sock as gsock
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
+
+from distribution.config import HTTPTimeouts
+
+log = logging.getLogger(__name__)
+
+#: Bytes a request line and headers may take; a larger head is answered 431 and closed.
+MAX_HEAD = 1 << 20
+#: Bytes read from the socket at a time while waiting for a head.
+READ_SIZE = 64 << 10
+#: How long, and how many bytes, a closing connection is drained for (RFC 9112 section 9.6).
+CLOSE_LINGER = 2.0
+CLOSE_DRAIN = 64 << 10
+#: Seconds an extra thread stays idle before it ends.
+THREAD_IDLE = 30.0
+
+#: Go's answer to plain HTTP on a TLS port.
+PLAIN_HTTP_ON_TLS = (
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 32\r\nConnection: close\r\n\r\nRequest header fields too large\n"
+)
+_TLS_HANDSHAKE_RECORD = 0x16
+
+
+def worker_class(timeouts: HTTPTimeouts) -> type[RegistryWorker]:
+    """The worker class for gunicorn's ``worker_class`` setting, bound to ``timeouts``."""
+    return type("RegistryWorker", (RegistryWorker,), {"timeouts": timeouts})
+
+
+class ElasticPool:
+    """Threads that run submitted calls: ``core`` of them stay, up to ``limit`` while busy.
+
+    A call never waits in a queue while fewer than ``limit`` threads exist: a new thread is
+    started when no idle one can take it. Threads above ``core`` end after ``idle`` seconds
+    without work.
+    """
+
+    def __init__(self, core: int, limit: int, idle: float = THREAD_IDLE) -> None:
+        self.core = core
+        self.limit = max(core, limit)
+        self.idle = idle
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._threads = 0
+        self._waiting = 0
+        self._stopped = False
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def submit(self, call: Callable[[], None]) -> None:
+        with self._ready:
+            self._calls.append(call)
+            if self._waiting >= len(self._calls):
+                self._ready.notify()
+            elif self._threads < self.limit:
+                self._threads += 1
+                threading.Thread(target=self._run, name="request", daemon=True).start()
+
+    def shutdown(self) -> None:
+        """Let idle threads end; calls already running finish."""
+        with self._ready:
+            self._stopped = True
+            self._ready.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._calls:
+                    if self._stopped:
+                        self._threads -= 1
+                        return
+                    extra = self._threads > self.core
+                    self._waiting += 1
+                    woken = self._ready.wait(self.idle if extra else None)
+                    self._waiting -= 1
+                    if not woken and not self._calls and self._threads > self.core:
+                        self._threads -= 1
+                        return
+                call = self._calls.popleft()
+            call()
+
+
+class _Connection:
+    """A client connection and what the event loop knows of it while it waits."""
+
+    __slots__ = ("client", "deadline", "head", "parser", "server", "sock", "state", "tls")
+
+    def __init__(self, sock: socket.socket, client: Any, server: Any, tls: bool) -> None:
+        self.sock = sock
+        self.client = client
+        self.server = server
+        self.parser: Any = None
+        self.head = bytearray()
+        self.deadline = 0.0
+        #: What the loop waits for: "hello" (first TLS byte), "handshake", "head", "idle",
+        #: "closing"; "busy" while a thread has it.
+        self.state = "busy"
+        self.tls = tls
+
+
+class RegistryWorker(ThreadWorker):
+    """gunicorn's threaded worker with request heads read on the event loop (module doc)."""
+
+    timeouts = HTTPTimeouts()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keepalived_conns: Any = set()  # gunicorn's handle_request only asks its size
+        self._deadlines: list[tuple[float, int, _Connection]] = []
+        self._order = itertools.count()
+        self._tls_context: ssl.SSLContext | None = None
+
+    def init_process(self) -> None:
+        _raise_open_files_limit()
+        super().init_process()
+
+    def get_thread_pool(self) -> ElasticPool:  # type: ignore[override]
+        return ElasticPool(self.cfg.threads, self.worker_connections)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self.tpool.shutdown()
+        super(ThreadWorker, self).handle_quit(sig, frame)
+
+    def run(self) -> None:
+        self.poller.register(
+            self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
+        )
+        self.set_accept_enabled(True)
+        while self.alive:
+            self.notify()
+            can_accept = self.nr_conns < self.worker_connections
+            if can_accept != self._accepting:
+                self.set_accept_enabled(can_accept)
+            self.wait_for_and_dispatch_events(timeout=self._next_wakeup())
+            if not self.is_parent_alive():
+                break
+            self._expire()
+        self._stop()
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        sock.setblocking(False)
+        conn = _Connection(sock, client, listener.getsockname(), self.cfg.is_ssl)
+        self._wait(conn, "hello" if conn.tls else "head", self.timeouts.header)
+
+    def finish_request(self, conn: _Connection, keepalive: bool) -> None:
+        """On the loop: a thread is done with ``conn``; wait for its next request or close."""
+        if not keepalive:
+            self._close(conn, graceful=True)
+            return
+        conn.head = bytearray(conn.parser.unreader.take_buffered())
+        if conn.head:  # the client sent its next request already (pipelining)
+            self._wait(conn, "head", self.timeouts.header)
+            self._on_ready(conn)
+        else:
+            self._wait(conn, "idle", self._idle_timeout())
+
+    def handle(self, conn: _Connection) -> bool:  # type: ignore[override]
+        """In a thread: serve the request whose head is in ``conn``'s parser."""
+        req = None
+        try:
+            req = next(conn.parser)
+            if not req:
+                return False
+            return self._keepalive_after(conn, self.handle_request(req, conn))
+        except http.errors.NoMoreData as err:
+            self.log.debug("Ignored premature client disconnection. %s", err)
+        except StopIteration as err:
+            self.log.debug("Closing connection. %s", err)
+        except ssl.SSLError as err:
+            if err.args[0] == ssl.SSL_ERROR_EOF:
+                self.log.debug("ssl connection closed")
+            else:
+                self.handle_error(req, conn.sock, conn.client, err)
+        except TimeoutError:
+            self.log.debug("Closing connection: client too slow")
+        except OSError as err:
+            if err.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.exception("Socket error processing request.")
+        except Exception as err:
+            self.handle_error(req, conn.sock, conn.client, err)
+        return False
+
+    def _idle_timeout(self) -> float:
+        if not self.alive:
+            return min(self.timeouts.idle, STOP_KEEPALIVE_LINGER)
+        return self.timeouts.idle
+
+    def _wait(self, conn: _Connection, state: str, timeout: float) -> None:
+        """Put ``conn`` on the loop, waiting for ``state``'s event for at most ``timeout``."""
+        if conn.state == "busy":
+            conn.sock.setblocking(False)
+            if state == "idle":
+                self.keepalived_conns.add(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
+        conn.state = state
+        self._set_deadline(conn, time.monotonic() + timeout)
+
+    def _set_deadline(self, conn: _Connection, deadline: float) -> None:
+        conn.deadline = deadline
+        heapq.heappush(self._deadlines, (deadline, next(self._order), conn))
+
+    def _on_ready(self, conn: _Connection) -> None:
+        try:
+            if conn.state == "hello":
+                self._on_hello(conn)
+            if conn.state == "handshake":
+                self._on_handshake(conn)
+            if conn.state == "idle":
+                self.keepalived_conns.discard(conn)
+                conn.state = "head"
+                self._set_deadline(conn, time.monotonic() + self.timeouts.header)
+            if conn.state == "head":
+                self._on_head(conn)
+            elif conn.state == "closing":
+                self._on_closing(conn)
+        except (ssl.SSLError, OSError) as err:
+            self.log.debug("Closing connection from %s: %s", conn.client, err)
+            self._close(conn)
+
+    def _on_hello(self, conn: _Connection) -> None:
+        """The first byte of a TLS port: a handshake goes on; plain HTTP gets Go's 400."""
+        try:
+            first = conn.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+        if not first:
+            self._close(conn)
+        elif first[0] != _TLS_HANDSHAKE_RECORD:
+            _send_and_forget(conn.sock, PLAIN_HTTP_ON_TLS)
+            self._close(conn, graceful=True)
+        else:
+            self.poller.unregister(conn.sock)
+            conn.sock = self._tls().wrap_socket(
+                conn.sock,
+                server_side=True,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+            )
+            self.poller.register(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
+            conn.state = "handshake"
+
+    def _on_handshake(self, conn: _Connection) -> None:
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.poller.modify(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
+            return
+        except ssl.SSLWantWriteError:
+            self.poller.modify(conn.sock, selectors.EVENT_WRITE, lambda _: self._on_ready(conn))
+            return
+        self.poller.modify(conn.sock, selectors.EVENT_READ, lambda _: self._on_ready(conn))
+        conn.state = "head"
+
+    def _on_head(self, conn: _Connection) -> None:
+        """Read what has arrived; hand the connection to a thread once the head is complete."""
+        complete = _head_end(conn.head, 0)
+        while not complete:
+            if len(conn.head) > MAX_HEAD:
+                _send_and_forget(conn.sock, HEAD_TOO_LARGE)
+                self._close(conn, graceful=True)
+                return
+            try:
+                data = conn.sock.recv(READ_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            if not data:
+                self._close(conn)
+                return
+            searched = max(0, len(conn.head) - 3)  # a trickled head is searched once, not n times
+            conn.head += data
+            complete = _head_end(conn.head, searched)
+        self._dispatch(conn)
+
+    def _dispatch(self, conn: _Connection) -> None:
+        self.poller.unregister(conn.sock)
+        conn.state = "busy"
+        conn.sock.settimeout(self.timeouts.body)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        self.tpool.submit(lambda: self._serve(conn))
+
+    def _serve(self, conn: _Connection) -> None:
+        keepalive = False
+        try:
+            keepalive = self.handle(conn)
+        finally:
+            self.method_queue.defer(self.finish_request, conn, keepalive)
+
+    def _on_closing(self, conn: _Connection) -> None:
+        """Drain what the client still sends after our last answer, until it closes."""
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        conn.head += data[: CLOSE_DRAIN - len(conn.head)]
+        if not data or len(conn.head) >= CLOSE_DRAIN:
+            self._close(conn)
+
+    def _close(self, conn: _Connection, graceful: bool = False) -> None:
+        """Close ``conn``; ``graceful`` half-closes first and lingers on the loop for the
+        client's end, so the last answer is not cut off by a reset."""
+        if conn.state == "closed":
+            return
+        if graceful:
+            try:
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                graceful = False
+        if graceful:
+            self._wait(conn, "closing", CLOSE_LINGER)
+            conn.head = bytearray()
+            return
+        if conn.state != "busy":
+            self.poller.unregister(conn.sock)
+            self.keepalived_conns.discard(conn)
+        conn.state = "closed"
+        self.nr_conns -= 1
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+
+    def _expire(self) -> None:
+        """Close every waiting connection whose deadline has passed."""
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, _, conn = heapq.heappop(self._deadlines)
+            if conn.deadline == deadline and conn.state not in ("busy", "closed"):
+                if conn.state == "head" and conn.head:
+                    self.log.debug("Closing connection from %s: head too slow", conn.client)
+                self._close(conn)
+
+    def _next_wakeup(self) -> float:
+        if not self._deadlines:
+            return 1.0
+        return min(1.0, max(0.0, self._deadlines[0][0] - time.monotonic()))
+
+    def _stop(self) -> None:
+        """Stop accepting. Requests in flight, heads half received included, get up to
+        ``graceful_timeout``; a connection with nothing received yet, a short linger for a
+        request already on its way."""
+        self.set_accept_enabled(False)
+        linger = time.monotonic() + STOP_KEEPALIVE_LINGER
+        for _, _, conn in list(self._deadlines):
+            idle = conn.state in ("hello", "head", "idle") and not conn.head
+            if idle and conn.deadline > linger:
+                self._set_deadline(conn, linger)
+        end = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0 and time.monotonic() < end:
+            self.notify()
+            self.wait_for_and_dispatch_events(timeout=self._next_wakeup())
+            self._expire()
+        self.tpool.shutdown()
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def _tls(self) -> ssl.SSLContext:
+        """This worker's server TLS context, built once from gunicorn's settings."""
+        if self._tls_context is None:
+            self._tls_context = gsock.ssl_context(self.cfg)
+        return self._tls_context
+
+
+def _head_end(head: bytearray, start: int) -> bool:
+    """Whether the blank line that ends a request head is in ``head`` at or after ``start``."""
+    return head.find(b"\r\n\r\n", start) >= 0 or head.find(b"\n\n", start) >= 0
+
+
+def _send_and_forget(sock: socket.socket, data: bytes) -> None:
+    """A short answer on a non-blocking socket, as far as it goes without waiting."""
+    with contextlib.suppress(OSError):
+        sock.send(data)
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft open-files limit to the hard one, as Go's runtime does at start: every
+    waiting connection holds a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as err:
+            log.debug("cannot raise the open files limit: %s", err)

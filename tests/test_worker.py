@@ -1,0 +1,283 @@
+"""The worker: stalled or trickling clients hold no thread and are closed after a timeout.
+
+Each test runs ``registry serve`` with few threads (2 workers x 2) and short timeouts, opens
+many connections that stall at different points, and checks that other clients are still
+answered and that every stalled connection is closed. gunicorn's gthread worker fails the
+first of these: a thread per stalled connection, for ever.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+
+import bcrypt
+import pytest
+import requests
+
+from distribution.worker import ElasticPool
+from tests.conftest import make_certificate
+
+#: Timeouts the registry runs with here, in seconds.
+HEADER_TIMEOUT = 2
+BODY_TIMEOUT = 2
+IDLE_TIMEOUT = 2
+#: How long a test waits for an answer that a starved server would never give.
+ANSWER_WITHIN = 5.0
+
+CONFIG = f"""
+version: 0.1
+log: {{level: info, accesslog: {{disabled: true}}}}
+storage: {{filesystem: {{rootdirectory: data}}}}
+http:
+  secret: test-secret
+  threads: 2
+  timeouts: {{header: {HEADER_TIMEOUT}s, body: {BODY_TIMEOUT}s, idle: {IDLE_TIMEOUT}s}}
+"""
+
+USER, PASSWORD = "alice", "secret"
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.split("://")[1].split(":")
+    return host, int(port)
+
+
+def _connect(url: str) -> socket.socket:
+    return socket.create_connection(_host_port(url), timeout=10)
+
+
+def _answered(url: str, **kwargs) -> requests.Response:
+    """``GET /v2/`` on a fresh connection, which a starved server would not answer in time."""
+    return requests.get(f"{url}/v2/", timeout=ANSWER_WITHIN, **kwargs)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes:
+    """What the server sent before closing ``sock``; fails if it is still open after
+    ``seconds``."""
+    sock.settimeout(seconds)
+    received = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            return received
+        except TimeoutError:
+            break
+        if not data:
+            return received
+        received += data
+    raise AssertionError(f"connection still open after {seconds} s (got {received[:80]!r})")
+
+
+def _stall_heads(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections stopped at different points of a request head."""
+    partials = [b"G", b"GET /v2/ HTTP/1.1\r\n", b"GET /v2/ HTTP/1.1\r\nHost: x\r\nAccept: "]
+    stalled = []
+    for i in range(count):
+        sock = _connect(url)
+        sock.sendall(partials[i % len(partials)])
+        stalled.append(sock)
+    return stalled
+
+
+@pytest.fixture
+def registry(start_registry):
+    return start_registry(CONFIG)
+
+
+def test_stalled_heads_hold_no_thread_and_are_closed(registry) -> None:
+    stalled = _stall_heads(registry.url, 60)
+    silent = [_connect(registry.url) for _ in range(20)]  # connected, nothing sent
+
+    for _ in range(5):
+        assert _answered(registry.url).status_code == 200
+
+    for sock in stalled + silent:
+        assert _closed_within(sock, HEADER_TIMEOUT + 3) == b""
+        sock.close()
+
+
+def test_a_trickling_head_is_closed_at_its_deadline(registry) -> None:
+    """A header line now and then does not keep a head alive: the deadline is for all of it."""
+    sock = _connect(registry.url)
+    sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
+    started, closed = time.monotonic(), False
+    while not closed and time.monotonic() - started < HEADER_TIMEOUT + 3:
+        time.sleep(0.2)
+        try:
+            sock.sendall(b"X-Trickle: a\r\n")
+            closed = sock.recv(1, socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+    sock.close()
+    assert closed, "a trickling head kept its connection past the header timeout"
+
+
+def test_stalled_bodies_do_not_starve_other_requests(start_registry, tmp_path: Path) -> None:
+    """Authenticated uploads that stop mid-body each hold a thread, but the pool grows past
+    ``http.threads``; each is closed after the body timeout, and its upload stays resumable
+    at what arrived."""
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(
+        USER.encode() + b":" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)) + b"\n"
+    )
+    config = CONFIG + f"auth:\n  htpasswd: {{realm: test, path: {htpasswd}}}\n"
+    registry = start_registry(config)
+    auth = (USER, PASSWORD)
+    credentials = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+    stalled = []
+    for _i in range(12):
+        started = requests.post(f"{registry.url}/v2/stall/blobs/uploads/", auth=auth, timeout=10)
+        assert started.status_code == 202
+        location = started.headers["Location"].split("://")[1].split("/", 1)[1]
+        sock = _connect(registry.url)
+        sock.sendall(
+            f"PATCH /{location} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n".encode()
+            + b"x" * 1000
+        )
+        stalled.append((sock, started.headers["Docker-Upload-UUID"]))
+
+    for _ in range(5):
+        assert _answered(registry.url, auth=auth).status_code == 200
+
+    for sock, upload in stalled:
+        _closed_within(sock, BODY_TIMEOUT + 5)
+        sock.close()
+        status = requests.get(f"{registry.url}/v2/stall/blobs/uploads/{upload}", auth=auth)
+        assert status.status_code == 204
+        assert status.headers["Range"] == "0-999"
+
+
+def test_stalled_tls_handshakes_hold_no_thread(start_registry, tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    env = {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)}
+    registry = start_registry(CONFIG, env=env, scheme="https", verify=str(cert))
+
+    silent = [_connect(registry.url) for _ in range(20)]
+    half_hello = []
+    for _ in range(20):
+        sock = _connect(registry.url)
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start
+        half_hello.append(sock)
+    context = ssl.create_default_context(cafile=str(cert))
+    half_head = []
+    for _ in range(20):
+        sock = context.wrap_socket(_connect(registry.url), server_hostname="127.0.0.1")
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\n")
+        half_head.append(sock)
+
+    for _ in range(5):
+        assert _answered(registry.url, verify=str(cert)).status_code == 200
+
+    for sock in silent + half_hello + half_head:
+        _closed_within(sock, HEADER_TIMEOUT + 3)
+        sock.close()
+
+
+def test_plain_http_on_the_tls_port_gets_gos_answer(start_registry, tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    env = {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)}
+    registry = start_registry(CONFIG, env=env, scheme="https", verify=str(cert))
+
+    with _connect(registry.url) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = _closed_within(sock, 5)
+
+    assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+    assert answer.endswith(b"Client sent an HTTP request to an HTTPS server.\n")
+
+
+def test_a_head_too_large_is_refused(registry) -> None:
+    with _connect(registry.url) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(48):  # 1.5 MiB of headers
+                sock.sendall(b"X-Big: " + b"a" * 32768 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while we were still sending: the answer may be lost, not the close
+        answer = _closed_within(sock, 5)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+    assert _answered(registry.url).status_code == 200
+
+
+def test_keepalive_pipelining_and_idle_close(registry) -> None:
+    with _connect(registry.url) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n" * 2)  # two requests in one send
+        assert _statuses(sock, 2) == [200, 200]
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")  # a third on the same connection
+        assert _statuses(sock, 1) == [200]
+        assert _closed_within(sock, IDLE_TIMEOUT + 3) == b""
+
+
+def _statuses(sock: socket.socket, count: int) -> list[int]:
+    """The statuses of the next ``count`` answers on ``sock`` (each with a Content-Length)."""
+    reader = sock.makefile("rb")
+    statuses = []
+    for _ in range(count):
+        statuses.append(int(reader.readline().split()[1]))
+        length = 0
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        reader.read(length)
+    return statuses
+
+
+def test_a_head_split_across_sends_is_served(registry) -> None:
+    with _connect(registry.url) as sock:
+        for piece in (b"GET /v2/ HT", b"TP/1.1\r\nHost: x\r", b"\n\r\n"):
+            sock.sendall(piece)
+            time.sleep(0.05)
+        assert _statuses(sock, 1) == [200]
+
+
+def test_the_pool_grows_while_busy_and_shrinks_when_idle() -> None:
+    pool = ElasticPool(core=2, limit=8, idle=0.2)
+    release = threading.Event()
+    running = threading.Semaphore(0)
+
+    def call() -> None:
+        running.release()
+        release.wait(10)
+
+    for _ in range(6):
+        pool.submit(call)
+    for _ in range(6):  # all six run at once, though only two threads are kept
+        assert running.acquire(timeout=5)
+    assert pool.threads == 6
+    release.set()
+
+    deadline = time.monotonic() + 5
+    while pool.threads > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool.threads == 2
+    pool.shutdown()
+
+
+def test_the_pool_queues_past_its_limit() -> None:
+    pool = ElasticPool(core=1, limit=2, idle=0.2)
+    release = threading.Event()
+    done = threading.Semaphore(0)
+
+    def call() -> None:
+        release.wait(10)
+        done.release()
+
+    for _ in range(4):
+        pool.submit(call)
+    assert pool.threads == 2
+    release.set()
+    for _ in range(4):
+        assert done.acquire(timeout=5)
+    pool.shutdown()
