@@ -25,7 +25,7 @@ from distribution import access as access_rules
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
-from distribution.auth import htpasswd
+from distribution.auth import htpasswd, htpasswd_tool
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.storage import driver, gc, scrub
@@ -40,6 +40,9 @@ log = logging.getLogger("distribution.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["htpasswd"]:  # Apache's flags, not argparse's
+        return htpasswd_tool.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in (None, "help"):
@@ -135,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_garbage_collect(commands)
     _add_verify(commands)
     _add_access(commands)
+    commands.add_parser(
+        "htpasswd",
+        help="make or change an htpasswd file (Apache's flags, bcrypt only)",
+        add_help=False,
+    )
     commands.add_parser("help", help="show this help")
     return parser
 

@@ -4,11 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests start as real components (systemd: systemd-analyze checks the unit;
-# pebble: Let's Encrypt's ACME test server and its DNS server, pebble-challtestsrv).
+# pebble: Let's Encrypt's ACME test server and its DNS server, pebble-challtestsrv;
+# apache2-utils: Apache's htpasswd, which ours is checked against).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble apache2-utils)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
@@ -36,4 +37,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,gcs,azure,s3]'
 # The Azure Storage emulator the cloud driver tests start.
 command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
+# podman able to build and run the image here, and the base images it needs (tests/containers).
+$sudo bash tests/containers/setup.sh
 exec .venv/bin/python -m pytest "$@"

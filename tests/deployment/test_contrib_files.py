@@ -53,7 +53,7 @@ def test_compose_mounts_what_the_environment_names() -> None:
         if name.endswith(("_CERTIFICATE", "_KEY", "_PATH")):
             assert str(Path(value).parent) in mounts, name
     assert "5000:5000" in service["ports"]
-    assert service["command"][-1].endswith("exec registry serve /etc/docker/registry/config.yml")
+    assert service["command"][-1].endswith("exec /entrypoint.sh /etc/docker/registry/config.yml")
     document = yaml.safe_load((CONTRIB / "compose" / "docker-compose.yml").read_text())
     assert set(service["secrets"]) <= set(document["secrets"])
 
