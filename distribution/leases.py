@@ -7,12 +7,15 @@ at a time, and if the owner dies the key frees itself within its time to live.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 #: Seconds a lease lasts without renewal; its holder renews it every third of that.
 LEASE_TTL = 30.0
+
+log = logging.getLogger(__name__)
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -60,11 +63,18 @@ class RedisLease:
 
 @contextlib.contextmanager
 def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
-    """Take ``lease`` and renew it in a thread; yields "is it still held?". Released at exit."""
+    """Take ``lease`` and renew it in a thread; yields "is it still held?". Released at exit.
+
+    A store that cannot be reached (Redis down) counts as not held, and a release it refuses
+    is left to the lease's expiry: neither raises.
+    """
     held = threading.Event()
     done = threading.Event()
-    if lease.acquire():
-        held.set()
+    try:
+        if lease.acquire():
+            held.set()
+    except Exception as err:  # unreachable: not held
+        log.warning("lease: cannot take it: %s", err)
 
     def renew() -> None:
         while not done.wait(lease.ttl / 3):
@@ -84,4 +94,7 @@ def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
     finally:
         done.set()
         if held.is_set():
-            lease.release()
+            try:
+                lease.release()
+            except Exception as err:  # it expires within its time to live
+                log.warning("lease: cannot release it, it expires by itself: %s", err)

@@ -137,7 +137,10 @@ class ElasticPool:
                 with self._counts:
                     self._threads -= 1
                 return
-            call()
+            try:
+                call()
+            except Exception:  # a call's own failure must not end the thread and shrink the pool
+                log.exception("request thread: unexpected error")
             with self._counts:
                 self._idle += 1
 
@@ -544,7 +547,7 @@ def _next_head(conn: _Connection) -> bool:
         if poller.poll(NEXT_REQUEST_WAIT_MS):
             try:
                 data = conn.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
-            except BlockingIOError:
+            except OSError:  # nothing yet, or the client reset: the loop sees which
                 data = None
             if data:  # an orderly close (b"") is the loop's to see
                 head += data

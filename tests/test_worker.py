@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import struct
 import threading
 import time
 from pathlib import Path
@@ -281,3 +282,19 @@ def test_the_pool_queues_past_its_limit() -> None:
     for _ in range(4):
         assert done.acquire(timeout=5)
     pool.shutdown()
+
+
+def test_a_reset_right_after_an_answer_costs_no_thread(registry) -> None:
+    """A client that resets its connection just after reading an answer (while the thread
+    that answered waits for the next request) must not end that thread with a traceback."""
+    linger = struct.pack("ii", 1, 0)  # close with a reset
+    for _ in range(20):
+        sock = _connect(registry.url)
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _statuses(sock, 1) == [200]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        sock.close()
+    for _ in range(5):
+        assert _answered(registry.url).status_code == 200
+    registry.stop()
+    assert "Traceback" not in registry.log, registry.log
