@@ -11,6 +11,9 @@ limit) and shrinks back when idle, as Go's goroutine per connection would, so re
 hold a thread for long (an upload from a slow client, a download to a slow reader) never queue
 the others. Every read of a body and every write of an answer is bounded by
 ``http.timeouts.body``; a kept-alive connection waits on the loop for ``http.timeouts.idle``.
+The thread that answered a request also serves the connection's next one when its whole head
+is there within :data:`NEXT_REQUEST_WAIT_MS` (a busy client keeps its thread, sparing two trips
+through the loop); any other connection goes back to the loop.
 
 The request itself is served by gunicorn's own code (:meth:`ThreadWorker.handle_request`):
 parsing, the WSGI environ, keep-alive rules and the access log are unchanged.
