@@ -1,0 +1,45 @@
+"""The web UI, served by the registry itself under ``/ui/`` (our extension ``ui.enabled``).
+
+Server-rendered pages (Jinja2) that read storage directly, with the same users and the same
+access decision as the API; a little plain JavaScript copies digests and confirms deletes,
+and every page reads and works without it. The pieces:
+
+* :mod:`.views`: the blueprint, its pages and their security headers;
+* :mod:`.session` and :mod:`.signin`: the signed session cookie, CSRF tokens, and signing in
+  against the configured access controller;
+* :mod:`.cache`: what the UI remembers of storage and how it stays correct;
+* :mod:`.facts`, :mod:`.versions`, :mod:`.pages`: reading manifests and configs, ordering
+  tags, paging, with no I/O;
+* :mod:`.usage`: where storage usage comes from once the registry measures it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+
+from distribution.auth import EXTENSION as AUTH_EXTENSION
+from distribution.config import Configuration
+from distribution.storage.registry import Registry
+from distribution.ui import cache, session, signin, views
+
+EXTENSION = views.EXTENSION
+
+__all__ = ["EXTENSION", "init_app"]
+
+
+def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
+    """Serve the UI from ``app`` unless ``ui.enabled`` is false (``/ui/`` is then a 404)."""
+    if not config.ui.enabled:
+        return
+    app.extensions[EXTENSION] = views.WebUI(
+        view=cache.StorageView(registry.driver, registry.blobs),
+        # ``registry serve`` always has a secret (made up, with a warning, when unset).
+        sessions=session.Sessions(
+            config.http.secret or secrets.token_urlsafe(32), config.ui.sessiontimeout
+        ),
+        signin=signin.SignIn(app.extensions.get(AUTH_EXTENSION)),
+        static=views.static_files(),
+    )
+    app.register_blueprint(views.bp)
