@@ -34,6 +34,7 @@ def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
     if not config.ui.enabled:
         return
     app.extensions[EXTENSION] = views.WebUI(
+        config=config,
         view=cache.StorageView(registry.driver, registry.blobs),
         # ``registry serve`` always has a secret (made up, with a warning, when unset).
         sessions=session.Sessions(

@@ -287,17 +287,19 @@ class StorageView:
 
         Raises ``NAME_UNKNOWN`` for a repository without tags folder, as the tags API does.
         """
-        lock = self._table_lock(name)
-        with lock:
+        with self._table_lock(name):
             token = self._tag_token(name)
             cached = self._tables.get(name)
-            if cached is not None and self._fresh(cached.token, token, cached):
+            young = cached is not None and self._clock() - cached.built <= self._max_age
+            if young and self._dated and cached.settled and cached.token == token:
                 return cached
             try:
                 names = self._list_tags(name)
             except PathNotFoundError:
                 self._tables.pop(name)
                 raise errors.NameUnknown(detail={"name": name}) from None
+            if young and not self._dated and cached.entries.keys() == set(names):
+                return cached
             previous = cached.entries if cached else {}
             if cached is None or len(names) <= SYNC_TAGS or not self.background:
                 table = self._new_table(name, self._read_tags(name, names, previous), token)
@@ -339,13 +341,6 @@ class StorageView:
             except PathNotFoundError:
                 token.append(None)
         return tuple(token)
-
-    def _fresh(self, before: tuple[Any, ...] | None, now: tuple[Any, ...] | None, table) -> bool:
-        if self._clock() - table.built > self._max_age:
-            return False
-        if not self._dated:
-            return True
-        return table.settled and before == now
 
     def _new_table(
         self,
@@ -500,12 +495,14 @@ class StorageView:
 
     # Repositories ------------------------------------------------------------------------
 
-    def summarise(self, name: str) -> RepositorySummary | None:
-        """Tag count, last push and size of ``name``; None for a repository without tags."""
-        try:
-            table = self.tags(name)
-        except errors.NameUnknown:
-            return None
+    def summarise(self, name: str, table: TagTable | None = None) -> RepositorySummary | None:
+        """Tag count, last push and size of ``name`` (from ``table`` if the caller has it);
+        None for a repository without tags."""
+        if table is None:
+            try:
+                table = self.tags(name)
+            except errors.NameUnknown:
+                return None
         cached = self._repositories.get(name)
         if cached is not None and cached[0] == table.version:
             return cached[1]

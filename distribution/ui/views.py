@@ -40,6 +40,7 @@ from distribution import errors, instrumentation, notifications, reference
 from distribution import log as log_module
 from distribution.api import access as request_access
 from distribution.api import context, urls
+from distribution.config import Configuration
 from distribution.digest import Digest
 from distribution.storage import referrers as referrer_store
 from distribution.storage.driver import StorageDriverError
@@ -78,6 +79,7 @@ log = logging.getLogger(__name__)
 class WebUI:
     """The UI's state in one process: storage view, sessions, sign-in, static files."""
 
+    config: Configuration
     view: cache.StorageView
     sessions: session.Sessions
     signin: signin.SignIn
@@ -219,7 +221,7 @@ def repository(name: str) -> Response:
         if entry is not None:
             rows.append(_TagRow(tag, entry, view.summary(entry.digest), _immutable(name, tag)))
     deletable = _may_delete(name)
-    summary = view.summarise(name)
+    summary = view.summarise(name, table)
     return _page(
         "ui/repository.html",
         title=name,
@@ -453,7 +455,7 @@ def _page(template: str, status: int = 200, **values: Any) -> Response:
     values.setdefault("title", "")
     body = render_template(
         template,
-        user=g.identity.user,
+        user=(g.get("identity") or rules.ANONYMOUS).user,
         signin_mode=state().signin.mode,
         notices=notices,
         host=_registry_host(),
@@ -506,7 +508,7 @@ def _may_delete(name: str) -> bool:
 
 def _delete_note(name: str) -> str | None:
     """Why the visitor may not delete tags of ``name`` (None: they may)."""
-    config = context.config()
+    config = state().config
     if not config.storage.delete.enabled:
         return "Deleting is off on this registry (storage.delete.enabled)."
     if config.storage.maintenance.readonly.enabled:
@@ -669,7 +671,7 @@ def _over_tls() -> bool:
 
 def _registry_host() -> str:
     """The host (and port) clients pull from, as the client reached it."""
-    base = urls.base_url(context.config().http.host)
+    base = urls.base_url(state().config.http.host)
     return base.split("://", 1)[-1]
 
 
