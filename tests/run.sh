@@ -3,11 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit).
+# Debian packages the tests start as real components (systemd: systemd-analyze checks the unit;
+# chromium and chromium-driver: the web UI's browser tests).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo podman docker-registry nginx redis-server systemd)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd chromium chromium-driver)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
