@@ -32,6 +32,7 @@ reads to rebuild, while the listings are checked against storage anyway.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -57,6 +58,9 @@ UNDATED_MAX_AGE = 15.0
 SETTLE = 2.0
 #: Repositories with up to this many tags are refreshed fully within the request.
 SYNC_TAGS = 1000
+#: Seconds between two full readings of one large repository in the background (while it is
+#: being pushed to, the tags added and removed are read in each request anyway).
+BACKGROUND_INTERVAL = 10.0
 #: Largest manifest or config read for display.
 MAX_DOCUMENT = 4 * 1024 * 1024
 
@@ -67,6 +71,10 @@ MANIFESTS = 4096
 CONFIGS = 1024
 
 log = logging.getLogger(__name__)
+
+#: Set in the background thread: its loops then let request threads have the interpreter after
+#: each item, so that requests (which wait on storage often) are not held up behind it.
+_background = threading.local()
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -143,8 +151,9 @@ class RepositorySummary:
 
     tags: int
     last_push: datetime | None
-    #: Bytes of the distinct configs and layers the repository's tags reach.
-    size: int
+    #: Bytes of the distinct configs and layers the repository's tags reach; None while a
+    #: large repository's are being added up.
+    size: int | None
 
 
 @dataclass
@@ -184,11 +193,13 @@ class StorageView:
         self._table_locks: dict[str, threading.Lock] = {}
         self._table_version = 0
         self._summaries: LRU[str, facts.Summary] = LRU(SUMMARIES)
+        self._footprints: LRU[str, tuple[tuple[str, int], ...]] = LRU(SUMMARIES)
         self._manifests: LRU[str, facts.ManifestFacts] = LRU(MANIFESTS)
         self._configs: LRU[str, facts.ConfigFacts] = LRU(CONFIGS)
         self._repositories: LRU[str, tuple[int, RepositorySummary]] = LRU(TABLES)
         self._executor: ThreadPoolExecutor | None = None
         self._pending: set[str] = set()
+        self._started: dict[str, float] = {}
 
     # Repository names -------------------------------------------------------------------
 
@@ -236,6 +247,7 @@ class StorageView:
         if folder is None:
             return
         folders[name] = folder
+        _pause()
         for child in folder.children:
             self._scan(f"{name}/{child}" if name else child, folders)
 
@@ -292,6 +304,8 @@ class StorageView:
             cached = self._tables.get(name)
             young = cached is not None and self._clock() - cached.built <= self._max_age
             if young and self._dated and cached.settled and cached.token == token:
+                if not cached.complete:
+                    self._later(f"tags:{name}", self._refresh)
                 return cached
             try:
                 names = self._list_tags(name)
@@ -299,6 +313,8 @@ class StorageView:
                 self._tables.pop(name)
                 raise errors.NameUnknown(detail={"name": name}) from None
             if young and not self._dated and cached.entries.keys() == set(names):
+                if not cached.complete:
+                    self._later(f"tags:{name}", self._refresh)
                 return cached
             previous = cached.entries if cached else {}
             if cached is None or len(names) <= SYNC_TAGS or not self.background:
@@ -361,6 +377,7 @@ class StorageView:
         """Each tag's entry: a ``stat`` of its link, and a read only where its date changed."""
         entries = {}
         for tag in names:
+            _pause()
             path = paths.tag_current_link(name, tag)
             try:
                 pushed = self.driver.stat(path).mtime
@@ -394,16 +411,24 @@ class StorageView:
             return lock
 
     def _later(self, key: str, job: Callable[[str], None]) -> None:
-        """Run ``job(key)`` in the background thread, unless one for ``key`` is pending."""
+        """Run ``job(key)`` in the background thread, unless one for ``key`` is pending or
+        started less than :data:`BACKGROUND_INTERVAL` seconds ago."""
         with self._lock:
-            if key in self._pending:
+            now = self._clock()
+            if key in self._pending or now - self._started.get(key, -math.inf) < (
+                BACKGROUND_INTERVAL
+            ):
                 return
+            if len(self._started) > 4 * TABLES:
+                self._started.clear()
+            self._started[key] = now
             self._pending.add(key)
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="ui-refresh")
             self._executor.submit(self._run, key, job)
 
     def _run(self, key: str, job: Callable[[str], None]) -> None:
+        _background.active = True
         try:
             job(key)
         except Exception:  # what failed is rebuilt on a later request
@@ -413,17 +438,22 @@ class StorageView:
                 self._pending.discard(key)
 
     def _refresh(self, key: str) -> None:
-        """Read every tag of a repository again (``key`` is ``tags:<name>``)."""
+        """Read every tag of a repository again (``key`` is ``tags:<name>``).
+
+        Without holding the table's lock, so requests go on meanwhile. The table installed
+        carries the folder dates read before the listing: if a request saw changes since,
+        the next one finds the dates moved on and adds them.
+        """
         name = key.removeprefix("tags:")
+        cached = self._tables.get(name)
+        token = self._tag_token(name)
+        try:
+            names = self._list_tags(name)
+        except PathNotFoundError:
+            self._tables.pop(name)
+            return
+        entries = self._read_tags(name, names, cached.entries if cached else {})
         with self._table_lock(name):
-            cached = self._tables.get(name)
-            token = self._tag_token(name)
-            try:
-                names = self._list_tags(name)
-            except PathNotFoundError:
-                self._tables.pop(name)
-                return
-            entries = self._read_tags(name, names, cached.entries if cached else {})
             self._tables.put(name, self._new_table(name, entries, token))
 
     def wait(self) -> None:
@@ -455,6 +485,21 @@ class StorageView:
                 else facts.ConfigFacts(problem="the config blob is missing or too large to show")
             )
             self._configs.put(digest, found)
+        return found
+
+    def footprint(self, digest: str) -> tuple[tuple[str, int], ...]:
+        """The distinct configs and layers the manifest ``digest`` reaches, with their sizes
+        (an index's through its manifests): what a repository's size adds up. Reads
+        manifests only, no configs."""
+        found = self._footprints.get(digest)
+        if found is None:
+            manifest = self.manifest(digest)
+            blobs = {blob.digest: blob.size for blob in manifest.blobs}
+            for child in manifest.children:
+                child_facts = self.manifest(child.digest)
+                blobs.update((blob.digest, blob.size) for blob in child_facts.blobs)
+            found = tuple(blobs.items())
+            self._footprints.put(digest, found)
         return found
 
     def summary(self, digest: str) -> facts.Summary:
@@ -506,11 +551,21 @@ class StorageView:
         cached = self._repositories.get(name)
         if cached is not None and cached[0] == table.version:
             return cached[1]
+        if len(table.entries) > SYNC_TAGS and self.background:
+            # Thousands of manifests to read: in the background; meanwhile the size last
+            # known (or none), so that the page is not held up.
+            self._later(f"size:{name}", lambda _: self._summarise_repository(table))
+            size = cached[1].size if cached is not None else None
+            return RepositorySummary(len(table.entries), table.last_push, size)
+        return self._summarise_repository(table)
+
+    def _summarise_repository(self, table: TagTable) -> RepositorySummary:
         blobs: dict[str, int] = {}
         for digest in {entry.digest for entry in table.entries.values()}:
-            blobs.update(self.summary(digest).blobs)
+            _pause()
+            blobs.update(self.footprint(digest))
         found = RepositorySummary(len(table.entries), table.last_push, sum(blobs.values()))
-        self._repositories.put(name, (table.version, found))
+        self._repositories.put(table.name, (table.version, found))
         return found
 
     def tags_of(self, table: TagTable, digest: str) -> Iterator[str]:
@@ -519,6 +574,12 @@ class StorageView:
 
     def _settled(self, mtime: datetime | None) -> bool:
         return mtime is None or self._wall() - mtime.timestamp() > SETTLE
+
+
+def _pause() -> None:
+    """In the background thread, give the interpreter to any request thread waiting for it."""
+    if getattr(_background, "active", False):
+        time.sleep(0)
 
 
 def _missing(digest: str) -> facts.ManifestFacts:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from distribution import errors, manifest
+from distribution import manifest
 
 IMAGE = "image"
 INDEX = "index"
@@ -155,10 +155,12 @@ def read_manifest(body: bytes) -> ManifestFacts:
     doc = _document(body)
     if doc is None:
         return ManifestFacts("", UNKNOWN, len(body), problem="not a JSON object")
-    try:
-        media_type = manifest.classify(body)
-    except errors.RegistryError as exc:  # damaged content is shown, never raised
-        return ManifestFacts(_text(doc.get("mediaType")), UNKNOWN, len(body), problem=str(exc))
+    media_type = _media_type(doc)
+    if media_type is None:
+        problem = (
+            f"not a manifest of a known schema (schemaVersion {_text(doc.get('schemaVersion'))})"
+        )
+        return ManifestFacts(_text(doc.get("mediaType")), UNKNOWN, len(body), problem=problem)
     common: dict[str, Any] = {
         "media_type": media_type,
         "size": len(body),
@@ -271,6 +273,21 @@ def pretty_json(body: bytes) -> str:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         return body.decode("utf-8", "replace")
+
+
+def _media_type(doc: dict[str, Any]) -> str | None:
+    """The type a stored manifest is served as, decided as :func:`manifest.classify` does
+    (from the parsed document, which the UI has already)."""
+    version, declared = doc.get("schemaVersion"), doc.get("mediaType")
+    if isinstance(version, bool) or version not in (1, 2):
+        return None
+    if version == 1:
+        return manifest.SCHEMA1_SIGNED if "signatures" in doc else manifest.SCHEMA1
+    if declared in manifest.PUSHABLE:
+        return declared
+    if declared is None:
+        return manifest.OCI_INDEX if doc.get("manifests") is not None else manifest.OCI_MANIFEST
+    return None
 
 
 def _kind(artifact: str, config: Blob | None, layers: tuple[Blob, ...]) -> str:

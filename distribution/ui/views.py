@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -108,6 +109,7 @@ def state() -> WebUI:
 @bp.before_request
 def load_session() -> Response | None:
     """Who asks (from the cookie), and the page about token auth where the UI cannot work."""
+    g.ui_started = time.perf_counter()
     ui = state()
     found = ui.sessions.load(request.cookies.get(session.COOKIE))
     if found is not None and found.user is not None and ui.signin.entry(found.user) != found.entry:
@@ -128,6 +130,9 @@ def load_session() -> Response | None:
 def finish(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if g.get("ui_started") is not None:  # the server's time, in the browser's devtools too
+        elapsed = (time.perf_counter() - g.ui_started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
     if request.endpoint != "ui.static":
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")

@@ -155,6 +155,7 @@ def test_unchanged_storage_is_not_read_again(tmp_path):
 
 def test_large_repositories_refresh_in_the_background(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "SYNC_TAGS", 3)
+    monkeypatch.setattr(cache, "BACKGROUND_INTERVAL", 0)
     env = build_env("filesystem", tmp_path / "root")
     for tag in ("a", "b", "c", "d", "e"):
         push_image(env, "big/repo", tag, seed=tag)
@@ -168,6 +169,17 @@ def test_large_repositories_refresh_in_the_background(tmp_path, monkeypatch):
     table = view.tags("big/repo")
     assert table.complete
     assert sorted(table.entries) == ["a", "b", "c", "d", "e", "f"]
+    # Its size is added up in the background too (the last size known is shown meanwhile,
+    # or, the first time, that it is being added up).
+    view._repositories.pop("big/repo")
+    with monkeypatch.context() as later:
+        later.setattr(view, "_later", lambda key, job: None)
+        assert view.summarise("big/repo", table).size is None
+        assert "adding up…" in env.app.test_client().get("/ui/").get_data(as_text=True)
+    view.summarise("big/repo", table)
+    view.wait()
+    size = view.summarise("big/repo", table).size
+    assert size == sum(view.summary(entry.digest).size for entry in table.entries.values())
 
 
 def test_content_facts_are_kept_by_digest(tmp_path):
