@@ -4,7 +4,8 @@ Server-rendered pages (Jinja2) that read storage directly, with the same users a
 access decision as the API; a little plain JavaScript copies digests and confirms deletes,
 and every page reads and works without it. The pieces:
 
-* :mod:`.views`: the blueprint, its pages and their security headers;
+* :mod:`.web`: the blueprint, what every page shares (sessions of requests, security headers,
+  access checks, errors); its pages are in :mod:`.browse`, :mod:`.account`, :mod:`.deletes`;
 * :mod:`.session` and :mod:`.signin`: the signed session cookie, CSRF tokens, and signing in
   against the configured access controller;
 * :mod:`.cache`: what the UI remembers of storage and how it stays correct;
@@ -22,9 +23,11 @@ from flask import Flask
 from distribution.auth import EXTENSION as AUTH_EXTENSION
 from distribution.config import Configuration
 from distribution.storage.registry import Registry
-from distribution.ui import cache, session, signin, views
+from distribution.ui import account, browse, cache, deletes, session, signin, web
 
-EXTENSION = views.EXTENSION
+EXTENSION = web.EXTENSION
+#: The modules whose routes the blueprint serves (imported for that).
+PAGES = (browse, account, deletes)
 
 __all__ = ["EXTENSION", "init_app"]
 
@@ -33,7 +36,7 @@ def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
     """Serve the UI from ``app`` unless ``ui.enabled`` is false (``/ui/`` is then a 404)."""
     if not config.ui.enabled:
         return
-    app.extensions[EXTENSION] = views.WebUI(
+    app.extensions[EXTENSION] = web.WebUI(
         config=config,
         view=cache.StorageView(registry.driver, registry.blobs),
         # ``registry serve`` always has a secret (made up, with a warning, when unset).
@@ -41,6 +44,7 @@ def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
             config.http.secret or secrets.token_urlsafe(32), config.ui.sessiontimeout
         ),
         signin=signin.SignIn(app.extensions.get(AUTH_EXTENSION)),
-        static=views.static_files(),
+        static=web.static_files(),
     )
-    app.register_blueprint(views.bp)
+    app.register_blueprint(web.bp)
+    app.view_functions["base.root"] = web.link_from_root(app.view_functions["base.root"])

@@ -646,9 +646,15 @@ def test_static_files_are_cached_by_version(env):
     assert client.get("/ui/static/nothing.js").status_code == 404
 
 
-def test_the_registry_root_stays_200(env):
-    assert env.app.test_client().get("/").status_code == 200
-    assert env.app.test_client().get("/", headers={"Accept": "text/html"}).status_code == 200
+def test_the_registry_root_stays_200_and_links_browsers_to_the_ui(env):
+    for accept in (None, "*/*", "application/json"):
+        response = env.app.test_client().get("/", headers={"Accept": accept} if accept else {})
+        assert response.status_code == 200
+        assert response.get_data() == b""
+    browser = env.app.test_client().get("/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.status_code == 200
+    assert '<a href="/ui/">Browse it</a>' in text(browser)
+    assert env.app.test_client().head("/", headers={"Accept": "text/html"}).status_code == 200
 
 
 def test_the_pull_command_uses_the_host_clients_reach(env):
