@@ -63,7 +63,12 @@ def repository(name: str) -> Response:
     if refusal is not None:
         return refusal
     view = state().view
-    table = view.tags(name)
+    try:
+        table = view.tags(name)
+    except errors.NameUnknown:
+        if not view.exists(name):
+            raise NotFound(f"There is no repository {name}, or you may not see it.") from None
+        table = cache.TagTable(name, {}, None, 0.0, 0)  # manifests pushed by digest only
     sort = request.args.get("sort", SORTS[0])
     sort = sort if sort in SORTS else SORTS[0]
     order = _order(table, sort)
@@ -182,8 +187,7 @@ def _visible_names(
     """The names ``identity`` may pull, remembered per list version, policy and identity."""
     if visibility.everything:
         return names
-    memo: dict[tuple[int, int, rules.Identity], tuple[rules.Policy, list[str]]]
-    memo = current_app.extensions.setdefault(web.EXTENSION + ".visible", {})
+    memo = state().visible
     key = (version, id(policy), identity)
     found = memo.get(key)
     if found is not None and found[0] is policy:

@@ -327,6 +327,14 @@ class StorageView:
             self._tables.put(name, table)
             return table
 
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is a repository (has manifests), tagged or not."""
+        try:
+            self.driver.stat(paths.manifests(name))
+        except PathNotFoundError:
+            return False
+        return True
+
     def tag(self, name: str, tag: str) -> TagEntry | None:
         """``tag`` as storage has it now (None if gone); the cached table learns a move."""
         entry = self._read_tag(name, tag)

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -71,6 +71,10 @@ class WebUI:
     sessions: session.Sessions
     signin: signin.SignIn
     static: dict[str, tuple[bytes, str, str]]
+    #: The repository names each (list version, policy, identity) may see, remembered.
+    visible: dict[tuple[int, int, rules.Identity], tuple[rules.Policy, list[str]]] = field(
+        default_factory=dict
+    )
 
 
 def static_files() -> dict[str, tuple[bytes, str, str]]:

@@ -12,6 +12,7 @@ from werkzeug.test import TestResponse
 
 from distribution.app import create_app
 from distribution.config import parse
+from distribution.storage import paths
 from distribution.ui import pages, session
 from tests.access.example import write_htpasswd
 from tests.api.registry_env import Env, build_env, config_text
@@ -244,24 +245,23 @@ def test_a_session_ends_when_the_password_changes(env, tmp_path):
 
 def test_a_forged_or_expired_session_counts_as_no_session(env):
     push_image(env, "team-a/app", "latest")
-    sessions = env.app.extensions["distribution.ui"].sessions
+    ui = env.app.extensions["distribution.ui"]
+    entry = ui.signin.entry("root")
     client = env.app.test_client()
+    assert entry
     for value in (
         "garbage",
-        session.Sessions("another-secret", 3600).dump(session.Session.new("root")),
-        session.Sessions("test-secret", 3600).dump(session.Session.new("root", "wrong-entry")),
+        session.Sessions("another-secret", 3600).dump(session.Session.new("root", entry)),
+        ui.sessions.dump(session.Session.new("root", "not-the-entry")),
     ):
         client.set_cookie(session.COOKIE, value, path="/ui/")
         assert client.get("/ui/r/team-a/app").status_code == 303
-    expired = session.Sessions("test-secret", -1)
-    sessions_timeout, sessions.timeout = sessions.timeout, 0
-    try:
-        entry = env.app.extensions["distribution.ui"].signin.entry("root")
-        client.set_cookie(session.COOKIE, expired.dump(session.Session.new("root", entry)))
-        time.sleep(1.1)
-        assert client.get("/ui/r/team-a/app").status_code == 303
-    finally:
-        sessions.timeout = sessions_timeout
+    client.set_cookie(
+        session.COOKIE, ui.sessions.dump(session.Session.new("root", entry)), path="/ui/"
+    )
+    assert client.get("/ui/r/team-a/app").status_code == 200
+    ui.sessions.timeout = -1  # every session is now past its time
+    assert client.get("/ui/r/team-a/app").status_code == 303
 
 
 def test_the_cookie_is_secure_behind_a_tls_proxy(env):
@@ -469,6 +469,24 @@ def test_the_image_page_shows_config_history_layers_and_annotations(env):
     raw = sign_in(env, "carol").get(f"/ui/r/public/tools/-/manifests/{digest}/raw")
     assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert raw.get_data() == env.get("public/tools", digest).get_data()
+    config_digest = env.get("public/tools", digest).get_json()["config"]["digest"]
+    raw = sign_in(env, "carol").get("/ui/r/public/tools/-/manifests/1.0/config")
+    assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert raw.get_data() == env.client.get(f"/v2/public/tools/blobs/{config_digest}").get_data()
+
+
+def test_a_repository_without_tags_is_shown_empty(env):
+    digest = push_image(env, "public/untagged", "t")
+    env.client.delete("/v2/public/untagged/manifests/t")
+    client = env.app.test_client()
+    page = client.get("/ui/r/public/untagged")
+    assert page.status_code == 200
+    assert "This repository has no tags." in text(page)
+    assert client.get(f"/ui/r/public/untagged/-/manifests/{digest}").status_code == 200
+    env.registry.driver.delete(paths.tags("public/untagged"))  # as if pushed by digest only
+    page = client.get("/ui/r/public/untagged")
+    assert page.status_code == 200
+    assert "This repository has no tags." in text(page)
 
 
 def test_labels_and_annotations_are_shown_as_text_never_as_html(env):
