@@ -59,9 +59,7 @@ def repositories() -> Response:
 
 @bp.route("/r/<path:name>", methods=["GET"])
 def repository(name: str) -> Response:
-    refusal = web.refuse_pull(name)
-    if refusal is not None:
-        return refusal
+    web.require_pull(name)
     view = state().view
     try:
         table = view.tags(name)
@@ -102,9 +100,7 @@ def repository(name: str) -> Response:
 
 @bp.route("/r/<path:name>/-/manifests/<reference>", methods=["GET"])
 def manifest(name: str, reference: str) -> Response:
-    refusal = web.refuse_pull(name)
-    if refusal is not None:
-        return refusal
+    web.require_pull(name)
     view = state().view
     digest, tag = _resolve(name, reference)
     found = view.manifest(digest)
@@ -149,9 +145,7 @@ def manifest(name: str, reference: str) -> Response:
 @bp.route("/r/<path:name>/-/manifests/<reference>/raw", methods=["GET"])
 def raw_manifest(name: str, reference: str) -> Response:
     """The manifest's bytes as stored, as plain text (never interpreted by the browser)."""
-    refusal = web.refuse_pull(name)
-    if refusal is not None:
-        return refusal
+    web.require_pull(name)
     digest, _ = _resolve(name, reference)
     return web.plain(state().view.read(digest))
 
@@ -159,9 +153,7 @@ def raw_manifest(name: str, reference: str) -> Response:
 @bp.route("/r/<path:name>/-/manifests/<reference>/config", methods=["GET"])
 def raw_config(name: str, reference: str) -> Response:
     """The config of an image or artifact manifest, as plain text."""
-    refusal = web.refuse_pull(name)
-    if refusal is not None:
-        return refusal
+    web.require_pull(name)
     digest, _ = _resolve(name, reference)
     found = state().view.manifest(digest)
     if found.config is None:

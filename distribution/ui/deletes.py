@@ -25,9 +25,7 @@ def delete_tags(name: str) -> Response:
     an ``immutable`` rule protects.
     """
     web.check_csrf()
-    refusal = web.refuse_pull(name)
-    if refusal is not None:
-        return refusal
+    web.require_pull(name)
     note = web.delete_note(name)
     if note is not None:
         return web.page("ui/message.html", 403, title="Cannot delete", message=note)

@@ -29,7 +29,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException, NotFound
 
 from distribution import access as rules
@@ -205,6 +215,8 @@ def link_from_root(original: Callable[[], Response]) -> Callable[[], Response]:
 @bp.errorhandler(Exception)
 def render_error(error: Exception) -> Response:
     """Errors of UI pages are pages too (the API's are OCI JSON)."""
+    if isinstance(error, HTTPException) and error.response is not None:
+        return error.response  # abort(response): a redirect to the sign-in
     if isinstance(error, HTTPException):
         status, message = error.code or 500, error.description or error.name
     elif isinstance(error, errors.RegistryError):
@@ -248,12 +260,12 @@ def plain(body: bytes | None) -> Response:
     return Response(body, mimetype="text/plain", headers={"Content-Disposition": "inline"})
 
 
-def refuse_pull(name: str) -> Response | None:
-    """None if the visitor may see ``name``; else the sign-in (anonymous) or a 404."""
+def require_pull(name: str) -> None:
+    """Go on if the visitor may see ``name``; else to the sign-in (anonymous) or a 404."""
     if request_access.policy().decide(g.identity, name, "pull").allowed:
-        return None
+        return
     if g.identity.anonymous:
-        return to_sign_in()
+        abort(to_sign_in())
     raise NotFound(f"There is no repository {name}, or you may not see it.")
 
 
