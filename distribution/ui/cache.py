@@ -14,13 +14,16 @@ Three kinds of knowledge, each with its own rule:
     manifest pushed). A folder changed in the last :data:`SETTLE` seconds is read again next
     time, since mtimes have a coarse clock. Whatever writes the tree (this process, another
     worker, another replica, a Go registry, a script) is seen at once;
-  - what no folder mtime reveals (a tag moved to a manifest the repository already had, a
-    repository nested in another's folder), and everything on drivers without directory
-    dates, is re-read after :data:`DATED_MAX_AGE` or :data:`UNDATED_MAX_AGE` seconds.
+  - on a driver without directory dates (object stores), a repository's tag names are
+    listed on every use (one listing), and the repository list is walked again in the
+    background every :data:`UNDATED_MAX_AGE` seconds;
+  - what no folder date reveals (a tag moved to a manifest the repository already had, a
+    repository nested in another's folder) is read again after :data:`DATED_MAX_AGE`.
 
   A repository with more than :data:`SYNC_TAGS` tags is brought up to date in the request
-  for the tags added and removed (one listing) and then refreshed fully in a background
-  thread (a ``stat`` per tag), so that its pages stay fast while it is pushed to.
+  for the tags added and removed (one listing), then read in full (a ``stat`` per tag) in a
+  background thread, at most every :data:`BACKGROUND_INTERVAL` seconds, which also adds up
+  its size. The thread gives way after each item, so requests are not held up behind it.
 * **What a page shows of a tag** (its digest and push time) is read from storage for every
   row shown, so a row is never stale, whatever the listing caches say; only the order of a
   date-sorted table can lag behind a moved tag, until the refresh.

@@ -148,6 +148,10 @@ def test_the_ui_can_be_turned_off(tmp_path):
     assert response.status_code == 404
     assert response.get_json()["errors"][0]["code"] == "UNSUPPORTED"
     assert env.app.test_client().get("/").status_code == 200
+    by_variable = parse(config_text("inmemory", tmp_path), {"REGISTRY_UI_ENABLED": "false"})
+    assert create_app(by_variable).test_client().get("/ui/").status_code == 404
+    timeout = parse(config_text("inmemory", tmp_path) + "ui: {sessiontimeout: 30m}\n", {})
+    assert timeout.ui.sessiontimeout == 1800
 
 
 def test_the_ui_is_served_under_the_http_prefix(tmp_path):
