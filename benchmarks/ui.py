@@ -93,8 +93,7 @@ def measure(client: Client, label: str, repeat: int) -> None:
         first = client.time(path)
         later = [client.time(path) for _ in range(repeat)]
         print(
-            f"  {name:28} {first:8.1f} {statistics.median(later):8.1f} {max(later):8.1f}"
-            f"   {path}"
+            f"  {name:28} {first:8.1f} {statistics.median(later):8.1f} {max(later):8.1f}   {path}"
         )
         print("BENCHJSON " + json.dumps({"phase": label, "page": name, "first_ms": first,
                                          "median_ms": statistics.median(later),
