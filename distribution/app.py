@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from distribution import access as access_rules
-from distribution import errors, health, instrumentation, notifications, proxy, reference
+from distribution import errors, health, instrumentation, notifications, proxy, reference, ui
 from distribution.api import (
     access,
     base,
@@ -76,6 +76,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     app.extensions[AUTH_EXTENSION] = auth_factory.create(config.auth)
     app.extensions[access_rules.EXTENSION] = access_rules.PolicySource.from_config(config)
     app.before_request(access.authorize)
+    ui.init_app(app, config, app.extensions[context.EXTENSION])
     app.register_error_handler(errors.RegistryError, _render_registry_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(StorageDriverError, _render_storage_error)

@@ -481,6 +481,17 @@ class Tags:
 
 
 @dataclass(frozen=True, kw_only=True)
+class UI:
+    """Our extension: the web UI under ``/ui/`` (:mod:`distribution.ui`).
+
+    ``sessiontimeout`` is how long a sign-in lasts (a duration, default 12 hours).
+    """
+
+    enabled: bool = True
+    sessiontimeout: float = field(default=12 * 3600.0, metadata=_meta(positive=True))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyRepository:
     classes: tuple[str, ...] = ()
 
@@ -510,6 +521,8 @@ class Configuration:
     policy: Policy = field(default_factory=Policy)
     #: Our extension, checked by :mod:`distribution.access`: per-repository access rules.
     access: dict[str, Any] = field(default_factory=dict)
+    #: Our extension: the web UI.
+    ui: UI = field(default_factory=UI)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Configuration:

@@ -5,11 +5,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start as real components (systemd: systemd-analyze checks the unit;
 # pebble: Let's Encrypt's ACME test server and its DNS server, pebble-challtestsrv;
-# apache2-utils: Apache's htpasswd, which ours is checked against).
+# apache2-utils: Apache's htpasswd, which ours is checked against;
+# chromium and chromium-driver: the web UI's browser tests).
 python="${PYTHON:-python3}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble apache2-utils)
+packages=(openssl skopeo podman docker-registry nginx redis-server systemd pebble apache2-utils
+  chromium chromium-driver)
 "$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()

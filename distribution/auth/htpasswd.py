@@ -203,6 +203,12 @@ class HtpasswdController(AccessController):
             self._cache[key] = (now + self._cache_ttl, generation)
         return True
 
+    def entry_version(self, user: str) -> str | None:
+        """A digest of ``user``'s entry as the file has it now, None if there is none: the web
+        UI's sessions end when it changes (a new password, a removed user)."""
+        hashed = self._current()[0].get(user)
+        return None if hashed is None else hashlib.sha256(hashed).hexdigest()[:32]
+
     def _current(self) -> tuple[dict[str, bytes], int]:
         """The users of the file as it is now, re-read if its mtime, size or inode changed.
 

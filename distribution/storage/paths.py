@@ -59,6 +59,11 @@ def manifest_revisions(name: str) -> str:
     return f"{manifests(name)}/revisions"
 
 
+def manifest_revisions_of(name: str, algorithm: str) -> str:
+    """The folder of one algorithm's revisions: a new manifest adds an entry here."""
+    return f"{manifest_revisions(name)}/{algorithm}"
+
+
 def manifest_revision(name: str, digest: Digest) -> str:
     return f"{manifest_revisions(name)}/{digest.algorithm}/{digest.hex}"
 

@@ -181,6 +181,11 @@ class StorageDriver(abc.ABC):
     ``OSError``, which the wrapper turns into :class:`StorageDriverError`.
     """
 
+    #: Whether a directory's ``stat().mtime`` changes whenever an entry is added to it or
+    #: removed from it, so that one ``stat`` tells whether a listing changed (caches use it).
+    #: True of local filesystems; object stores have no directories to date.
+    directory_mtimes: bool = False
+
     @property
     @abc.abstractmethod
     def name(self) -> str:

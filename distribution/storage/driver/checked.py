@@ -48,6 +48,10 @@ class CheckedDriver(StorageDriver):
     def name(self) -> str:
         return self.driver.name
 
+    @property
+    def directory_mtimes(self) -> bool:  # type: ignore[override]
+        return self.driver.directory_mtimes
+
     def get_content(self, path: str) -> bytes:
         self._check(path)
         with _tagged(self.name, "GetContent"):

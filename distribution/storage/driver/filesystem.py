@@ -56,6 +56,8 @@ class FilesystemDriver(StorageDriver):
     is an OS thread, so there is nothing further to bound.
     """
 
+    directory_mtimes = True
+
     def __init__(
         self, rootdirectory: str = DEFAULT_ROOTDIRECTORY, maxthreads: int = DEFAULT_MAXTHREADS
     ) -> None:

@@ -1,0 +1,89 @@
+"""Deleting tags from the UI: only the tags chosen, never their manifests or other tags."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, g, redirect, request, url_for
+
+from distribution import errors, notifications, reference
+from distribution import log as log_module
+from distribution.api import context
+from distribution.digest import Digest
+from distribution.storage.tags import TagStore
+from distribution.ui import pages, web
+from distribution.ui.web import bp, state
+
+log = logging.getLogger(__name__)
+
+
+@bp.route("/r/<path:name>/-/delete", methods=["POST"])
+def delete_tags(name: str) -> Response:
+    """Delete the tags chosen, after a confirmation; only the tags, never their manifests.
+
+    Each tag is sent with the digest it showed: a tag that moved since is kept, as is one that
+    an ``immutable`` rule protects.
+    """
+    web.check_csrf()
+    web.require_pull(name)
+    note = web.delete_note(name)
+    if note is not None:
+        return web.page("ui/message.html", 403, title="Cannot delete", message=note)
+    chosen = _chosen_tags(request.form.getlist("tag"))
+    if not chosen:
+        g.ui_cookie = web.current_session().with_notices("No tags were selected.")
+        return redirect(url_for("ui.repository", name=name), 303)
+    if request.form.get("confirm") != "yes":
+        return web.page("ui/confirm.html", title=f"Delete tags of {name}", name=name, chosen=chosen)
+    deleted, kept = [], []
+    view, store = state().view, TagStore(context.registry().driver, name)
+    for tag, digest in chosen:
+        immutable = web.immutable(name, tag)
+        entry = view.tag(name, tag)
+        if immutable:
+            kept.append(f"{tag} (immutable)")
+        elif entry is None:
+            kept.append(f"{tag} (already gone)")
+        elif entry.digest != digest:
+            kept.append(f"{tag} (moved to {pages.short_digest(entry.digest)} since you looked)")
+        else:
+            try:
+                store.untag(tag)
+            except errors.ManifestUnknown:
+                kept.append(f"{tag} (already gone)")
+                continue
+            notifications.tag_deleted(name, tag)
+            deleted.append(tag)
+    view.forget(name)
+    _audit("ui: tags deleted", name, deleted, kept)
+    notices = []
+    if deleted:
+        notices.append(f"Deleted {len(deleted)} tag(s): {', '.join(deleted)}.")
+    if kept:
+        notices.append(f"Kept {len(kept)} tag(s): {', '.join(kept)}.")
+    g.ui_cookie = web.current_session().with_notices(*notices)
+    return redirect(url_for("ui.repository", name=name), 303)
+
+
+def _chosen_tags(values: list[str]) -> list[tuple[str, str]]:
+    """The ``tag@digest`` values of the delete form (malformed ones are ignored)."""
+    chosen = []
+    for value in values[:1000]:
+        tag, _, digest = value.partition("@")
+        if reference.is_tag(tag):
+            try:
+                chosen.append((tag, str(Digest.parse(digest))))
+            except errors.DigestInvalid:
+                continue
+    return list(dict.fromkeys(chosen))
+
+
+def _audit(message: str, name: str, deleted: list[str], kept: list[str]) -> None:
+    fields = {
+        "auth.user.name": g.identity.user or "",
+        "auth.remoteaddr": web.peer(),
+        "vars.name": name,
+        "ui.deleted": ",".join(deleted),
+        "ui.kept": ",".join(kept),
+    }
+    log.info(message, extra={log_module.FIELDS: fields})
