@@ -7,13 +7,13 @@ Three kinds of knowledge, each with its own rule:
 * **Listings that change** (the repository names; each repository's tags with their digests
   and push times) are built from storage, then checked on every use:
 
-  - on a driver that dates its directories (``directory_mtimes``, the filesystem), by the
-    mtimes of the folders any change must touch: ``repositories/`` and each folder of it that
-    is not a repository (a new repository adds an entry there); a repository's
-    ``_manifests/tags`` (a tag added or removed) and ``_manifests/revisions/sha256`` (a new
-    manifest pushed). A folder changed in the last :data:`SETTLE` seconds is read again next
-    time, since mtimes have a coarse clock. Whatever writes the tree (this process, another
-    worker, another replica, a Go registry, a script) is seen at once;
+  - on a driver that dates its directories (``directory_versions``, the filesystem), by the
+    versions (:meth:`StorageDriver.version`) of the folders any change must touch:
+    ``repositories/`` and each folder of it that is not a repository (a new repository adds an
+    entry there); a repository's ``_manifests/tags`` (a tag added or removed) and
+    ``_manifests/revisions/sha256`` (a new manifest pushed). A folder the driver cannot date
+    yet (changed too recently) is read again next time. Whatever writes the tree (this
+    process, another worker, another replica, a Go registry, a script) is seen at once;
   - on a driver without directory dates (object stores), a repository's tag names are
     listed on every use (one listing), and the repository list is walked again in the
     background every :data:`UNDATED_MAX_AGE` seconds;
@@ -56,9 +56,6 @@ from distribution.ui import facts
 DATED_MAX_AGE = 300.0
 #: The same on drivers whose directories have no dates (object stores).
 UNDATED_MAX_AGE = 15.0
-#: A folder modified less than this many seconds before it was read may change again within
-#: the same clock tick: it is read again on its next use.
-SETTLE = 2.0
 #: Repositories with up to this many tags are refreshed fully within the request.
 SYNC_TAGS = 1000
 #: Seconds between two full readings of one large repository in the background (while it is
@@ -159,9 +156,13 @@ class RepositorySummary:
     size: int | None
 
 
+#: The version of a folder that is not there (distinct from None: "cannot date it yet").
+_MISSING = "missing"
+
+
 @dataclass
 class _Folder:
-    mtime: datetime | None
+    version: Any
     children: tuple[str, ...]
     repository: bool
     settled: bool
@@ -177,15 +178,13 @@ class StorageView:
         *,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
     ) -> None:
         self.driver = driver
         self.blobs = blobs
         #: Refresh large tables in a background thread (tests turn it off to be exact).
         self.background = background
         self._clock = clock
-        self._wall = wall
-        self._dated = bool(getattr(driver, "directory_mtimes", False))
+        self._dated = driver.directory_versions
         self._max_age = DATED_MAX_AGE if self._dated else UNDATED_MAX_AGE
         self._lock = threading.RLock()
         self._folders: dict[str, _Folder] = {}
@@ -262,15 +261,15 @@ class StorageView:
         try:
             entries = [entry.rsplit("/", 1)[1] for entry in self.driver.list(path)]
             repository = bool(name) and "_manifests" in entries
-            mtime = None
+            version = None
             if self._dated and not repository:
-                mtime = self.driver.stat(path).mtime
+                version = self.driver.version(path)
                 entries = [entry.rsplit("/", 1)[1] for entry in self.driver.list(path)]
                 repository = bool(name) and "_manifests" in entries
         except PathNotFoundError:
             return None
         children = tuple(sorted(entry for entry in entries if not entry.startswith("_")))
-        return _Folder(mtime, children, repository, self._settled(mtime))
+        return _Folder(version, children, repository, repository or version is not None)
 
     def _revalidate(self) -> bool:
         """Re-read the folders whose date changed (or had not settled); True if any did."""
@@ -280,10 +279,10 @@ class StorageView:
                 continue
             path = paths.repository(name) if name else paths.REPOSITORIES
             try:
-                mtime = self.driver.stat(path).mtime
+                version = self.driver.version(path)
             except PathNotFoundError:
-                mtime = None
-            if folder.settled and mtime == folder.mtime:
+                version = None
+            if folder.settled and version == folder.version:
                 continue
             changed = True
             self._drop(name)
@@ -358,15 +357,15 @@ class StorageView:
         return [tag for entry in listed if reference.is_tag(tag := entry.rsplit("/", 1)[1])]
 
     def _tag_token(self, name: str) -> tuple[Any, ...] | None:
-        """The dates of the folders a tag change or a new manifest must touch."""
+        """The versions of the folders a tag change or a new manifest must touch."""
         if not self._dated:
             return None
         token = []
         for path in (paths.tags(name), paths.manifest_revisions_of(name, "sha256")):
             try:
-                token.append(self.driver.stat(path).mtime)
+                token.append(self.driver.version(path))
             except PathNotFoundError:
-                token.append(None)
+                token.append(_MISSING)
         return tuple(token)
 
     def _new_table(
@@ -379,7 +378,7 @@ class StorageView:
         with self._lock:
             self._table_version += 1
             version = self._table_version
-        settled = token is None or all(self._settled(mtime) for mtime in token)
+        settled = token is None or all(version is not None for version in token)
         return TagTable(name, entries, token, self._clock(), version, complete, settled)
 
     def _read_tags(
@@ -582,9 +581,6 @@ class StorageView:
     def tags_of(self, table: TagTable, digest: str) -> Iterator[str]:
         """The tags of ``table`` that point at ``digest``."""
         return (tag for tag, entry in table.entries.items() if entry.digest == digest)
-
-    def _settled(self, mtime: datetime | None) -> bool:
-        return mtime is None or self._wall() - mtime.timestamp() > SETTLE
 
 
 def _pause() -> None:

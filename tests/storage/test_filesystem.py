@@ -20,6 +20,11 @@ class TestFilesystemDriver(DriverSuite):
     directory_versions = True
     driver_name = "filesystem"
 
+    @pytest.fixture(autouse=True)
+    def short_settle(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Directories are dated once their last change is this old (2 s by default)."""
+        monkeypatch.setattr(filesystem, "VERSION_SETTLE", 0.05)
+
     @pytest.fixture
     def driver_parameters(self, tmp_path: Path) -> dict[str, Any]:
         return {"rootdirectory": str(tmp_path / "registry")}

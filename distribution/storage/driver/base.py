@@ -181,10 +181,9 @@ class StorageDriver(abc.ABC):
     ``OSError``, which the wrapper turns into :class:`StorageDriverError`.
     """
 
-    #: Whether a directory's ``stat().mtime`` changes whenever an entry is added to it or
-    #: removed from it, so that one ``stat`` tells whether a listing changed (caches use it).
-    #: True of local filesystems; object stores have no directories to date.
-    directory_mtimes: bool = False
+    #: Whether :meth:`version` dates directories (local filesystems); object stores have no
+    #: directories to date, and callers of theirs list every time.
+    directory_versions: bool = False
 
     @property
     @abc.abstractmethod
@@ -244,8 +243,9 @@ class StorageDriver(abc.ABC):
     def version(self, path: str) -> Hashable | None:
         """A value that changes whenever the entries of the directory at ``path`` change, if
         the driver can tell cheaply (the filesystem: the directory's inode and modification
-        time); None when it cannot, and callers must list. Lets a cache of a listing stay
-        correct whatever wrote the change: another worker, replica or the Go registry."""
+        time); None when it cannot (no versions here, or a change too recent to date apart
+        from the next), and callers must list. Lets a cache of a listing stay correct whatever
+        wrote the change: another worker, replica or the Go registry."""
         return None
 
     @contextlib.contextmanager

@@ -49,8 +49,8 @@ class CheckedDriver(StorageDriver):
         return self.driver.name
 
     @property
-    def directory_mtimes(self) -> bool:  # type: ignore[override]
-        return self.driver.directory_mtimes
+    def directory_versions(self) -> bool:  # type: ignore[override]
+        return self.driver.directory_versions
 
     def get_content(self, path: str) -> bytes:
         self._check(path)

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from stat import S_ISDIR
@@ -33,6 +34,9 @@ DEFAULT_MAXTHREADS = 100
 MIN_MAXTHREADS = 25
 #: Bytes a writer lets pile up in the page cache before it starts their writeback.
 WRITEBACK_STEP = 8 << 20
+#: Seconds a directory's last change must be old before :meth:`FilesystemDriver.version` dates
+#: it (the kernel's file clock ticks every few milliseconds; other hosts' clocks drift).
+VERSION_SETTLE = 2.0
 #: Bytes at the end of a file that a writer leaves in the page cache; those before it are
 #: dropped once on disk, so a large upload streams through a bounded window of page cache.
 CACHED_TAIL = 32 << 20
@@ -56,7 +60,7 @@ class FilesystemDriver(StorageDriver):
     is an OS thread, so there is nothing further to bound.
     """
 
-    directory_mtimes = True
+    directory_versions = True
 
     def __init__(
         self, rootdirectory: str = DEFAULT_ROOTDIRECTORY, maxthreads: int = DEFAULT_MAXTHREADS
@@ -167,13 +171,17 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFoundError(path) from None
 
     def version(self, path: str) -> Hashable | None:
-        """A directory's inode and modification time in nanoseconds: adding or removing an
-        entry changes the time, replacing the directory the inode."""
+        """A directory's inode and modification time: adding or removing an entry changes the
+        time, replacing the directory the inode. None while the last change is younger than
+        :data:`VERSION_SETTLE`: the kernel dates files with a coarse clock, so a second change
+        within the same tick would keep the time."""
         try:
             st = os.stat(self._full(path))
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
-        return (st.st_ino, st.st_mtime_ns) if S_ISDIR(st.st_mode) else None
+        if not S_ISDIR(st.st_mode) or time.time_ns() - st.st_mtime_ns < VERSION_SETTLE * 1e9:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
 
     def lock(self, path: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         """``flock`` on the file itself: it excludes every process of every host that shares
