@@ -130,8 +130,10 @@ class StorageDelete:
 
 @dataclass(frozen=True, kw_only=True)
 class StorageCache:
+    """``blobdescriptorsize`` None is unset (Go's 10000); 0 or less means no limit, as in Go."""
+
     blobdescriptor: str | None = None
-    blobdescriptorsize: int = field(default=10000, metadata=_meta(numeric_text=True))
+    blobdescriptorsize: int | None = field(default=None, metadata=_meta(numeric_text=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -472,12 +474,12 @@ class Catalog:
 
 @dataclass(frozen=True, kw_only=True)
 class Tags:
-    """Our extension: distribution has no ``tags`` section (only ``storage.tag``).
+    """distribution v3.1's ``tags`` section: ``maxtags`` caps the ``n`` of a tag list page.
 
-    ``maxtags`` caps a tag list response; None leaves it unlimited.
+    0 (or unset) means Go's default of 1000; a negative number stops start-up, as in Go.
     """
 
-    maxtags: int | None = field(default=None, metadata=_meta(minimum=1))
+    maxtags: int = field(default=1000, metadata=_meta(minimum=0, positive=True))
 
 
 @dataclass(frozen=True, kw_only=True)

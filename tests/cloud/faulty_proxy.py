@@ -10,6 +10,7 @@ persists less than it was sent (its 308 answer then says how much it holds).
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +27,8 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 class FaultyProxy:
     """Serves on a free port of 127.0.0.1 until :meth:`stop`."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context instead of plain HTTP."""
         self.target = target.rstrip("/")
         self._faults: list[Fault] = []
         self._matches: Callable[[str, str], bool] = lambda method, path: False
@@ -37,7 +39,10 @@ class FaultyProxy:
         #: ``(bytes sent, bytes forwarded)`` of every chunk shortened on purpose.
         self.shortened: list[tuple[int, int]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def fail(self, matches: Callable[[str, str], bool], faults: list[Fault]) -> None:
