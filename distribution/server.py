@@ -70,7 +70,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": bind_addresses(http.net, http.addr),
         "worker_class": worker.worker_class(http.timeouts, tls.server_factory(http.tls)),
-        "workers": http.workers or default_workers(),
+        "workers": worker_count(config),
         "threads": http.threads or DEFAULT_THREADS,
         # Connections per worker: waiting ones cost a descriptor, not a thread.
         "worker_connections": WORKER_CONNECTIONS,
@@ -140,6 +140,25 @@ def _ipv6_listening() -> str | None:
     except OSError:
         return None
     return "v6only" if v6only else "dual"
+
+
+def worker_count(config: Configuration) -> int:
+    """``http.workers``, else :func:`default_workers`; always one for ``inmemory`` storage.
+
+    Each worker process would have its own in-memory store, so a blob pushed through one
+    would be unknown to the others.
+    """
+    if config.storage.driver != "inmemory":
+        return config.http.workers or default_workers()
+    if (config.http.workers or 1) > 1:
+        log.warning(
+            "http.workers %d is not used with storage inmemory: it runs one worker process, "
+            "as each process would have a store of its own",
+            config.http.workers,
+        )
+    else:
+        log.info("storage inmemory: one worker process, as each would have a store of its own")
+    return 1
 
 
 def default_workers() -> int:

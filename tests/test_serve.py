@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -229,3 +231,25 @@ def test_tcp4_and_tcp6_are_refused_as_gos_listener_refuses_them(tmp_path: Path, 
     assert result.stderr.strip().splitlines()[-1] == (
         f"registry: configuration error: http.net: expected one of tcp, unix, got '{net}'"
     )
+
+
+def test_inmemory_storage_runs_one_worker_so_every_request_sees_the_push(start_registry) -> None:
+    """Before, each of the workers had a store of its own: 11 of 12 HEADs after a push 404ed."""
+    registry = start_registry(
+        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n",
+        env={"REGISTRY_HTTP_WORKERS": "4"},
+    )
+    blob = b"one store for all"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    response = requests.post(
+        f"{registry.url}/v2/app/blobs/uploads/?digest={digest}", data=blob, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    statuses = [
+        requests.head(f"{registry.url}/v2/app/blobs/{digest}", timeout=10).status_code
+        for _ in range(24)
+    ]
+    assert statuses == [200] * 24
+    registry.stop()
+    assert "http.workers 4 is not used with storage inmemory" in registry.log
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", registry.log))) == 1
