@@ -9,12 +9,15 @@ sends, so the API is unreachable on the debug port and the debug routes on the A
 whatever the ``Host`` header says; and one set of workers, with their health checks and
 metrics, serves both (a separate server process would need its own copy of both).
 
-The difference from Go: with ``http.tls`` gunicorn speaks TLS on all its listeners, the debug
-one included.
+As in Go, the debug server speaks plain HTTP even when ``http.tls`` serves the API over TLS
+(so Prometheus scrapes and probes written for Go keep working): with TLS the server runs
+:class:`ThreadWorker`, gunicorn's threaded worker that leaves connections accepted on the
+debug listener unwrapped.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import logging
@@ -25,6 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from gunicorn import http as gunicorn_http
+from gunicorn.workers import gthread
 from werkzeug.wrappers import Request, Response
 
 from distribution import health, instrumentation, metrics
@@ -122,9 +127,44 @@ def is_debug_connection(environ: dict[str, Any], port: int, only_ip: str | None)
     ``only_ip`` is the listener's IP when it is bound to one address (None: any address).
     """
     sock = environ.get("gunicorn.socket")
-    if sock is None:
-        return False
-    local = sock.getsockname()
+    return sock is not None and _is_debug_address(sock.getsockname(), port, only_ip)
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker whose debug listener speaks plain HTTP under ``http.tls``."""
+
+    def accept(self, listener: Any) -> None:
+        """gunicorn's ``accept``, with a connection that skips TLS on the debug listener."""
+        try:
+            client_sock, client_addr = listener.accept()
+            self.nr_conns += 1
+            client_sock.setblocking(True)
+            local = listener.getsockname()
+            plain = _is_debug_address(local, *self._debug_listener())
+            conn_class = _PlainConn if plain else gthread.TConn
+            self.enqueue_req(conn_class(self.cfg, client_sock, client_addr, local))
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+
+    def _debug_listener(self) -> tuple[int, str | None]:
+        host, port = checks.split_host_port(self.app.config.http.debug.addr)
+        return port, _literal_ip(host)
+
+
+class _PlainConn(gthread.TConn):
+    """A connection read as plain HTTP/1.1 whatever gunicorn's TLS settings say."""
+
+    def init(self) -> None:
+        if self.initialized:
+            return
+        self.initialized = True
+        self.sock.setblocking(True)
+        self.parser = gunicorn_http.get_parser(self.cfg, self.sock, self.client)
+
+
+def _is_debug_address(local: Any, port: int, only_ip: str | None) -> bool:
+    """Whether a socket's local address ``local`` is the debug listener's."""
     if not isinstance(local, tuple) or local[1] != port:
         return False  # a Unix socket, or another port
     return only_ip is None or _literal_ip(local[0]) == only_ip
@@ -136,6 +176,8 @@ def _literal_ip(host: str) -> str | None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
     return None if address.is_unspecified else str(address)
 
 

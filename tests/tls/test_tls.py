@@ -270,3 +270,32 @@ def test_bad_certificate_stops_start_up_with_one_line(tmp_path: Path, pki) -> No
         " No such file or directory"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_debug_server_speaks_plain_http_beside_a_tls_api(serve, pki) -> None:
+    """As Go's debug server: plain HTTP for Prometheus and probes, no client certificate asked
+    even under mutual TLS, while the API stays TLS only."""
+    debug_port = free_port()
+    client = (str(pki["client_cert"]), str(pki["client_key"]))
+    env = tls_env(
+        pki,
+        REGISTRY_HTTP_DEBUG_ADDR=f"127.0.0.1:{debug_port}",
+        REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED="true",
+        REGISTRY_HTTP_TLS_CLIENTCAS_0=str(pki["client_ca"]),
+    )
+    registry = serve(env, verify=str(pki["root"]), cert=(pki["client_cert"], pki["client_key"]))
+    debug = f"http://127.0.0.1:{debug_port}"
+
+    for _ in range(4):  # on both workers, over fresh connections
+        health = requests.get(f"{debug}/debug/health", timeout=TIMEOUT)
+        assert (health.status_code, health.json()) == (200, {})
+    metrics = requests.get(f"{debug}/metrics", timeout=TIMEOUT)
+    assert metrics.status_code == 200 and "registry_http_requests_total" in metrics.text
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"https://127.0.0.1:{debug_port}/debug/health", verify=False, timeout=5)
+
+    api = requests.get(f"{registry.url}/v2/", verify=str(pki["root"]), cert=client, timeout=30)
+    assert api.status_code == 200
+    plain_api = registry.url.replace("https://", "http://")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{plain_api}/v2/", timeout=5)
