@@ -18,6 +18,7 @@ from distribution import (
     maintenance,
     notifications,
     proxy,
+    redisconn,
     reference,
     server,
 )
@@ -87,6 +88,10 @@ def prepare(path: str | None) -> Configuration:
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
+    redisconn.check(config.redis, "redis")
+    if config.notifications.redis is not None:
+        redisconn.check(config.notifications.redis, "notifications.redis")
+    notifications.check_eviction(config)
     proxy.check(config)
     if not config.http.secret:
         log.warning(

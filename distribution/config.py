@@ -333,8 +333,12 @@ class Endpoint:
 
 @dataclass(frozen=True, kw_only=True)
 class Notifications:
+    """``redis`` (our extension) holds the notification queues in a Redis of their own (a
+    database or server without eviction); unset, they live in the top-level ``redis``."""
+
     events: Events = field(default_factory=Events, metadata=_meta(go="EventConfig"))
     endpoints: tuple[Endpoint, ...] = ()
+    redis: Redis | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,39 +350,69 @@ class RedisPool:
 
 @dataclass(frozen=True, kw_only=True)
 class RedisTLS:
+    """TLS to Redis with Go's keys: a client ``certificate`` and ``key``, and the CAs that
+    verify the server, ``rootcas`` (3.1) or ``clientcas`` (3.0's name for them).
+
+    Any of them turns TLS on, as in Go 3.1; ``enabled`` (our extension) turns it on with the
+    system's CAs and no file.
+    """
+
     enabled: bool = False
     certificate: str | None = None
     key: str | None = None
+    rootcas: tuple[str, ...] = ()
     clientcas: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.enabled or self.certificate or self.key or self.rootcas or self.clientcas)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Redis:
-    """Redis, with the keys of registry 2.x (``addr``, ``pool``) and 3.x (``addrs``, sentinel).
+    """Redis, with the keys of registry 2.x (``addr``, ``pool``) and 3.x (go-redis's
+    ``UniversalOptions``: ``addrs``, sentinel, pool and retry settings).
 
-    Zero means the client library's default.
+    Zero means the client library's default. ``keyprefix`` (our extension) goes before the
+    keys only this registry uses (notification queues, the maintenance lease), so that two
+    deployments can share a database; the blob descriptor cache keeps Go's keys.
     """
 
     addr: str | None = None
     addrs: tuple[str, ...] = ()
+    clientname: str | None = None
     username: str | None = None
     password: str | None = None
     db: int = 0
+    protocol: int = 0
     mastername: str | None = None
     sentinelusername: str | None = None
     sentinelpassword: str | None = None
+    maxretries: int = 0
+    minretrybackoff: float = 0.0
+    maxretrybackoff: float = 0.0
     dialtimeout: float = 0.0
     readtimeout: float = 0.0
     writetimeout: float = 0.0
+    contexttimeoutenabled: bool = False
     pool: RedisPool = field(default_factory=RedisPool)
+    poolfifo: bool = False
     poolsize: int = 0
+    pooltimeout: float = 0.0
     minidleconns: int = 0
     maxidleconns: int = 0
     maxactiveconns: int = 0
     connmaxidletime: float = 0.0
     connmaxlifetime: float = 0.0
-    maxretries: int = 0
+    maxredirects: int = 0
+    readonly: bool = False
+    routebylatency: bool = False
+    routerandomly: bool = False
+    disableidentity: bool = False
+    identitysuffix: str | None = None
+    unstableresp3: bool = False
     tls: RedisTLS = field(default_factory=RedisTLS)
+    keyprefix: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
