@@ -157,5 +157,6 @@ def _render_storage_error(error: StorageDriverError) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    log.exception("unexpected error handling %s %s", request.method, request.path)
+    # At Go's panic level: what Go's panicHandler logs, and what ``log.hooks`` mail on panic.
+    log.critical("unexpected error handling %s %s", request.method, request.path, exc_info=error)
     return error_response(errors.Unknown())

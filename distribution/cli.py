@@ -15,6 +15,7 @@ from distribution import (
     duration,
     errors,
     leases,
+    mailhook,
     maintenance,
     notifications,
     proxy,
@@ -64,7 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"registry: configuration error: {err}", file=sys.stderr)
         return 1
-    log_module.configure(config.log.level, config.log.formatter, config.log.fields)
+    log_module.configure(
+        config.log.level,
+        config.log.formatter,
+        config.log.fields,
+        config.log.reportcaller,
+        mailhook.handlers(config.log.hooks, config.log.fields),
+    )
     server.RegistryServer(config).run()
     return 0
 
@@ -85,6 +92,7 @@ def prepare(path: str | None) -> Configuration:
     storage_middleware.check(config)
     auth_factory.check(config)
     access_rules.check(config)
+    mailhook.check(config.log.hooks)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
