@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distribution import redisconn
+from distribution import metrics, redisconn
 from distribution.config import Configuration, Redis
 from distribution.config import Endpoint as EndpointConfig
 from distribution.notifications import events
@@ -100,6 +100,7 @@ class Dispatcher:
         for endpoint in self.endpoints:
             if endpoint.wants(event):
                 endpoint.queue.put(data)
+                metrics.notifications.queued(endpoint.name)
 
     def start(self) -> None:
         """Start this process's threads, once per process (again in a forked child)."""
