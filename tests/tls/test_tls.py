@@ -6,6 +6,7 @@ Every registry here is a real ``registry serve`` process; certificates come from
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -226,14 +227,14 @@ def configured(pki: dict[str, Path], **tls: object) -> config_module.TLS:
         ),
         (lambda p, d: {"clientcas": (str(p["key"]),)}, "http.tls.clientcas[0]", "no PEM"),
         (
-            lambda p, d: {"clientauth": "verify-client-cert-if-given"},
-            "http.tls.clientauth",
-            "needs",
-        ),
-        (
-            lambda p, d: {"clientauth": "request-client-cert", "clientcas": (str(p["root"]),)},
+            lambda p, d: {"clientauth": "require-any-client-cert", "clientcas": (str(p["root"]),)},
             "http.tls.clientauth",
             "not supported",
+        ),
+        (
+            lambda p, d: {"ciphersuites": ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "RC4")},
+            "http.tls.ciphersuites[1]",
+            "unknown TLS cipher suite 'RC4'",
         ),
     ],
 )
@@ -299,3 +300,57 @@ def test_debug_server_speaks_plain_http_beside_a_tls_api(serve, pki) -> None:
     plain_api = registry.url.replace("https://", "http://")
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{plain_api}/v2/", timeout=5)
+
+
+def test_clientauth_without_clientcas_is_not_used_as_in_go(pki, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="distribution.tlsconfig"):
+        tlsconfig.check(configured(pki, clientauth="verify-client-cert-if-given"))
+    assert caplog.messages == [
+        "http.tls.clientauth verify-client-cert-if-given is not used without http.tls.clientcas"
+        " (as in Go)"
+    ]
+
+
+def test_request_client_cert_lets_every_client_in_as_go(serve, pki) -> None:
+    """Go's ``request-client-cert`` never checks the certificate: a stranger's, or none."""
+    env = tls_env(
+        pki,
+        REGISTRY_HTTP_TLS_CLIENTCAS_0=str(pki["client_ca"]),
+        REGISTRY_HTTP_TLS_CLIENTAUTH="request-client-cert",
+    )
+    registry = serve(env, verify=str(pki["root"]))
+    url = f"{registry.url}/v2/"
+    stranger = (str(pki["stranger_cert"]), str(pki["stranger_key"]))
+    assert requests.get(url, verify=str(pki["root"]), cert=stranger, timeout=30).status_code == 200
+    assert requests.get(url, verify=str(pki["root"]), timeout=TIMEOUT).status_code == 200
+
+
+def _tls12_handshake(port: int, root: Path, cipher: str) -> str:
+    context = ssl.create_default_context(cafile=str(root))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(cipher)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+    ):
+        return conn.cipher()[0]
+
+
+def test_ciphersuites_with_gos_names_and_gos_default(serve, pki) -> None:
+    """The test PKI's keys are ECDSA: ECDHE-ECDSA suites are the ones a handshake can use."""
+    chosen = serve(
+        tls_env(pki, REGISTRY_HTTP_TLS_CIPHERSUITES="[TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]"),
+        verify=str(pki["root"]),
+    )
+    port = int(chosen.url.rsplit(":", 1)[1])
+    aes256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
+    assert _tls12_handshake(port, pki["root"], aes256) == aes256
+    with pytest.raises(ssl.SSLError):
+        _tls12_handshake(port, pki["root"], "ECDHE-ECDSA-AES128-GCM-SHA256")
+
+    default = serve(tls_env(pki), verify=str(pki["root"]))
+    port = int(default.url.rsplit(":", 1)[1])
+    aes128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert _tls12_handshake(port, pki["root"], aes128) == aes128
+    with pytest.raises(ssl.SSLError):  # CBC is not in Go's default list
+        _tls12_handshake(port, pki["root"], "ECDHE-ECDSA-AES128-SHA")
