@@ -11,7 +11,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from distribution import access as access_rules
-from distribution import errors, health, instrumentation, notifications, proxy, reference
+from distribution import (
+    errors,
+    health,
+    instrumentation,
+    notifications,
+    proxy,
+    reference,
+    tracing,
+)
 from distribution.api import (
     access,
     base,
@@ -91,6 +99,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     app.extensions[health.EXTENSION] = checks
     app.wsgi_app = health.gate(app.wsgi_app, checks)
     app.wsgi_app = body.discard_unread(app.wsgi_app)
+    app.wsgi_app = tracing.wrap(app.wsgi_app)  # outermost: the span covers everything
     headers = config.http.headers
 
     @app.after_request

@@ -22,6 +22,7 @@ from distribution import (
     redisconn,
     reference,
     server,
+    tracing,
 )
 from distribution import access as access_rules
 from distribution import config as config_module
@@ -101,6 +102,7 @@ def prepare(path: str | None) -> Configuration:
         redisconn.check(config.notifications.redis, "notifications.redis")
     notifications.check_eviction(config)
     proxy.check(config)
+    tracing.check()
     if not config.http.secret:
         log.warning(
             "No HTTP secret provided - generated random secret. This may cause problems with "
