@@ -119,7 +119,7 @@ def delete_manifest(name: str, reference: str) -> Response:
         )
     store.delete(digest)
     notifications.manifest_deleted(name, digest)
-    for stale in tags.lookup(digest):
+    for stale in tags.lookup(digest, context.config().storage.tag.concurrencylimit):
         try:
             tags.untag(stale)
         except errors.ManifestUnknown:
