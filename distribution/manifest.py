@@ -275,6 +275,29 @@ def check_fallback_child(media_type: str, accepted: frozenset[str]) -> None:
         raise errors.ManifestInvalid("Schema 2 manifest not supported by client")
 
 
+#: ``policy.repository.classes``: the class of an image by its config's media type, as Go's.
+CONFIG_CLASSES = {
+    DOCKER_MANIFEST: {
+        "application/vnd.docker.container.image.v1+json": "image",
+        "application/vnd.docker.plugin.v1+json": "plugin",
+    },
+    OCI_MANIFEST: {"application/vnd.oci.image.config.v1+json": "image"},
+}
+
+
+def check_class(parsed: Manifest, allowed: tuple[str, ...]) -> None:
+    """Go's ``applyResourcePolicy`` with ``policy.repository.classes`` set: an image whose
+    config names no known class, or a class not ``allowed``, is ``DENIED``. Indexes have no
+    class and pass."""
+    if not allowed or parsed.config is None or parsed.media_type not in CONFIG_CLASSES:
+        return
+    kind = CONFIG_CLASSES[parsed.media_type].get(parsed.config.media_type)
+    if kind is None:
+        raise errors.Denied(f"unknown manifest class for {parsed.config.media_type}")
+    if kind not in allowed:
+        raise errors.Denied(f"registry does not allow {kind} manifest")
+
+
 def layer_needs_blob(manifest_type: str, layer: Descriptor, policy: URLPolicy) -> bool:
     """Whether ``layer`` of a manifest of ``manifest_type`` must be a blob of the repository.
 

@@ -734,3 +734,51 @@ def test_real_process_round_trip(start_registry: Callable, tmp_path: Path) -> No
     }
     catalog = requests.get(f"{server.url}/v2/_catalog", timeout=10)
     assert catalog.json() == {"repositories": ["e2e/app"]}
+
+
+class TestRepositoryClasses:
+    """``policy.repository.classes``: Go's ``applyResourcePolicy``."""
+
+    POLICY = "policy:\n  repository:\n    classes: [image]\n"
+
+    def with_config_type(self, env: Env, media_type: str, config_type: str) -> bytes:
+        doc = json.loads(env.image("app", media_type))
+        doc["config"]["mediaType"] = config_type
+        return dumps(doc)
+
+    def test_images_and_indexes_pass(self, make_env: MakeEnv) -> None:
+        env = make_env(self.POLICY)
+        env.push("app", "oci", env.image("app"))
+        env.push("app", "docker", env.image("app", DOCKER_MANIFEST), DOCKER_MANIFEST)
+        body, _ = child_index(env, "app")
+        env.push("app", "index", body, OCI_INDEX)
+
+    @pytest.mark.parametrize(
+        ("media_type", "config_type", "message"),
+        [
+            (
+                DOCKER_MANIFEST,
+                "application/vnd.docker.plugin.v1+json",
+                "registry does not allow plugin manifest",
+            ),
+            (
+                OCI_MANIFEST,
+                "application/vnd.example.sbom+json",
+                "unknown manifest class for application/vnd.example.sbom+json",
+            ),
+        ],
+    )
+    def test_other_classes_are_denied(
+        self, make_env: MakeEnv, media_type: str, config_type: str, message: str
+    ) -> None:
+        env = make_env(self.POLICY)
+        response = env.put(
+            "app", "t", self.with_config_type(env, media_type, config_type), media_type
+        )
+        assert response.status_code == 403
+        assert error_code(response) == "DENIED"
+        assert response.get_json()["errors"][0]["message"] == message
+
+    def test_without_the_policy_any_class_goes(self, env: Env) -> None:
+        body = self.with_config_type(env, OCI_MANIFEST, "application/vnd.example.sbom+json")
+        env.push("app", "t", body)
