@@ -38,6 +38,8 @@ class FaultyProxy:
         self._shorten = 0
         #: ``(bytes sent, bytes forwarded)`` of every chunk shortened on purpose.
         self.shortened: list[tuple[int, int]] = []
+        #: The ``User-Agent`` of every request forwarded.
+        self.user_agents: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -92,6 +94,7 @@ class FaultyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                proxy.user_agents.append(self.headers.get("User-Agent", ""))
                 failed, fault = proxy._next_fault(self.command, self.path)
                 if failed and fault is None:
                     self.close_connection = True

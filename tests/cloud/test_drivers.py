@@ -58,6 +58,18 @@ def _session_put(method: str, path: str) -> bool:
     return method == "PUT" and "upload_id=" in path
 
 
+def test_gcs_useragent_is_sent_on_every_request(proxy: FaultyProxy) -> None:
+    """Go's ``useragent`` parameter: API calls and resumable chunk uploads alike."""
+    driver = _gcs(useragent="registry-test/1.0")
+    with driver.writer("/agent") as writer:
+        writer.write(random.Random(9).randbytes(CHUNK + 10))
+        writer.commit()
+    driver.stat("/agent")
+    driver.delete("/agent")
+    assert len(proxy.user_agents) >= 4
+    assert all("registry-test/1.0" in agent for agent in proxy.user_agents), proxy.user_agents
+
+
 def test_gcs_chunk_puts_are_retried_on_throttling_errors_and_drops(proxy: FaultyProxy) -> None:
     driver = _gcs(max_retries=4)
     data = random.Random(3).randbytes(3 * CHUNK + 1000)
