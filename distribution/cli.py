@@ -18,6 +18,7 @@ from distribution import (
     mailhook,
     maintenance,
     notifications,
+    parity,
     proxy,
     redisconn,
     reference,
@@ -91,6 +92,7 @@ def prepare(path: str | None) -> Configuration:
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
     storage_middleware.check(config)
+    parity.check(config)
     auth_factory.check(config)
     access_rules.check(config)
     mailhook.check(config.log.hooks)

@@ -130,10 +130,18 @@ class StorageDelete:
 
 @dataclass(frozen=True, kw_only=True)
 class StorageCache:
-    """``blobdescriptorsize`` None is unset (Go's 10000); 0 or less means no limit, as in Go."""
+    """``blobdescriptorsize`` None is unset (Go's 10000); 0 or less means no limit, as in Go.
+
+    ``layerinfo`` is the old name Go still reads when ``blobdescriptor`` is unset.
+    """
 
     blobdescriptor: str | None = None
     blobdescriptorsize: int | None = field(default=None, metadata=_meta(numeric_text=True))
+    layerinfo: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        return self.blobdescriptor or self.layerinfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -456,13 +464,23 @@ class Health:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProxyExec:
+    """Go 3.1's credential helper for the upstream (refused at start-up, see ``parity``)."""
+
+    command: str | None = None
+    lifetime: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Proxy:
     """Pull-through cache; ``ttl`` 0 keeps cached content for ever, as in Go."""
 
     remoteurl: str | None = None
     username: str | None = None
     password: str | None = None
+    exec: ProxyExec | None = None
     ttl: float = 7 * 24 * 3600.0
+    cachewritetimeout: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -527,6 +545,41 @@ class Policy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Bugsnag:
+    apikey: str | None = None
+    releasestage: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRelic:
+    licensekey: str | None = None
+    name: str | None = None
+    verbose: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reporting:
+    """Registry 2.x's error reporting services (not supported, see ``parity``)."""
+
+    bugsnag: Bugsnag = field(default_factory=Bugsnag)
+    newrelic: NewRelic = field(default_factory=NewRelic)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schema1:
+    signingkeyfile: str | None = field(default=None, metadata=_meta(go="TrustKey"))
+    enabled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compatibility:
+    """Registry 2.x's schema 1 settings (not supported, see ``parity``)."""
+
+    schema1: Schema1 = field(default_factory=Schema1)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Configuration:
     """Everything ``config.yml`` says, as distribution's ``Configuration`` struct has it."""
 
@@ -546,6 +599,8 @@ class Configuration:
     policy: Policy = field(default_factory=Policy)
     #: Our extension, checked by :mod:`distribution.access`: per-repository access rules.
     access: dict[str, Any] = field(default_factory=dict)
+    reporting: Reporting = field(default_factory=Reporting)
+    compatibility: Compatibility = field(default_factory=Compatibility)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Configuration:

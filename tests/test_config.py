@@ -611,7 +611,7 @@ storage:
   inmemory:
   delete: {enable: true}
 http: {addr: ":1", Addr: ":2"}
-reporting: {bugsnag: {apikey: x}}
+reportage: {bugsnag: {apikey: x}}
 """
     with caplog.at_level(logging.WARNING, logger="distribution.config"):
         loaded = parse(text, {})
@@ -620,7 +620,7 @@ reporting: {bugsnag: {apikey: x}}
     assert [record.getMessage() for record in caplog.records] == [
         "Ignoring unknown configuration key storage.delete.enable",
         "Ignoring unknown configuration key http.Addr",
-        "Ignoring unknown configuration key reporting",
+        "Ignoring unknown configuration key reportage",
     ]
 
 

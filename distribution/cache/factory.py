@@ -19,7 +19,7 @@ _KEY = "storage.cache.blobdescriptor"
 def check(config: Configuration) -> None:
     """Raise :class:`ConfigError` for a cache that cannot work; ``serve`` runs it at start-up."""
     settings = config.storage.cache
-    if settings.blobdescriptor == "redis":
+    if settings.kind == "redis":
         if not redisconn.configured(config.redis):
             raise ConfigError(_KEY, "redis needs the redis section (redis.addr)")
         redisconn.connect(config.redis)  # checks the addresses; connects lazily
@@ -33,7 +33,7 @@ def from_config(config: Configuration) -> BlobDescriptorCache:
     """
     check(config)
     settings = config.storage.cache
-    name = settings.blobdescriptor
+    name = settings.kind
     deletes = config.storage.delete.enabled
     if not name:
         return NO_CACHE

@@ -106,3 +106,8 @@ http: {{secret: s}}
     with pytest.raises(ConfigError) as raised:
         cli.prepare(str(path))
     assert "storage.cache.blobdescriptor" in str(raised.value)
+
+
+def test_layerinfo_is_gos_old_name_for_blobdescriptor() -> None:
+    built = from_config(config("layerinfo: inmemory"))
+    assert isinstance(built, GuardedCache) and isinstance(built.inner, InMemoryCache)

@@ -1,16 +1,18 @@
 """A small SMTP server on a free loopback port that keeps what it is sent, for the mail hook.
 
 It speaks what Go's ``smtp.SendMail`` and Python's ``smtplib`` need: EHLO, AUTH PLAIN and
-LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT. No STARTTLS: loopback only.
+LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and STARTTLS when given a certificate.
 """
 
 from __future__ import annotations
 
 import base64
 import socketserver
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -23,10 +25,17 @@ class Mail:
 
 @dataclass
 class SMTPServer:
+    """``tls``: a ``(certificate, key)`` offered through STARTTLS."""
+
+    tls: tuple[Path, Path] | None = None
     mails: list[Mail] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         received = self.mails
+        context = None
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
@@ -36,7 +45,16 @@ class SMTPServer:
                     verb, _, rest = line.decode().strip().partition(" ")
                     verb = verb.upper()
                     if verb in ("EHLO", "HELO"):
-                        self.reply("250-test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME")
+                        starttls = "250-STARTTLS\r\n" if context is not None else ""
+                        self.reply(f"250-test\r\n{starttls}250-AUTH PLAIN LOGIN\r\n250 8BITMIME")
+                    elif verb == "STARTTLS" and context is not None:
+                        self.reply("220 ready")
+                        try:
+                            self.request = context.wrap_socket(self.request, server_side=True)
+                        except (ssl.SSLError, OSError):
+                            return  # the client refused our certificate
+                        self.rfile = self.request.makefile("rb")
+                        self.wfile = self.request.makefile("wb", buffering=0)
                     elif verb == "AUTH":
                         login = self.auth(rest)
                         self.reply("235 2.7.0 accepted")

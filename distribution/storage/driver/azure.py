@@ -76,8 +76,7 @@ def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
     container = _string(parameters, "container")
     if not container:
         raise InvalidParameterError("container", "no container name given")
-    realm = _string(parameters, "realm") or DEFAULT_REALM
-    serviceurl = _string(parameters, "serviceurl") or f"https://{accountname}.blob.{realm}"
+    serviceurl = service_url(parameters)
     if not serviceurl.startswith(("http://", "https://")):
         raise InvalidParameterError("serviceurl", f"not an http(s) URL: {serviceurl!r}")
     accountkey = _string(parameters, "accountkey")
@@ -101,6 +100,13 @@ def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
         retry_delay=_duration("retry_delay", parameters.get("retry_delay", DEFAULT_RETRY_DELAY)),
         skipverify=skipverify,
     )
+
+
+def service_url(parameters: Mapping[str, Any]) -> str:
+    """``serviceurl`` (our extension), else Go's ``https://<accountname>.blob.<realm>``."""
+    realm = _string(parameters, "realm") or DEFAULT_REALM
+    accountname = _string(parameters, "accountname")
+    return _string(parameters, "serviceurl") or f"https://{accountname}.blob.{realm}"
 
 
 class AzureDriver(StorageDriver):
