@@ -10,14 +10,12 @@ whatever the ``Host`` header says; and one set of workers, with their health che
 metrics, serves both (a separate server process would need its own copy of both).
 
 As in Go, the debug server speaks plain HTTP even when ``http.tls`` serves the API over TLS
-(so Prometheus scrapes and probes written for Go keep working): with TLS the server runs
-:class:`ThreadWorker`, gunicorn's threaded worker that leaves connections accepted on the
-debug listener unwrapped.
+(so Prometheus scrapes and probes written for Go keep working): the worker asks
+:func:`speaks_tls` of each listener.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import json
 import logging
@@ -28,8 +26,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
-from gunicorn import http as gunicorn_http
-from gunicorn.workers import gthread
 from werkzeug.wrappers import Request, Response
 
 from distribution import health, instrumentation, metrics
@@ -130,37 +126,13 @@ def is_debug_connection(environ: dict[str, Any], port: int, only_ip: str | None)
     return sock is not None and _is_debug_address(sock.getsockname(), port, only_ip)
 
 
-class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's gthread worker whose debug listener speaks plain HTTP under ``http.tls``."""
-
-    def accept(self, listener: Any) -> None:
-        """gunicorn's ``accept``, with a connection that skips TLS on the debug listener."""
-        try:
-            client_sock, client_addr = listener.accept()
-            self.nr_conns += 1
-            client_sock.setblocking(True)
-            local = listener.getsockname()
-            plain = _is_debug_address(local, *self._debug_listener())
-            conn_class = _PlainConn if plain else gthread.TConn
-            self.enqueue_req(conn_class(self.cfg, client_sock, client_addr, local))
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-
-    def _debug_listener(self) -> tuple[int, str | None]:
-        host, port = checks.split_host_port(self.app.config.http.debug.addr)
-        return port, _literal_ip(host)
-
-
-class _PlainConn(gthread.TConn):
-    """A connection read as plain HTTP/1.1 whatever gunicorn's TLS settings say."""
-
-    def init(self) -> None:
-        if self.initialized:
-            return
-        self.initialized = True
-        self.sock.setblocking(True)
-        self.parser = gunicorn_http.get_parser(self.cfg, self.sock, self.client)
+def speaks_tls(config: Configuration, local: Any, tls: bool) -> bool:
+    """Whether a connection accepted on the listener at ``local`` speaks TLS: when the server
+    does (``tls``), every listener does but the debug one, which speaks plain HTTP as Go's."""
+    if not tls or not config.http.debug.addr:
+        return tls
+    host, port = checks.split_host_port(config.http.debug.addr)
+    return not _is_debug_address(local, port, _literal_ip(host))
 
 
 def _is_debug_address(local: Any, port: int, only_ip: str | None) -> bool:

@@ -93,8 +93,6 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         options["bind"] += bind_addresses("tcp", http.debug.addr)
         options.update(debug.server_hooks(config))
     if http.tls.certificate:
-        if http.debug.addr:  # Go's debug server speaks plain HTTP beside a TLS API
-            options["worker_class"] = debug.ThreadWorker
         options.update(
             certfile=http.tls.certificate,
             keyfile=http.tls.key,

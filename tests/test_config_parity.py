@@ -576,6 +576,18 @@ TABLE: dict[str, Status] = {
             "http.tls.letsencrypt.directoryurl",
         )
     },
+    "http.timeouts": Honoured(
+        "tests/test_worker.py::test_stalled_heads_hold_no_thread_and_are_closed"
+    ),
+    "http.timeouts.header": Honoured(
+        "tests/test_worker.py::test_a_trickling_head_is_closed_at_its_deadline"
+    ),
+    "http.timeouts.body": Honoured(
+        "tests/test_worker.py::test_stalled_bodies_do_not_starve_other_requests"
+    ),
+    "http.timeouts.idle": Honoured(
+        "tests/test_worker.py::test_keepalive_pipelining_and_idle_close"
+    ),
     "http.workers": Honoured(
         "tests/test_serve.py::test_inmemory_storage_runs_one_worker_so_every_request_sees_the_push"
     ),
