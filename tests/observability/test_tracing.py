@@ -90,26 +90,28 @@ def test_requests_and_storage_calls_are_traced_as_v3(start_registry, receiver: R
     )
     parent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     response = requests.get(
-        f"{registry.url}/v2/app/tags/list", headers={"traceparent": parent}, timeout=10
+        f"{registry.url}/v2/app/manifests/latest", headers={"traceparent": parent}, timeout=10
     )
     assert response.status_code == 404
 
     def arrived(spans: list[dict]) -> bool:
         names = {span["name"] for span in spans}
-        return "GET /v2/app/tags/list" in names and "List" in names
+        return "GET /v2/app/manifests/latest" in names and "GetContent" in names
 
     spans = receiver.wait_for(arrived)
-    (server,) = [span for span in spans if span["name"] == "GET /v2/app/tags/list"]
+    (server,) = [span for span in spans if span["name"] == "GET /v2/app/manifests/latest"]
     assert server["trace_id"] == TRACE_ID  # the caller's trace goes on
     assert server["parent"] == "00f067aa0ba902b7"
     assert server["attributes"]["http.request.method"] == "GET"
     assert server["attributes"]["http.response.status_code"] == 404
     assert server["resource"]["service.name"] == "distribution"
-    (listing,) = [span for span in spans if span["name"] == "List"]
-    assert listing["parent"] == server["span_id"]
-    assert listing["attributes"] == {
+    (reading,) = [span for span in spans if span["name"] == "GetContent"]
+    assert reading["parent"] == server["span_id"]
+    assert reading["attributes"] == {
         "io.cncf.distribution.storage.driver.name": "filesystem",
-        "io.cncf.distribution.storage.path": "/docker/registry/v2/repositories/app/_manifests/tags",
+        "io.cncf.distribution.storage.path": (
+            "/docker/registry/v2/repositories/app/_manifests/tags/latest/current/link"
+        ),
     }
 
 
