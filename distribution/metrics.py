@@ -137,7 +137,7 @@ class _Unrecorded:
     def track_inprogress(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()
 
-    def _nothing(self, *args: Any) -> None:
+    def _nothing(self, *args: Any, **kwargs: Any) -> None:
         """What :class:`Notifications` and :class:`Proxy` record: nothing either."""
 
     queued = answered = failed = served = _nothing

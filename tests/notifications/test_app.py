@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from distribution import notifications
+from distribution import metrics, notifications
 from distribution.notifications.dispatcher import Dispatcher
 from tests.conftest import make_app
 from tests.notifications.receiver import Receiver, summary
@@ -224,13 +224,15 @@ def test_gos_notification_metrics(make, receiver: Receiver) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
+    client = make()
+    metrics.record(True)  # as an app whose debug server exposes metrics sets it
     events = {kind: count("events_total", type=kind) for kind in ("Events", "Successes")}
     failures = count("events_total", type="Failures")
     refused = count("status_total", code="500 Internal Server Error")
     accepted = count("status_total", code="200 OK")
     pending = count("pending_total")
     receiver.status = 500
-    push_image(make(), "team/metrics", "v1")
+    push_image(client, "team/metrics", "v1")
     wait_until(lambda: count("events_total", type="Failures") > failures)
     assert count("status_total", code="500 Internal Server Error") > refused
     assert count("pending_total") >= pending + 1
@@ -239,3 +241,4 @@ def test_gos_notification_metrics(make, receiver: Receiver) -> None:
     assert count("events_total", type="Events") == events["Events"] + 2
     assert count("status_total", code="200 OK") == accepted + 2
     assert count("pending_total") == pending
+    metrics.record(False)

@@ -15,6 +15,7 @@ import requests
 from flask import Flask
 
 from distribution import config as config_module
+from distribution import metrics
 from distribution.app import create_app
 from distribution.digest import Digest
 from distribution.proxy import views
@@ -558,6 +559,7 @@ def test_gos_proxy_metrics(upstream: GoRegistry, test_images) -> None:
     request for the same content is a hit; pushed bytes are what clients got."""
     image, _, _ = test_images
     app = proxy_app(upstream, InMemoryDriver())
+    metrics.record(True)  # as an app whose debug server exposes metrics sets it
     client = app.test_client()
     name, tag = IMAGE_REF.split(":")
     layer = image.layer_digests[0]
@@ -593,3 +595,4 @@ def test_gos_proxy_metrics(upstream: GoRegistry, test_images) -> None:
         "pulled_bytes": size,
         "pushed_bytes": 2 * size,
     }
+    metrics.record(False)
