@@ -11,7 +11,16 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from distribution import access as access_rules
-from distribution import errors, health, instrumentation, notifications, proxy, reference, ui
+from distribution import (
+    errors,
+    health,
+    instrumentation,
+    notifications,
+    proxy,
+    reference,
+    tracing,
+    ui,
+)
 from distribution.api import (
     access,
     base,
@@ -92,6 +101,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     app.extensions[health.EXTENSION] = checks
     app.wsgi_app = health.gate(app.wsgi_app, checks)
     app.wsgi_app = body.discard_unread(app.wsgi_app)
+    app.wsgi_app = tracing.wrap(app.wsgi_app)  # outermost: the span covers everything
     headers = config.http.headers
 
     @app.after_request
@@ -158,5 +168,6 @@ def _render_storage_error(error: StorageDriverError) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    log.exception("unexpected error handling %s %s", request.method, request.path)
+    # At Go's panic level: what Go's panicHandler logs, and what ``log.hooks`` mail on panic.
+    log.critical("unexpected error handling %s %s", request.method, request.path, exc_info=error)
     return error_response(errors.Unknown())

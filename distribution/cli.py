@@ -15,11 +15,15 @@ from distribution import (
     duration,
     errors,
     leases,
+    mailhook,
     maintenance,
     notifications,
+    parity,
     proxy,
+    redisconn,
     reference,
     server,
+    tracing,
 )
 from distribution import access as access_rules
 from distribution import config as config_module
@@ -63,7 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"registry: configuration error: {err}", file=sys.stderr)
         return 1
-    log_module.configure(config.log.level, config.log.formatter, config.log.fields)
+    log_module.configure(
+        config.log.level,
+        config.log.formatter,
+        config.log.fields,
+        config.log.reportcaller,
+        mailhook.handlers(config.log.hooks, config.log.fields),
+    )
     server.RegistryServer(config).run()
     return 0
 
@@ -82,12 +92,19 @@ def prepare(path: str | None) -> Configuration:
     except ValueError as err:  # an unknown driver, or one whose extra is not installed
         raise ConfigError("storage", str(err)) from None
     storage_middleware.check(config)
+    parity.check(config)
     auth_factory.check(config)
     access_rules.check(config)
+    mailhook.check(config.log.hooks)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
+    redisconn.check(config.redis, "redis")
+    if config.notifications.redis is not None:
+        redisconn.check(config.notifications.redis, "notifications.redis")
+    notifications.check_eviction(config)
     proxy.check(config)
+    tracing.check()
     if not config.http.secret:
         log.warning(
             "No HTTP secret provided - generated random secret. This may cause problems with "

@@ -130,8 +130,18 @@ class StorageDelete:
 
 @dataclass(frozen=True, kw_only=True)
 class StorageCache:
+    """``blobdescriptorsize`` None is unset (Go's 10000); 0 or less means no limit, as in Go.
+
+    ``layerinfo`` is the old name Go still reads when ``blobdescriptor`` is unset.
+    """
+
     blobdescriptor: str | None = None
-    blobdescriptorsize: int = field(default=10000, metadata=_meta(numeric_text=True))
+    blobdescriptorsize: int | None = field(default=None, metadata=_meta(numeric_text=True))
+    layerinfo: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        return self.blobdescriptor or self.layerinfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -331,8 +341,12 @@ class Endpoint:
 
 @dataclass(frozen=True, kw_only=True)
 class Notifications:
+    """``redis`` (our extension) holds the notification queues in a Redis of their own (a
+    database or server without eviction); unset, they live in the top-level ``redis``."""
+
     events: Events = field(default_factory=Events, metadata=_meta(go="EventConfig"))
     endpoints: tuple[Endpoint, ...] = ()
+    redis: Redis | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -344,39 +358,69 @@ class RedisPool:
 
 @dataclass(frozen=True, kw_only=True)
 class RedisTLS:
+    """TLS to Redis with Go's keys: a client ``certificate`` and ``key``, and the CAs that
+    verify the server, ``rootcas`` (3.1) or ``clientcas`` (3.0's name for them).
+
+    Any of them turns TLS on, as in Go 3.1; ``enabled`` (our extension) turns it on with the
+    system's CAs and no file.
+    """
+
     enabled: bool = False
     certificate: str | None = None
     key: str | None = None
+    rootcas: tuple[str, ...] = ()
     clientcas: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.enabled or self.certificate or self.key or self.rootcas or self.clientcas)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Redis:
-    """Redis, with the keys of registry 2.x (``addr``, ``pool``) and 3.x (``addrs``, sentinel).
+    """Redis, with the keys of registry 2.x (``addr``, ``pool``) and 3.x (go-redis's
+    ``UniversalOptions``: ``addrs``, sentinel, pool and retry settings).
 
-    Zero means the client library's default.
+    Zero means the client library's default. ``keyprefix`` (our extension) goes before the
+    keys only this registry uses (notification queues, the maintenance lease), so that two
+    deployments can share a database; the blob descriptor cache keeps Go's keys.
     """
 
     addr: str | None = None
     addrs: tuple[str, ...] = ()
+    clientname: str | None = None
     username: str | None = None
     password: str | None = None
     db: int = 0
+    protocol: int = 0
     mastername: str | None = None
     sentinelusername: str | None = None
     sentinelpassword: str | None = None
+    maxretries: int = 0
+    minretrybackoff: float = 0.0
+    maxretrybackoff: float = 0.0
     dialtimeout: float = 0.0
     readtimeout: float = 0.0
     writetimeout: float = 0.0
+    contexttimeoutenabled: bool = False
     pool: RedisPool = field(default_factory=RedisPool)
+    poolfifo: bool = False
     poolsize: int = 0
+    pooltimeout: float = 0.0
     minidleconns: int = 0
     maxidleconns: int = 0
     maxactiveconns: int = 0
     connmaxidletime: float = 0.0
     connmaxlifetime: float = 0.0
-    maxretries: int = 0
+    maxredirects: int = 0
+    readonly: bool = False
+    routebylatency: bool = False
+    routerandomly: bool = False
+    disableidentity: bool = False
+    identitysuffix: str | None = None
+    unstableresp3: bool = False
     tls: RedisTLS = field(default_factory=RedisTLS)
+    keyprefix: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -420,13 +464,23 @@ class Health:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProxyExec:
+    """Go 3.1's credential helper for the upstream (refused at start-up, see ``parity``)."""
+
+    command: str | None = None
+    lifetime: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Proxy:
     """Pull-through cache; ``ttl`` 0 keeps cached content for ever, as in Go."""
 
     remoteurl: str | None = None
     username: str | None = None
     password: str | None = None
+    exec: ProxyExec | None = None
     ttl: float = 7 * 24 * 3600.0
+    cachewritetimeout: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -472,12 +526,12 @@ class Catalog:
 
 @dataclass(frozen=True, kw_only=True)
 class Tags:
-    """Our extension: distribution has no ``tags`` section (only ``storage.tag``).
+    """distribution v3.1's ``tags`` section: ``maxtags`` caps the ``n`` of a tag list page.
 
-    ``maxtags`` caps a tag list response; None leaves it unlimited.
+    0 (or unset) means Go's default of 1000; a negative number stops start-up, as in Go.
     """
 
-    maxtags: int | None = field(default=None, metadata=_meta(minimum=1))
+    maxtags: int = field(default=1000, metadata=_meta(minimum=0, positive=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -502,6 +556,41 @@ class Policy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Bugsnag:
+    apikey: str | None = None
+    releasestage: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRelic:
+    licensekey: str | None = None
+    name: str | None = None
+    verbose: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reporting:
+    """Registry 2.x's error reporting services (not supported, see ``parity``)."""
+
+    bugsnag: Bugsnag = field(default_factory=Bugsnag)
+    newrelic: NewRelic = field(default_factory=NewRelic)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schema1:
+    signingkeyfile: str | None = field(default=None, metadata=_meta(go="TrustKey"))
+    enabled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compatibility:
+    """Registry 2.x's schema 1 settings (not supported, see ``parity``)."""
+
+    schema1: Schema1 = field(default_factory=Schema1)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Configuration:
     """Everything ``config.yml`` says, as distribution's ``Configuration`` struct has it."""
 
@@ -523,6 +612,8 @@ class Configuration:
     access: dict[str, Any] = field(default_factory=dict)
     #: Our extension: the web UI.
     ui: UI = field(default_factory=UI)
+    reporting: Reporting = field(default_factory=Reporting)
+    compatibility: Compatibility = field(default_factory=Compatibility)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Configuration:

@@ -9,8 +9,9 @@ sends, so the API is unreachable on the debug port and the debug routes on the A
 whatever the ``Host`` header says; and one set of workers, with their health checks and
 metrics, serves both (a separate server process would need its own copy of both).
 
-The difference from Go: with ``http.tls`` gunicorn speaks TLS on all its listeners, the debug
-one included.
+As in Go, the debug server speaks plain HTTP even when ``http.tls`` serves the API over TLS
+(so Prometheus scrapes and probes written for Go keep working): the worker asks
+:func:`speaks_tls` of each listener.
 """
 
 from __future__ import annotations
@@ -122,9 +123,20 @@ def is_debug_connection(environ: dict[str, Any], port: int, only_ip: str | None)
     ``only_ip`` is the listener's IP when it is bound to one address (None: any address).
     """
     sock = environ.get("gunicorn.socket")
-    if sock is None:
-        return False
-    local = sock.getsockname()
+    return sock is not None and _is_debug_address(sock.getsockname(), port, only_ip)
+
+
+def speaks_tls(config: Configuration, local: Any, tls: bool) -> bool:
+    """Whether a connection accepted on the listener at ``local`` speaks TLS: when the server
+    does (``tls``), every listener does but the debug one, which speaks plain HTTP as Go's."""
+    if not tls or not config.http.debug.addr:
+        return tls
+    host, port = checks.split_host_port(config.http.debug.addr)
+    return not _is_debug_address(local, port, _literal_ip(host))
+
+
+def _is_debug_address(local: Any, port: int, only_ip: str | None) -> bool:
+    """Whether a socket's local address ``local`` is the debug listener's."""
     if not isinstance(local, tuple) or local[1] != port:
         return False  # a Unix socket, or another port
     return only_ip is None or _literal_ip(local[0]) == only_ip
@@ -136,6 +148,8 @@ def _literal_ip(host: str) -> str | None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
     return None if address.is_unspecified else str(address)
 
 

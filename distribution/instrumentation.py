@@ -73,6 +73,8 @@ def remote_addr(environ: Mapping[str, Any]) -> str:
         if candidate and _is_ip(candidate):
             return candidate
     host, port = environ.get("REMOTE_ADDR", ""), environ.get("REMOTE_PORT")
+    if ":" in host:  # IPv6, bracketed as Go's ``net.JoinHostPort`` writes it
+        host = f"[{host}]"
     return f"{host}:{port}" if port else host
 
 

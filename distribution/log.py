@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any
@@ -36,21 +37,30 @@ _context_fields: ContextVar[Mapping[str, Any]] = ContextVar(
 )
 
 
-def configure(level: str = "info", formatter: str = "text", fields: Mapping[str, Any] = ()) -> None:
-    """Send the ``distribution`` loggers to stderr, as the Go registry does."""
+def configure(
+    level: str = "info",
+    formatter: str = "text",
+    fields: Mapping[str, Any] = (),
+    reportcaller: bool = False,
+    hooks: Sequence[logging.Handler] = (),
+) -> None:
+    """Send the ``distribution`` loggers to stderr, as the Go registry does, and to ``hooks``
+    (``log.hooks``, see :mod:`distribution.mailhook`)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(make_formatter(formatter, fields))
+    handler.setFormatter(make_formatter(formatter, fields, reportcaller))
     logger = logging.getLogger("distribution")
-    logger.handlers[:] = [handler]
+    logger.handlers[:] = [handler, *hooks]
     logger.setLevel(LEVELS.get(level.lower(), logging.INFO))
     logger.propagate = False
 
 
-def make_formatter(formatter: str = "text", fields: Mapping[str, Any] = ()) -> logging.Formatter:
-    """The ``log.formatter`` named, with ``log.fields`` on every line."""
-    if formatter in ("json", "logstash"):
-        return JSONFormatter(dict(fields))
-    return TextFormatter(dict(fields))
+def make_formatter(
+    formatter: str = "text", fields: Mapping[str, Any] = (), reportcaller: bool = False
+) -> logging.Formatter:
+    """The ``log.formatter`` named, with ``log.fields`` on every line and, with
+    ``log.reportcaller``, the calling function and file as logrus adds them."""
+    kind = {"json": JSONFormatter, "logstash": LogstashFormatter}.get(formatter, TextFormatter)
+    return kind(dict(fields), reportcaller)
 
 
 def bind(fields: Mapping[str, Any]) -> Token:
@@ -70,23 +80,27 @@ def bound() -> Mapping[str, Any]:
 class TextFormatter(logging.Formatter):
     """``time="..." level=info msg="..." key=value``: logrus's text format, keys sorted."""
 
-    def __init__(self, fields: dict[str, Any]) -> None:
+    def __init__(self, fields: dict[str, Any], reportcaller: bool = False) -> None:
         super().__init__()
         self.fields = fields
+        self.reportcaller = reportcaller
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [
             f"time={_quote(_timestamp(record))}",
-            f"level={_level(record)}",
+            f"level={level_name(record)}",
             f"msg={_quote(record.getMessage())}",
         ]
+        if self.reportcaller:
+            func, file = caller(record)
+            parts += [f"func={_quote(func)}", f"file={_quote(file)}"]
         fields = self.line_fields(record)
         parts += [f"{key}={_quote(value)}" for key, value in sorted(fields.items())]
         return " ".join(parts)
 
     def line_fields(self, record: logging.LogRecord) -> dict[str, Any]:
         """``log.fields``, the request's bound fields, the call's own, and the error."""
-        fields = {**self.fields, **_context_fields.get(), **getattr(record, FIELDS, {})}
+        fields = line_fields(record, self.fields)
         if record.exc_info:
             fields["error"] = self.formatException(record.exc_info)
         return fields
@@ -96,9 +110,63 @@ class JSONFormatter(TextFormatter):
     """One JSON object per line, as logrus's JSON formatter writes them."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": _timestamp(record), "level": _level(record), "msg": record.getMessage()}
+        entry = {
+            "time": _timestamp(record),
+            "level": level_name(record),
+            "msg": record.getMessage(),
+        }
+        if self.reportcaller:
+            entry["func"], entry["file"] = caller(record)
         entry.update(self.line_fields(record))
         return json.dumps(entry, default=str, sort_keys=True)
+
+
+class LogstashFormatter(TextFormatter):
+    """The Go registry 2.x's ``logstash`` lines (logrus-logstash-hook's formatter), exactly:
+    the fields with ``@timestamp``, ``@version: "1"``, ``message`` and ``level``, a field of
+    those names kept as ``fields.message``/``fields.level``, keys sorted, compact, ``<>&``
+    escaped as Go's ``encoding/json`` escapes them.
+
+    (Registry 3.x names its ``logstash`` output so but writes its JSON lines; an ELK pipeline
+    built for ``registry:2`` reads these.)
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = dict(self.line_fields(record))
+        entry["@version"] = "1"
+        entry["@timestamp"] = _timestamp(record)
+        if "message" in entry:
+            entry["fields.message"] = entry["message"]
+        entry["message"] = record.getMessage()
+        if "level" in entry:
+            entry["fields.level"] = entry["level"]
+        entry["level"] = level_name(record)
+        text = json.dumps(
+            entry, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def line_fields(record: logging.LogRecord, static: Mapping[str, Any] = ()) -> dict[str, Any]:
+    """A line's fields: ``log.fields``, the request's bound fields, then the call's own."""
+    return {**dict(static), **_context_fields.get(), **getattr(record, FIELDS, {})}
+
+
+def level_name(record: logging.LogRecord) -> str:
+    """logrus's name of the record's level: an unexpected error (Go's panic) is ``panic``."""
+    if record.levelno >= logging.CRITICAL:
+        return "panic"
+    return "warning" if record.levelno == logging.WARNING else record.levelname.lower()
+
+
+def caller(record: logging.LogRecord) -> tuple[str, str]:
+    """logrus's ``func`` and ``file`` fields: the dotted function, and ``path:line``."""
+    module = record.module
+    path = record.pathname.replace(os.sep, "/")
+    if "/distribution/" in path:
+        module = path.rsplit("/distribution/", 1)[1].removesuffix(".py").replace("/", ".")
+        module = "distribution." + module.removesuffix(".__init__")
+    return f"{module}.{record.funcName}", f"{record.pathname}:{record.lineno}"
 
 
 #: Characters logrus leaves unquoted in text lines.
@@ -117,7 +185,3 @@ def _timestamp(record: logging.LogRecord) -> str:
     fraction = f"{int(record.created % 1 * 1e6):06d}".rstrip("0")
     seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
     return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
-
-
-def _level(record: logging.LogRecord) -> str:
-    return "warning" if record.levelno == logging.WARNING else record.levelname.lower()

@@ -154,7 +154,9 @@ def first_delay(interval: float) -> float:
 def make_lease(config: Configuration, driver: drivers.StorageDriver) -> Lease:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     if redisconn.configured(config.redis):
-        return RedisLease(redisconn.connect(config.redis), REDIS_KEY, owner)
+        return RedisLease(
+            redisconn.connect(config.redis), config.redis.keyprefix + REDIS_KEY, owner
+        )
     return StorageLease(driver, owner)
 
 

@@ -8,8 +8,8 @@ The rules are distribution v3's (``manifest/*`` and ``registry/handlers/manifest
 * A stored manifest is classified by ``schemaVersion`` and ``mediaType`` as v3's manifest store
   does, plus schema 1 (signed or not) so data migrated from old registries can still be read.
 
-Where Go answers a bad document with a 500 (a wrong ``schemaVersion``, a foreign layer without
-URLs) we answer 400 with the matching OCI code.
+Where Go answers a bad document with a 500 (a wrong ``schemaVersion``, a layer whose ``urls`` the
+policy refuses, a foreign layer without them) we answer 400 with the matching OCI code.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar"
 OCI_LAYER_NONDISTRIBUTABLE_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 
-#: Layers a client fetches from their ``urls``: the registry need not hold them.
-FOREIGN_LAYERS = frozenset(
-    {DOCKER_FOREIGN_LAYER, OCI_LAYER_NONDISTRIBUTABLE, OCI_LAYER_NONDISTRIBUTABLE_GZIP}
+#: The OCI layer types whose ``urls`` v3 checks against the URL policy in an OCI manifest.
+_OCI_URL_LAYERS = frozenset(
+    {OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_NONDISTRIBUTABLE, OCI_LAYER_NONDISTRIBUTABLE_GZIP}
 )
-#: OCI layers whose ``urls``, when present, v3 checks against the URL policy too.
-_URL_CHECKED_OCI_LAYERS = frozenset({OCI_LAYER, OCI_LAYER_GZIP})
+#: Of those, the ones the registry must hold even when they carry ``urls``.
+_DISTRIBUTABLE_OCI_LAYERS = frozenset({OCI_LAYER, OCI_LAYER_GZIP})
 
 #: Largest manifest body accepted, as in distribution (``maxManifestBodySize``).
 MAX_SIZE = 4 * 1024 * 1024
@@ -100,14 +100,26 @@ class Manifest:
 
 @dataclass(frozen=True)
 class URLPolicy:
-    """Which ``urls`` of foreign layers are acceptable: ``validation.manifests.urls``.
+    """Which layer ``urls`` are acceptable: ``validation.manifests.urls`` as Go applies it.
 
-    As in Go, a URL must be http or https without a fragment, match one ``allow`` regex (when
-    any is set) and no ``deny`` regex; regexes match anywhere in the URL, unanchored.
+    A URL must be http or https without a fragment, match one ``allow`` regex (unless
+    ``allow`` is None) and no ``deny`` regex; regexes match anywhere in the URL, unanchored.
+    The default permits any such URL, as Go does with validation disabled; see
+    :meth:`from_config` for Go's default, which permits none.
     """
 
-    allow: tuple[str, ...] = ()
+    allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, allow: tuple[str, ...], deny: tuple[str, ...], active: bool) -> URLPolicy:
+        """Go's ``NewApp``: with validation active and neither list set, only ``^$`` is
+        allowed, so no URL passes (distribution#2795); with validation off, any does."""
+        if not active:
+            return cls()
+        if not allow and not deny:
+            return cls(allow=("^$",))
+        return cls(allow=allow or None, deny=deny)
 
     def permits(self, url: str) -> bool:
         try:
@@ -122,7 +134,7 @@ class URLPolicy:
 
     @cached_property
     def _allow(self) -> re.Pattern[str] | None:
-        return _any_of(self.allow)
+        return None if self.allow is None else _any_of(self.allow)
 
     @cached_property
     def _deny(self) -> re.Pattern[str] | None:
@@ -263,19 +275,53 @@ def check_fallback_child(media_type: str, accepted: frozenset[str]) -> None:
         raise errors.ManifestInvalid("Schema 2 manifest not supported by client")
 
 
-def layer_needs_blob(layer: Descriptor, policy: URLPolicy) -> bool:
-    """Whether ``layer`` must be a blob of the repository for its manifest to be accepted.
+#: ``policy.repository.classes``: the class of an image by its config's media type, as Go's.
+CONFIG_CLASSES = {
+    DOCKER_MANIFEST: {
+        "application/vnd.docker.container.image.v1+json": "image",
+        "application/vnd.docker.plugin.v1+json": "plugin",
+    },
+    OCI_MANIFEST: {"application/vnd.oci.image.config.v1+json": "image"},
+}
 
-    A foreign (non-distributable) layer with acceptable ``urls`` need not be; one without
-    them must, as must every other layer. Raises ``MANIFEST_INVALID`` for an OCI
-    distributable layer whose ``urls`` break the policy, as v3 refuses it.
+
+def check_class(parsed: Manifest, allowed: tuple[str, ...]) -> None:
+    """Go's ``applyResourcePolicy`` with ``policy.repository.classes`` set: an image whose
+    config names no known class, or a class not ``allowed``, is ``DENIED``. Indexes have no
+    class and pass."""
+    if not allowed or parsed.config is None or parsed.media_type not in CONFIG_CLASSES:
+        return
+    kind = CONFIG_CLASSES[parsed.media_type].get(parsed.config.media_type)
+    if kind is None:
+        raise errors.Denied(f"unknown manifest class for {parsed.config.media_type}")
+    if kind not in allowed:
+        raise errors.Denied(f"registry does not allow {kind} manifest")
+
+
+def layer_needs_blob(manifest_type: str, layer: Descriptor, policy: URLPolicy) -> bool:
+    """Whether ``layer`` of a manifest of ``manifest_type`` must be a blob of the repository.
+
+    distribution v3's manifest handlers, exactly: in a Docker image a foreign layer must
+    carry ``urls``, all acceptable, and is never looked for; in an OCI image the ``urls`` of
+    every OCI layer type must all be acceptable, and a non-distributable layer with ``urls``
+    is not looked for. Every other layer must be held, whatever ``urls`` it carries. Raises
+    ``MANIFEST_INVALID`` for a layer Go refuses (Go answers 500 ``UNKNOWN`` with
+    ``MANIFEST_BLOB_UNKNOWN``).
     """
-    urls_ok = bool(layer.urls) and all(policy.permits(url) for url in layer.urls)
-    if layer.media_type in FOREIGN_LAYERS:
-        return not urls_ok
-    if layer.media_type in _URL_CHECKED_OCI_LAYERS and layer.urls and not urls_ok:
-        raise errors.ManifestInvalid(detail=f"invalid URL on layer {layer.digest}")
+    if manifest_type == DOCKER_MANIFEST and layer.media_type == DOCKER_FOREIGN_LAYER:
+        if not layer.urls:
+            raise errors.ManifestInvalid(detail=f"missing URL on layer {layer.digest}")
+        _check_urls(layer, policy)
+        return False
+    if manifest_type == OCI_MANIFEST and layer.media_type in _OCI_URL_LAYERS:
+        _check_urls(layer, policy)
+        return not layer.urls or layer.media_type in _DISTRIBUTABLE_OCI_LAYERS
     return True
+
+
+def _check_urls(layer: Descriptor, policy: URLPolicy) -> None:
+    if not all(policy.permits(url) for url in layer.urls):
+        raise errors.ManifestInvalid(detail=f"invalid URL on layer {layer.digest}")
 
 
 def referrer_descriptor(manifest: Manifest, digest: Digest, size: int) -> dict[str, Any]:

@@ -4,8 +4,11 @@ Go's series keep their names, labels and buckets, so dashboards built for ``regi
 working: ``registry_http_requests_total{handler,code,method}``,
 ``registry_http_request_duration_seconds{handler,method}``,
 ``registry_http_{request,response}_size_bytes{handler}``,
-``registry_http_in_flight_requests{handler}``, ``registry_storage_action_seconds{driver,action}``
-and ``registry_storage_cache_{requests,hits,errors}_total``. Ours on top:
+``registry_http_in_flight_requests{handler}``, ``registry_storage_action_seconds{driver,action}``,
+``registry_storage_cache_{requests,hits,errors}_total``,
+``registry_notifications_{events,status}_total`` and ``registry_notifications_pending_total``
+(see :class:`Notifications`), and ``registry_proxy_{requests,hits,misses,pulled_bytes,
+pushed_bytes}_total{type}`` (see :class:`Proxy`). Ours on top:
 ``registry_storage_cache_misses_total``, ``registry_http_uploads_in_progress`` and, with access
 rules, ``registry_access_decisions_total{action,result}``.
 
@@ -25,6 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import (
@@ -133,8 +137,65 @@ class _Unrecorded:
     def track_inprogress(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()
 
+    def _nothing(self, *args: Any, **kwargs: Any) -> None:
+        """What :class:`Notifications` and :class:`Proxy` record: nothing either."""
+
+    queued = answered = failed = served = _nothing
+
 
 _UNRECORDED = _Unrecorded()
+
+
+class Notifications:
+    """Go's notification metrics, per endpoint: ``registry_notifications_events_total{type}``
+    counts ``Events`` queued, ``Successes`` and ``Failures`` (an HTTP answer that was
+    accepted, or not) and ``Errors`` (no answer); ``registry_notifications_status_total{code}``
+    the answers by status (``"200 OK"``); ``registry_notifications_pending_total`` the events
+    queued and not yet delivered. With Redis queues an event may be queued by one process and
+    delivered by another (of any replica): sum the gauge over the replicas."""
+
+    def __init__(self, events: Counter, status: Counter, pending: Gauge) -> None:
+        self._events = events
+        self._status = status
+        self._pending = pending
+
+    def queued(self, endpoint: str) -> None:
+        self._events.labels("Events", endpoint).inc()
+        self._pending.labels(endpoint).inc()
+
+    def answered(self, endpoint: str, status: int, accepted: bool) -> None:
+        self._status.labels(_status_text(status), endpoint).inc()
+        self._events.labels("Successes" if accepted else "Failures", endpoint).inc()
+        if accepted:
+            self._pending.labels(endpoint).dec()
+
+    def failed(self, endpoint: str) -> None:
+        self._events.labels("Errors", endpoint).inc()
+
+
+class Proxy:
+    """Go's pull-through cache metrics, by ``type`` (``blob`` or ``manifest``): each request
+    served, the hits (served from storage) and misses (fetched from the upstream), the bytes
+    pulled from the upstream and pushed to clients."""
+
+    TYPES = ("blob", "manifest")
+
+    def __init__(self, counters: dict[str, Counter]) -> None:
+        self._counters = counters
+        for kind in self.TYPES:  # Go's series exist from start-up, at 0
+            for counter in counters.values():
+                counter.labels(kind).inc(0)
+
+    def served(self, kind: str, pushed: int, pulled: int | None) -> None:
+        """A request served ``pushed`` bytes; ``pulled`` None was a hit, else a miss that
+        fetched that many bytes from the upstream."""
+        self._counters["requests"].labels(kind).inc()
+        self._counters["pushed_bytes"].labels(kind).inc(pushed)
+        if pulled is None:
+            self._counters["hits"].labels(kind).inc()
+        else:
+            self._counters["misses"].labels(kind).inc()
+            self._counters["pulled_bytes"].labels(kind).inc(pulled)
 
 
 def start_multiprocess(directory: str | None = None) -> str:
@@ -224,8 +285,18 @@ def _discard() -> None:
         _built = False
 
 
+def _status_text(status: int) -> str:
+    """Go's ``"%d %s"`` of a status and ``http.StatusText``."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} "
+
+
 def _create(registry: CollectorRegistry) -> dict[str, Any]:
     http = {"namespace": NAMESPACE, "subsystem": "http", "registry": registry}
+    notifications = {"namespace": NAMESPACE, "subsystem": "notifications", "registry": registry}
+    proxy = {"namespace": NAMESPACE, "subsystem": "proxy", "registry": registry}
     storage = {"namespace": NAMESPACE, "subsystem": "storage", "registry": registry}
     cache = {
         result: Counter(f"cache_{plural}", f"The number of cache {doc}", **storage)
@@ -290,6 +361,29 @@ def _create(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "cache_lookups": CacheLookups(
             Counter("cache_requests", "The number of cache request received", **storage), cache
+        ),
+        "notifications": Notifications(
+            Counter("events", "The number of total events", ["type", "endpoint"], **notifications),
+            Counter("status", "The number of status code", ["code", "endpoint"], **notifications),
+            Gauge(
+                "pending_total",
+                "The gauge of pending events in queue",
+                ["endpoint"],
+                multiprocess_mode="livesum",
+                **notifications,
+            ),
+        ),
+        "proxy": Proxy(
+            {
+                name: Counter(name, help_text, ["type"], **proxy)
+                for name, help_text in (
+                    ("requests", "The number of total incoming proxy request received"),
+                    ("hits", "The number of total proxy request hits"),
+                    ("misses", "The number of total proxy request misses"),
+                    ("pulled_bytes", "The size of total bytes pulled from the upstream"),
+                    ("pushed_bytes", "The size of total bytes pushed to the client"),
+                )
+            }
         ),
     }
 

@@ -72,23 +72,47 @@ def strip_untrusted(environ: dict[str, Any], trusted: Iterable[Network] | None) 
 
 
 def guard(app: Callable, trusted: Sequence[str] | None) -> Callable:
-    """``app`` behind :func:`strip_untrusted`; ``app`` itself when every peer is trusted."""
+    """``app`` behind :func:`strip_untrusted`, with the peer's address as Go reports it.
+
+    A dual-stack listener sees an IPv4 client as ``::ffff:a.b.c.d``; Go (and so the logs and
+    ``remoteaddr`` users expect) shows ``a.b.c.d``.
+    """
     parsed = networks(trusted)
-    if parsed is None:
-        return app
 
     def guarded(environ: dict[str, Any], start_response: Callable) -> Any:
-        strip_untrusted(environ, parsed)
+        peer = environ.get("REMOTE_ADDR", "")
+        if peer.startswith("::ffff:"):
+            environ["REMOTE_ADDR"] = _unmapped(peer)
+        if parsed is not None:
+            strip_untrusted(environ, parsed)
         return app(environ, start_response)
 
     return guarded
 
 
 def gunicorn_allow_list(trusted: Sequence[str] | None) -> str:
-    """gunicorn's ``forwarded_allow_ips``, so that its ``wsgi.url_scheme`` agrees with us."""
+    """gunicorn's ``forwarded_allow_ips``, so that its ``wsgi.url_scheme`` agrees with us.
+
+    Each IPv4 network is listed again as IPv4-mapped IPv6, the form gunicorn sees an IPv4
+    peer in on a dual-stack listener.
+    """
     if trusted is None:
         return "*"
-    return ",".join(str(network) for network in networks(trusted) or [])
+    entries = []
+    for network in networks(trusted) or []:
+        entries.append(str(network))
+        if network.version == 4:
+            entries.append(f"::ffff:{network.network_address}/{96 + network.prefixlen}")
+    return ",".join(entries)
+
+
+def _unmapped(peer: str) -> str:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped
+    return str(mapped) if mapped else peer
 
 
 def forwarded_client(environ: dict[str, Any]) -> str | None:

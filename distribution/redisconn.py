@@ -1,25 +1,40 @@
 """One Redis client from the ``redis`` config section, shared by the cache, events and leases.
 
 Like distribution v3 (go-redis ``UniversalOptions``): ``mastername`` selects Sentinel, several
-``addrs`` without it a cluster, else one server at ``addr`` (2.x) or ``addrs[0]``. Timeouts
-default to go-redis's (dial 5 s, read 3 s, write = read) rather than redis-py's "wait for ever",
-so an unreachable Redis costs a request seconds, never a hang. A full pool (``pool.maxactive``)
-makes a caller wait for a free connection, as go-redis's does, where redis-py's would fail it
-(single server, cluster and Sentinel alike).
+``addrs`` without it a cluster, else one server at ``addr`` (2.x) or ``addrs[0]``. ``redis.tls``
+is Go's: any of its files turns TLS on. Timeouts default to go-redis's (dial 5 s, read 3 s,
+write = read) rather than redis-py's "wait for ever", so an unreachable Redis costs a request
+seconds, never a hang. A full pool (``pool.maxactive``) makes a caller wait for a free
+connection, as go-redis's does, where redis-py's would fail it (single server, cluster and
+Sentinel alike).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
-from distribution.config import ConfigError, Redis
+from distribution.config import ConfigError, Redis, RedisTLS
 
 DIAL_TIMEOUT = 5.0
 READ_TIMEOUT = 3.0
 #: go-redis retries a failed command 3 times, backing off 8 ms to 512 ms; redis-py's default
 #: (1 s to 10 s) made a refused connection cost a request 3.5 s.
 MAX_RETRIES = 3
+
+log = logging.getLogger(__name__)
+
+
+def check(config: Redis, key: str) -> None:
+    """Start-up checks of a ``redis`` section: its addresses and its TLS files."""
+    if not configured(config):
+        return
+    for i, addr in enumerate(config.addrs):
+        _host_port(addr, f"{key}.addrs[{i}]")
+    if config.addr and not config.addrs:
+        _host_port(config.addr, f"{key}.addr")
+    check_tls(config.tls, f"{key}.tls")
 
 
 def configured(config: Redis) -> bool:
@@ -61,6 +76,7 @@ def connect(config: Redis, blocking: float = 0.0) -> Any:
         return sentinel.master_for(config.mastername, **options)
     if len(nodes) > 1:
         options.pop("db")
+        options.pop("pool_timeout", None)
         startup = [ClusterNode(host, port) for host, port in nodes]
         if "max_connections" in options:
             options["connection_pool_class"] = redis.BlockingConnectionPool
@@ -74,6 +90,50 @@ def connect(config: Redis, blocking: float = 0.0) -> Any:
         host=host, port=port, timeout=_pool_timeout(options), **options
     )
     return redis.Redis(connection_pool=pool)
+
+
+def tls_options(tls: RedisTLS) -> dict[str, Any]:
+    """redis-py's TLS settings for Go's ``redis.tls``: the server is verified against every
+    CA of ``rootcas`` and ``clientcas`` (else the system's), and the client certificate is
+    sent when both ``certificate`` and ``key`` are set (Go 3.1 warns and goes on without it
+    when only one is)."""
+    options: dict[str, Any] = {"ssl": True}
+    if tls.certificate and tls.key:
+        options.update(ssl_certfile=tls.certificate, ssl_keyfile=tls.key)
+    cas = [*tls.rootcas, *tls.clientcas]
+    if cas:
+        options["ssl_ca_data"] = "".join(_read_ca(path) for path in cas)
+    return options
+
+
+def check_tls(tls: RedisTLS, key: str = "redis.tls") -> None:
+    """Load the files of ``redis.tls`` once at start-up: a bad one stops the server with its
+    key named, rather than failing every connection to Redis."""
+    if not tls.active:
+        return
+    import ssl
+
+    if bool(tls.certificate) != bool(tls.key):
+        log.warning(
+            "redis TLS client certificate configuration is incomplete; both "
+            "%(key)s.certificate and %(key)s.key must be set to enable mTLS, continuing "
+            "without client certificates",
+            {"key": key},
+        )
+    context = ssl.create_default_context()
+    for name in ("rootcas", "clientcas"):
+        for i, path in enumerate(getattr(tls, name)):
+            try:
+                context.load_verify_locations(cadata=_read_ca(path))
+            except (OSError, ssl.SSLError, ValueError) as err:
+                message = f"cannot load CAs from {path}: {err}"
+                raise ConfigError(f"{key}.{name}[{i}]", message) from None
+    if tls.certificate and tls.key:
+        try:
+            context.load_cert_chain(tls.certificate, tls.key)
+        except (OSError, ssl.SSLError) as err:
+            message = f"cannot load {tls.certificate} with {tls.key}: {err}"
+            raise ConfigError(f"{key}.certificate", message) from None
 
 
 @functools.cache
@@ -90,9 +150,9 @@ def _blocking_sentinel_pool() -> type:
 
 
 def _pool_timeout(options: dict[str, Any]) -> float:
-    """Seconds a caller waits for a connection of a full pool: go-redis's ``PoolTimeout``
-    default, the read timeout plus a second."""
-    return options["socket_timeout"] + 1
+    """Seconds a caller waits for a connection of a full pool: ``pooltimeout``, else
+    go-redis's default, the read timeout plus a second."""
+    return options.pop("pool_timeout", None) or options["socket_timeout"] + 1
 
 
 def _options(config: Redis) -> dict[str, Any]:
@@ -101,31 +161,52 @@ def _options(config: Redis) -> dict[str, Any]:
         "db": config.db,
         "username": config.username or None,
         "password": config.password or None,
+        "client_name": config.clientname or None,
         "socket_connect_timeout": config.dialtimeout or DIAL_TIMEOUT,
         "socket_timeout": max(read, config.writetimeout or read),
         "health_check_interval": 30,
-        "retry": _retry(config.maxretries),
+        "retry": _retry(config),
     }
+    if config.disableidentity:  # go-redis's DisableIdentity: no CLIENT SETINFO
+        options.update(_no_identity())
     pool_size = config.poolsize or config.maxactiveconns or config.pool.maxactive
     if pool_size:
         options["max_connections"] = pool_size
-    if config.tls.enabled:
-        options["ssl"] = True
-        if config.tls.certificate:
-            options["ssl_certfile"] = config.tls.certificate
-            options["ssl_keyfile"] = config.tls.key
-        if config.tls.clientcas:
-            options["ssl_ca_certs"] = config.tls.clientcas[0]
+        options["pool_timeout"] = config.pooltimeout
+    if config.tls.active:
+        options.update(tls_options(config.tls))
     return options
 
 
-def _retry(maxretries: int) -> Any:
-    """go-redis's ``MaxRetries``: 0 is the default (3), -1 disables retries."""
-    retries = MAX_RETRIES if maxretries == 0 else max(maxretries, 0)
-    from redis.backoff import ExponentialWithJitterBackoff
+@functools.cache
+def _no_identity() -> dict[str, None]:
+    """What makes redis-py send no ``CLIENT SETINFO``: ``driver_info=None`` from redis-py 7 on."""
+    import inspect
+
+    import redis
+
+    if "driver_info" in inspect.signature(redis.Redis.__init__).parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
+
+
+def _read_ca(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as file:
+        return file.read()
+
+
+def _retry(config: Redis) -> Any:
+    """go-redis's retries: ``maxretries`` 0 is the default (3) and -1 none; the backoff grows
+    from ``minretrybackoff`` (8 ms) to ``maxretrybackoff`` (512 ms), -1 meaning none."""
+    from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
     from redis.retry import Retry
 
-    return Retry(ExponentialWithJitterBackoff(cap=0.512, base=0.008), retries)
+    retries = MAX_RETRIES if config.maxretries == 0 else max(config.maxretries, 0)
+    if config.minretrybackoff < 0 or config.maxretrybackoff < 0:
+        return Retry(NoBackoff(), retries)
+    cap = config.maxretrybackoff or 0.512
+    base = config.minretrybackoff or 0.008
+    return Retry(ExponentialWithJitterBackoff(cap=cap, base=base), retries)
 
 
 def _host_port(addr: str, key: str) -> tuple[str, int]:

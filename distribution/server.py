@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,9 +68,9 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     http = config.http
     drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
     options: dict[str, Any] = {
-        "bind": [bind_address(http.net, http.addr)],
+        "bind": bind_addresses(http.net, http.addr),
         "worker_class": worker.worker_class(http.timeouts, tls.server_factory(http.tls)),
-        "workers": http.workers or default_workers(),
+        "workers": worker_count(config),
         "threads": http.threads or DEFAULT_THREADS,
         # Connections per worker: waiting ones cost a descriptor, not a thread.
         "worker_connections": WORKER_CONNECTIONS,
@@ -89,7 +90,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "forwarder_headers": "",
     }
     if http.debug.addr:
-        options["bind"].append(bind_address("tcp", http.debug.addr))
+        options["bind"] += bind_addresses("tcp", http.debug.addr)
         options.update(debug.server_hooks(config))
     if http.tls.certificate:
         options.update(
@@ -111,13 +112,53 @@ def check(config: Configuration) -> None:
     tlsconfig.check(config.http.tls)
 
 
-def bind_address(net: str, addr: str) -> str:
-    """Go's ``net.Listen`` address as a gunicorn bind: ``:5000`` listens on every interface."""
+def bind_addresses(net: str, addr: str) -> list[str]:
+    """Go's ``net.Listen`` address as gunicorn binds.
+
+    As in Go, an address without a host or with an unspecified one (``:5000``,
+    ``0.0.0.0:5000``, ``[::]:5000``) listens on IPv4 and IPv6: one dual-stack socket, or two
+    sockets where the system makes IPv6 sockets IPv6-only, or IPv4 alone on a host without
+    IPv6.
+    """
     if net == "unix":
-        return f"unix:{addr}"
-    if addr.startswith(":"):
-        return f"0.0.0.0{addr}"
-    return addr
+        return [f"unix:{addr}"]
+    host, sep, port = addr.rpartition(":")
+    if not sep or host.strip("[]") not in ("", "0.0.0.0", "::"):
+        return [addr]
+    ipv6 = _ipv6_listening()
+    if ipv6 is None:
+        return [f"0.0.0.0:{port}"]
+    return [f"[::]:{port}"] if ipv6 == "dual" else [f"0.0.0.0:{port}", f"[::]:{port}"]
+
+
+def _ipv6_listening() -> str | None:
+    """How this host listens on ``[::]``: ``dual`` (IPv4 too), ``v6only``, or None (no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::", 0))
+            v6only = probe.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+    except OSError:
+        return None
+    return "v6only" if v6only else "dual"
+
+
+def worker_count(config: Configuration) -> int:
+    """``http.workers``, else :func:`default_workers`; always one for ``inmemory`` storage.
+
+    Each worker process would have its own in-memory store, so a blob pushed through one
+    would be unknown to the others.
+    """
+    if config.storage.driver != "inmemory":
+        return config.http.workers or default_workers()
+    if (config.http.workers or 1) > 1:
+        log.warning(
+            "http.workers %d is not used with storage inmemory: it runs one worker process, "
+            "as each process would have a store of its own",
+            config.http.workers,
+        )
+    else:
+        log.info("storage inmemory: one worker process, as each would have a store of its own")
+    return 1
 
 
 def default_workers() -> int:

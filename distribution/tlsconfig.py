@@ -4,7 +4,12 @@
 deployment guide builds with ``cat domain.crt intermediate-certificates.pem``); they are sent in
 that order. ``clientcas`` turns on mutual TLS: a client must present a certificate issued by one
 of them (Go's ``RequireAndVerifyClientCert``), or, with ``clientauth: verify-client-cert-if-given``,
-may present none. ``minimumtls`` takes Go's names.
+may present none, or, with ``request-client-cert``, need not present one that any CA vouches
+for (Go asks for one and never checks it: nobody is refused, which is what OpenSSL does when it
+asks for none). ``require-any-client-cert`` (a certificate required but never checked) cannot be
+done with OpenSSL and stops start-up. ``minimumtls`` takes Go's names; ``ciphersuites`` Go's
+suite names, for TLS 1.2 and below (TLS 1.3's suites are fixed, in Go as in OpenSSL), with Go's
+default list when unset.
 """
 
 from __future__ import annotations
@@ -23,12 +28,43 @@ VERSIONS = {
     "tls1.3": ssl.TLSVersion.TLSv1_3,
 }
 
-#: Go's ``clientauth`` modes OpenSSL can enforce; the other two accept certificates nobody
-#: verified, which OpenSSL's server cannot do.
+#: Go's ``clientauth`` modes as OpenSSL does them; ``require-any-client-cert`` it cannot.
 CLIENT_AUTH = {
     "require-and-verify-client-cert": ssl.CERT_REQUIRED,
     "verify-client-cert-if-given": ssl.CERT_OPTIONAL,
+    "request-client-cert": ssl.CERT_NONE,
 }
+
+#: Go's cipher suite names (``crypto/tls``) for TLS 1.0 to 1.2, as OpenSSL names them.
+CIPHER_SUITES = {
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+}
+#: TLS 1.3's suites: valid names, always on (neither Go nor OpenSSL lets them be chosen here).
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+#: Go's ``defaultCipherSuites`` below TLS 1.3: forward secrecy and AEAD only.
+DEFAULT_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+)
 
 
 def enabled(tls: TLS) -> bool:
@@ -46,12 +82,26 @@ def check(tls: TLS) -> None:
         if tls.clientauth not in CLIENT_AUTH:
             raise ConfigError(
                 "http.tls.clientauth",
-                f"{tls.clientauth} is not supported; use one of {', '.join(CLIENT_AUTH)}",
+                f"{tls.clientauth} is not supported (OpenSSL cannot require a certificate it "
+                f"does not verify); use one of {', '.join(CLIENT_AUTH)}",
             )
         if not tls.clientcas:
-            raise ConfigError("http.tls.clientauth", "needs http.tls.clientcas to verify with")
-    if tls.ciphersuites:
-        log.warning("http.tls.ciphersuites is not supported: OpenSSL's default suites are used")
+            log.warning(
+                "http.tls.clientauth %s is not used without http.tls.clientcas (as in Go)",
+                tls.clientauth,
+            )
+    for i, name in enumerate(tls.ciphersuites):
+        if name not in CIPHER_SUITES and name not in TLS13_SUITES:
+            raise ConfigError(
+                f"http.tls.ciphersuites[{i}]",
+                f"unknown TLS cipher suite {name!r} (Go's crypto/tls names, such as "
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)",
+            )
+    if tls.ciphersuites and tls.minimumtls == "tls1.3":
+        log.warning(
+            "restricting TLS cipher suites to empty. Because configuring cipher suites is no "
+            "longer supported in tls1.3"
+        )
     if tls.letsencrypt.cachefile:
         from distribution.tls import letsencrypt
 
@@ -115,6 +165,8 @@ def configure(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
 def configure_clients(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
     """The minimum version and client certificates of ``tls`` in ``context``."""
     context.minimum_version = VERSIONS[tls.minimumtls]
+    if tls.minimumtls != "tls1.3":
+        _set_cipher_suites(context, tls.ciphersuites or DEFAULT_CIPHER_SUITES)
     for i, path in enumerate(tls.clientcas):
         try:
             context.load_verify_locations(cafile=path)
@@ -123,6 +175,19 @@ def configure_clients(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
     if tls.clientcas:
         context.verify_mode = CLIENT_AUTH[tls.clientauth or "require-and-verify-client-cert"]
     return context
+
+
+def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...]) -> None:
+    """Go's suites below TLS 1.3; a list of TLS 1.3 suites alone leaves TLS 1.3 only."""
+    below13 = [CIPHER_SUITES[name] for name in names if name in CIPHER_SUITES]
+    if not below13:
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        return
+    try:
+        context.set_ciphers(":".join(below13))
+    except ssl.SSLError:  # none of them is available in this OpenSSL
+        log.warning("http.tls.ciphersuites: none is available below TLS 1.3; serving TLS 1.3 only")
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
 
 
 def _read(key: str, path: str) -> bytes:

@@ -42,7 +42,7 @@ from gunicorn import http
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from distribution import tls
+from distribution import debug, tls
 from distribution.config import HTTPTimeouts
 from distribution.tls import clienthello
 
@@ -225,9 +225,11 @@ class RegistryWorker(ThreadWorker):
             return
         self.nr_conns += 1
         sock.setblocking(False)
-        if not self.cfg.is_ssl:
+        local = listener.getsockname()
+        secure = debug.speaks_tls(self.app.config, local, self.cfg.is_ssl)
+        if not secure:
             _kernel_timeouts(sock, self.timeouts.body)
-        conn = _Connection(sock, client, listener.getsockname(), self.cfg.is_ssl)
+        conn = _Connection(sock, client, local, secure)
         self._wait(conn, "hello" if conn.tls else "head", self.timeouts.header)
 
     def finish_request(self, conn: _Connection, keepalive: bool) -> None:

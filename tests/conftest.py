@@ -100,7 +100,9 @@ def start_registry(tmp_path: Path) -> Iterator:
         env: dict[str, str] | None = None,
         scheme: str = "http",
         verify: str | bool = True,
+        url: str | None = None,
     ) -> RegistryProcess:
+        """``url``: where the registry answers when ``env`` moves ``http.addr`` itself."""
         port = free_port()
         workdir = tmp_path / f"registry-{len(started)}"
         workdir.mkdir()
@@ -117,7 +119,8 @@ def start_registry(tmp_path: Path) -> Iterator:
             (workdir / "config.yml").write_text(config_text)
             args.append(str(workdir / "config.yml"))
         full_env.update(env or {})
-        registry = RegistryProcess(workdir, args, full_env, f"{scheme}://127.0.0.1:{port}")
+        url = url or f"{scheme}://127.0.0.1:{port}"
+        registry = RegistryProcess(workdir, args, full_env, url)
         started.append(registry)
         registry.wait_ready(verify)
         return registry

@@ -363,14 +363,14 @@ def test_defaults():
     assert loaded.http.debug.prometheus.path == "/metrics"
     assert loaded.http.tls.minimumtls == "tls1.2"
     assert loaded.catalog.maxentries == 1000
-    assert loaded.tags.maxtags is None
+    assert loaded.tags.maxtags == 1000
     assert loaded.proxy.ttl == 7 * 24 * 3600
     assert loaded.validation.active
     assert loaded.validation.manifests.indexes.platforms == "all"
     storage = loaded.storage
     assert (storage.driver, storage.parameters) == ("inmemory", {})
     assert storage.delete.enabled is False
-    assert storage.cache == config.StorageCache(blobdescriptor=None, blobdescriptorsize=10000)
+    assert storage.cache == config.StorageCache(blobdescriptor=None, blobdescriptorsize=None)
     assert storage.maintenance.uploadpurging == config.UploadPurging(
         enabled=True, age=168 * 3600.0, interval=24 * 3600.0, dryrun=False
     )
@@ -394,6 +394,7 @@ def test_defaults():
             "/metrics",
         ),
         ("health: {storagedriver: {interval: 0}}", lambda c: c.health.storagedriver.interval, 10.0),
+        ("tags: {maxtags: 0}", lambda c: c.tags.maxtags, 1000),
     ],
 )
 def test_zero_values_get_gos_defaults(section, attribute, default):
@@ -610,7 +611,7 @@ storage:
   inmemory:
   delete: {enable: true}
 http: {addr: ":1", Addr: ":2"}
-reporting: {bugsnag: {apikey: x}}
+reportage: {bugsnag: {apikey: x}}
 """
     with caplog.at_level(logging.WARNING, logger="distribution.config"):
         loaded = parse(text, {})
@@ -619,7 +620,7 @@ reporting: {bugsnag: {apikey: x}}
     assert [record.getMessage() for record in caplog.records] == [
         "Ignoring unknown configuration key storage.delete.enable",
         "Ignoring unknown configuration key http.Addr",
-        "Ignoring unknown configuration key reporting",
+        "Ignoring unknown configuration key reportage",
     ]
 
 
@@ -741,7 +742,7 @@ def test_two_auth_types():
         ("http: {headers: {X-A: b}}", "http.headers.X-A: expected a list, got 'b'"),
         ("http: {workers: 0}", "http.workers: must be at least 1, got 0"),
         ("http: {threads: x}", "http.threads: expected an integer, got 'x'"),
-        ("tags: {maxtags: 0}", "tags.maxtags: must be at least 1, got 0"),
+        ("tags: {maxtags: -1}", "tags.maxtags: must be at least 0, got -1"),
         (
             "notifications: {endpoints: {url: x}}",
             "notifications.endpoints: expected a list, got a mapping",

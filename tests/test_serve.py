@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +17,7 @@ import bcrypt
 import pytest
 import requests
 
-from distribution import __version__, cli
+from distribution import __version__, cli, server
 from tests.conftest import free_port, make_certificate
 
 API_HEADER = "Docker-Distribution-API-Version"
@@ -173,3 +175,81 @@ def test_server_messages_follow_the_log_format(start_registry) -> None:
     lines = [json.loads(line) for line in registry.stderr.splitlines()]
     assert any(line["msg"].startswith("Listening at: ") for line in lines)
     assert all(line["service"] == "registry" and "time" in line for line in lines)
+
+
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "[::]"])
+def test_an_unspecified_host_listens_on_ipv4_and_ipv6_as_go(start_registry, host: str) -> None:
+    port = free_port()
+    registry = start_registry(
+        env={"REGISTRY_HTTP_ADDR": f"{host}:{port}"}, url=f"http://127.0.0.1:{port}"
+    )
+
+    assert requests.get(f"http://127.0.0.1:{port}/v2/", timeout=10).status_code == 200
+    assert requests.get(f"http://[::1]:{port}/v2/", timeout=10).status_code == 200
+    registry.stop()
+    # An IPv4 client is logged as Go logs it, not as the IPv4-mapped address the socket gives.
+    assert 'http.request.remoteaddr="127.0.0.1:' in registry.log
+    assert 'http.request.remoteaddr="[::1]:' in registry.log
+    assert "::ffff:" not in registry.log
+    assert "\n127.0.0.1 - " in "\n" + registry.stdout
+
+
+@pytest.mark.parametrize(
+    ("ipv6", "addr", "binds"),
+    [
+        ("dual", ":5000", ["[::]:5000"]),
+        ("dual", "0.0.0.0:5000", ["[::]:5000"]),
+        ("v6only", ":5000", ["0.0.0.0:5000", "[::]:5000"]),
+        (None, ":5000", ["0.0.0.0:5000"]),
+        (None, "[::]:5000", ["0.0.0.0:5000"]),
+        ("dual", "127.0.0.1:5000", ["127.0.0.1:5000"]),
+        ("dual", "[::1]:5000", ["[::1]:5000"]),
+        ("dual", "localhost:5000", ["localhost:5000"]),
+    ],
+)
+def test_bind_addresses(monkeypatch, ipv6: str | None, addr: str, binds: list[str]) -> None:
+    monkeypatch.setattr(server, "_ipv6_listening", lambda: ipv6)
+    assert server.bind_addresses("tcp", addr) == binds
+
+
+def test_unix_socket_bind() -> None:
+    assert server.bind_addresses("unix", "/run/registry.sock") == ["unix:/run/registry.sock"]
+
+
+@pytest.mark.parametrize("net", ["tcp4", "tcp6"])
+def test_tcp4_and_tcp6_are_refused_as_gos_listener_refuses_them(tmp_path: Path, net: str) -> None:
+    """Go's ``listener.NewListener`` knows only ``tcp`` and ``unix`` ("unknown address type")."""
+    config = tmp_path / "config.yml"
+    config.write_text(f"version: 0.1\nstorage: inmemory\nhttp: {{net: {net}}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "distribution", "serve", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"registry: configuration error: http.net: expected one of tcp, unix, got '{net}'"
+    )
+
+
+def test_inmemory_storage_runs_one_worker_so_every_request_sees_the_push(start_registry) -> None:
+    """Before, each of the workers had a store of its own: 11 of 12 HEADs after a push 404ed."""
+    registry = start_registry(
+        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n",
+        env={"REGISTRY_HTTP_WORKERS": "4"},
+    )
+    blob = b"one store for all"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    response = requests.post(
+        f"{registry.url}/v2/app/blobs/uploads/?digest={digest}", data=blob, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    statuses = [
+        requests.head(f"{registry.url}/v2/app/blobs/{digest}", timeout=10).status_code
+        for _ in range(24)
+    ]
+    assert statuses == [200] * 24
+    registry.stop()
+    assert "http.workers 4 is not used with storage inmemory" in registry.log
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", registry.log))) == 1

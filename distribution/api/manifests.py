@@ -71,6 +71,7 @@ def put_manifest(name: str, reference: str) -> Response:
     digest = Digest.of(body)
     if expected is not None and expected != digest:
         raise errors.DigestInvalid()
+    manifest.check_class(parsed, context.config().policy.repository.classes)
     registry = context.registry()
     if tag is not None:
         _check_may_move(name, tag, digest)
@@ -119,7 +120,7 @@ def delete_manifest(name: str, reference: str) -> Response:
         )
     store.delete(digest)
     notifications.manifest_deleted(name, digest)
-    for stale in tags.lookup(digest):
+    for stale in tags.lookup(digest, context.config().storage.tag.concurrencylimit):
         try:
             tags.untag(stale)
         except errors.ManifestUnknown:

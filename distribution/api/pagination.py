@@ -25,19 +25,20 @@ _ATOI = re.compile(r"[+-]?[0-9]{1,19}")
 _INT64 = range(-(2**63), 2**63)
 
 
-def tags_limit(raw: str | None, maximum: int | None) -> int | None:
+def tags_limit(raw: str | None, maximum: int) -> int | None:
     """The tags page size for query value ``raw``: None lists every tag.
 
-    Like Go: no (or an empty) ``n`` lists all tags even when ``maximum`` is set; a
-    non-numeric, negative or over-``maximum`` ``n`` is ``PAGINATION_NUMBER_INVALID`` with
-    ``{"n": <number>}`` as detail (0 for a non-number).
+    Like Go 3.1.1: no (or an empty) ``n`` lists all tags; a non-numeric or negative ``n`` is
+    ``PAGINATION_NUMBER_INVALID`` with ``{"n": <number>}`` as detail (0 for a non-number); an
+    ``n`` above ``maximum`` (``tags.maxtags``) is lowered to it, and the ``Link`` header leads
+    to the rest, as the OCI distribution spec allows.
     """
     if not raw:
         return None
     n = _atoi(raw)
-    if n is None or n < 0 or (maximum is not None and n > maximum):
+    if n is None or n < 0:
         raise errors.PaginationNumberInvalid(detail={"n": n or 0})
-    return n
+    return min(n, maximum)
 
 
 def catalog_limit(raw: str | None, maximum: int) -> int:

@@ -12,6 +12,7 @@ servers copying its code reproduce). An id only selects candidates; the signatur
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import hashlib
 import json
@@ -51,6 +52,8 @@ def load_jwks(content: bytes) -> dict[str, PublicKey]:
         raise ValueError('expected a JSON object with a non-empty "keys" list')
     keys: dict[str, PublicKey] = {}
     for number, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry.get("kty") == "oct":
+            continue  # a shared secret: see load_jwks_secrets
         try:
             key = jwt.PyJWK(entry).key
         except (jwt.PyJWTError, TypeError, ValueError, KeyError) as err:
@@ -59,6 +62,26 @@ def load_jwks(content: bytes) -> dict[str, PublicKey]:
             raise ValueError(f"keys[{number}]: not an RSA, EC or Ed25519 public key")
         keys[str(entry.get("kid") or thumbprint(key))] = key
     return keys
+
+
+def load_jwks_secrets(content: bytes) -> dict[str, bytes]:
+    """``{kid: secret}`` of the symmetric (``kty: oct``) keys of a JWKS document: the only
+    keys an HMAC-signed token (HS256/384/512) may be verified with, each named by its
+    ``kid``, so that a public key can never be taken for an HMAC secret."""
+    secrets: dict[str, bytes] = {}
+    for number, entry in enumerate(json.loads(content).get("keys") or []):
+        if not isinstance(entry, dict) or entry.get("kty") != "oct":
+            continue
+        kid, encoded = entry.get("kid"), entry.get("k")
+        if not isinstance(kid, str) or not kid:
+            raise ValueError(f"keys[{number}]: a symmetric (oct) key needs a kid")
+        if not isinstance(encoded, str) or not encoded:
+            raise ValueError(f"keys[{number}]: a symmetric (oct) key needs its k")
+        try:
+            secrets[kid] = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"keys[{number}]: k is not base64url") from None
+    return secrets
 
 
 def key_ids(key: PublicKey) -> set[str]:

@@ -3,8 +3,11 @@
 The flow docker and skopeo follow: a request without a token gets 401 and
 ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``; the client asks the realm (the
 token server) for a token with that scope and retries with ``Authorization: Bearer <jwt>``.
-A token counts when it is signed (``signingalgorithms``, default every asymmetric one; never
-``none`` nor an HMAC) by a trusted key (:mod:`distribution.auth.keys`), names our ``issuer``
+A token counts when it is signed (``signingalgorithms``, default all of Go's; never ``none``)
+by a trusted key (:mod:`distribution.auth.keys`): an asymmetric algorithm with a key of
+``rootcertbundle`` or ``jwks``, or an HMAC (HS256/384/512, as Go 3 allows) with a symmetric
+``oct`` key of ``jwks`` named by the token's ``kid`` and nothing else, so a public key is never
+taken for an HMAC secret. It names our ``issuer``
 and, in ``aud``, our ``service``, and is within ``exp``/``nbf`` give or take :data:`LEEWAY`.
 Its ``access`` claim lists what its subject may do. A bad token is 401 with
 ``error="invalid_token"``; a good one without the rights asked for is 403 ``DENIED`` (Go
@@ -38,10 +41,12 @@ from distribution.config import ConfigError
 
 #: Seconds of clock skew allowed on ``exp`` and ``nbf``, as Go's ``token.Leeway``.
 LEEWAY = 60
-#: The algorithms a token may be signed with: asymmetric only, so a public key never
-#: doubles as an HMAC secret.
+#: The HMAC algorithms: verified only with a ``kty: oct`` key of ``jwks`` named by ``kid``.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+#: The algorithms a token may be signed with, as Go's ``signingalgorithms`` names them.
 ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "EdDSA", *HMAC_ALGORITHMS,
+    "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
 )  # fmt: skip
 DEFAULT_AUTOREDIRECT_PATH = "/auth/token"
 
@@ -68,6 +73,7 @@ def from_parameters(parameters: Mapping[str, Any]) -> TokenController:
         raise ConfigError(f"{section}.autoredirectpath", "must be a path starting with /")
     bundle = _read_optional(parameters, "rootcertbundle", keys.load_bundle)
     jwks = _read_optional(parameters, "jwks", keys.load_jwks)
+    secrets = _read_optional(parameters, "jwks", keys.load_jwks_secrets)
     if bundle is None and jwks is None:
         raise ConfigError(section, "rootcertbundle or jwks must be set")
     algorithms = parameters.get("signingalgorithms") or list(ALGORITHMS)
@@ -81,6 +87,7 @@ def from_parameters(parameters: Mapping[str, Any]) -> TokenController:
         issuer=string_option(parameters, "issuer", section),
         roots=bundle or [],
         jwks=jwks or {},
+        secrets=secrets or {},
         algorithms=tuple(algorithms),
         autoredirect_path=redirect_path if autoredirect else None,
     )
@@ -102,8 +109,10 @@ class TokenController(AccessController):
         jwks: Mapping[str, keys.PublicKey],
         algorithms: Sequence[str] = ALGORITHMS,
         autoredirect_path: str | None = None,
+        secrets: Mapping[str, bytes] | None = None,
     ) -> None:
         self.realm = realm
+        self.secrets = dict(secrets or {})
         self.service = service
         self.issuer = issuer
         self.roots = roots
@@ -172,7 +181,16 @@ class TokenController(AccessController):
             value += f",error={quoted(error)}"
         return value
 
-    def _candidates(self, header: dict[str, Any], now: datetime.datetime) -> list[keys.PublicKey]:
+    def _candidates(
+        self, header: dict[str, Any], now: datetime.datetime
+    ) -> list[keys.PublicKey] | list[bytes]:
+        if header.get("alg") in HMAC_ALGORITHMS:
+            kid = header.get("kid")
+            if "x5c" in header or "jwk" in header or not isinstance(kid, str):
+                raise InvalidToken("an HMAC token must name a symmetric key of jwks by kid alone")
+            if kid not in self.secrets:
+                raise InvalidToken(f"no symmetric key {kid!r} in jwks")
+            return [self.secrets[kid]]
         try:
             if "x5c" in header:
                 return [keys.verify_chain(header["x5c"], self.roots, now)]

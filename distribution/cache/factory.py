@@ -7,7 +7,7 @@ import logging
 from distribution import redisconn
 from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
 from distribution.cache.guard import GuardedCache
-from distribution.cache.memory import InMemoryCache
+from distribution.cache.memory import DEFAULT_SIZE, InMemoryCache
 from distribution.cache.redis import RedisCache
 from distribution.config import ConfigError, Configuration
 
@@ -19,14 +19,10 @@ _KEY = "storage.cache.blobdescriptor"
 def check(config: Configuration) -> None:
     """Raise :class:`ConfigError` for a cache that cannot work; ``serve`` runs it at start-up."""
     settings = config.storage.cache
-    if settings.blobdescriptor == "redis":
+    if settings.kind == "redis":
         if not redisconn.configured(config.redis):
             raise ConfigError(_KEY, "redis needs the redis section (redis.addr)")
         redisconn.connect(config.redis)  # checks the addresses; connects lazily
-    elif settings.blobdescriptor == "inmemory" and settings.blobdescriptorsize <= 0:
-        raise ConfigError(
-            f"{_KEY}size", f"{settings.blobdescriptorsize} is not a positive number of entries"
-        )
 
 
 def from_config(config: Configuration) -> BlobDescriptorCache:
@@ -37,11 +33,13 @@ def from_config(config: Configuration) -> BlobDescriptorCache:
     """
     check(config)
     settings = config.storage.cache
-    name = settings.blobdescriptor
+    name = settings.kind
     deletes = config.storage.delete.enabled
     if not name:
         return NO_CACHE
     if name == "redis":
+        if settings.blobdescriptorsize is not None:
+            log.warning("blobdescriptorsize parameter is not supported with redis cache")
         kinds = frozenset({LAYERS} if deletes else {LAYERS, MANIFESTS})
         return GuardedCache(RedisCache(redisconn.connect(config.redis)), "redis", kinds)
     if name == "inmemory":
@@ -53,7 +51,16 @@ def from_config(config: Configuration) -> BlobDescriptorCache:
             )
             return NO_CACHE
         return GuardedCache(
-            InMemoryCache(settings.blobdescriptorsize), "inmemory", frozenset({LAYERS, MANIFESTS})
+            InMemoryCache(_size(settings.blobdescriptorsize)),
+            "inmemory",
+            frozenset({LAYERS, MANIFESTS}),
         )
     log.warning("unknown cache type %r, caching disabled", name)
     return NO_CACHE
+
+
+def _size(configured: int | None) -> int | None:
+    """Go's ``blobdescriptorsize``: 10000 when unset, no limit for 0 or less."""
+    if configured is None:
+        return DEFAULT_SIZE
+    return configured if configured > 0 else None

@@ -19,14 +19,15 @@ _Key = tuple[str | None, str | None, "Digest"]
 
 
 class InMemoryCache(BlobDescriptorCache):
-    """At most ``size`` descriptors, least recently used evicted first; thread-safe.
+    """At most ``size`` descriptors (None: no limit), least recently used evicted first;
+    thread-safe.
 
     Each gunicorn worker has its own: a delete on one worker cannot reach the others, so the
     caller only asks it for repository scopes whose links cannot vanish while serving.
     """
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        if size <= 0:
+    def __init__(self, size: int | None = DEFAULT_SIZE) -> None:
+        if size is not None and size <= 0:
             raise ValueError("size must be positive")
         self.size = size
         self._entries: OrderedDict[_Key, Descriptor] = OrderedDict()
@@ -64,7 +65,7 @@ class InMemoryCache(BlobDescriptorCache):
     def _put(self, key: _Key, descriptor: Descriptor) -> None:
         self._entries[key] = descriptor
         self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
+        while self.size is not None and len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
 

@@ -23,7 +23,8 @@ from distribution import instrumentation, redisconn
 from distribution.api import urls
 from distribution.config import ConfigError, Configuration
 from distribution.notifications import delivery, events
-from distribution.notifications.dispatcher import Dispatcher, endpoint_name, flush_all
+from distribution.notifications.dispatcher import Dispatcher, endpoint_name, flush_all, queue_redis
+from distribution.notifications.queues import stream_key
 from distribution.storage.blobs import Descriptor
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "blob_pulled",
     "blob_pushed",
     "check",
+    "check_eviction",
     "init_app",
     "install",
     "manifest_deleted",
@@ -65,11 +67,41 @@ def check(config: Configuration) -> None:
         except ValueError as err:
             raise ConfigError(f"{key}.headers", str(err)) from None
         name = endpoint_name(endpoint)
-        if name in seen and redisconn.configured(config.redis):
+        if name in seen and queue_redis(config) is not None:
             raise ConfigError(
                 f"{key}.name", f"{name!r} is used by two endpoints; they would share one queue"
             )
         seen.add(name)
+
+
+def check_eviction(config: Configuration) -> None:
+    """Warn, once at start-up, when the Redis holding the queues may evict them.
+
+    Go asks for ``allkeys-lru`` because its Redis holds only a cache; here the queues hold
+    events that eviction would lose. A Redis whose policy cannot be read (unreachable, or
+    ``CONFIG`` disabled as on managed services) is not judged.
+    """
+    settings = queue_redis(config)
+    if settings is None or not any(not e.disabled for e in config.notifications.endpoints):
+        return
+    import redis  # a deployment with Redis queues has it
+
+    try:
+        found = redisconn.connect(settings).config_get("maxmemory*")
+    except (redis.RedisError, OSError, ValueError) as err:  # we cannot tell: not judged
+        log.info("notifications: could not read the queues' Redis maxmemory-policy: %s", err)
+        return
+    policy, limit = str(found.get("maxmemory-policy", "")), int(found.get("maxmemory", 0) or 0)
+    if policy.startswith("allkeys-") and limit:
+        where = "notifications.redis" if settings is config.notifications.redis else "redis"
+        log.warning(
+            "%s: maxmemory-policy %s may evict the notification queues (%s) and lose their "
+            "events; give them a Redis database or server without eviction with "
+            "notifications.redis (see the README's Notifications section)",
+            where,
+            policy,
+            stream_key("<name>", settings.keyprefix),
+        )
 
 
 def init_app(app: Flask, config: Configuration) -> None:

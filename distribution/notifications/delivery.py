@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
 
+from distribution import metrics
 from distribution.notifications.events import EVENTS_MEDIA_TYPE
 
 #: Redirects followed in one attempt, as Go's ``http.Client``.
@@ -30,7 +31,12 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
-    """An attempt failed: no connection, a timeout, or an answer other than 2xx/3xx."""
+    """An attempt failed: no connection, a timeout, or an answer other than 2xx/3xx
+    (``status``, None without an answer)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HTTPSender:
@@ -61,7 +67,7 @@ class HTTPSender:
         else:
             raise DeliveryError(f"{self.url}: stopped after {MAX_REDIRECTS} redirects")
         if not 200 <= status < 400:
-            raise DeliveryError(f"{url}: response status {status} {reason} unaccepted")
+            raise DeliveryError(f"{url}: response status {status} {reason} unaccepted", status)
         return status
 
     def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, str, str | None]:
@@ -154,7 +160,7 @@ class Breaker:
 
 def deliver(
     body: bytes,
-    send: Callable[[bytes], object],
+    send: Callable[[bytes], int],
     breaker: Breaker,
     stopping: threading.Event,
     name: str,
@@ -174,12 +180,17 @@ def deliver(
                 return False
             pause = breaker.wait(time.monotonic())
         try:
-            send(body)
+            status = send(body)
         except DeliveryError as err:
+            if err.status is None:
+                metrics.notifications.failed(name)
+            else:
+                metrics.notifications.answered(name, err.status, accepted=False)
             breaker.failure(time.monotonic())
             log.warning("notifications: endpoint %s: %s, retrying", name, err)
             heartbeat()
             continue
+        metrics.notifications.answered(name, status, accepted=True)
         breaker.success()
         return True
     return False

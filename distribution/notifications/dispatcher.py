@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distribution import redisconn
-from distribution.config import Configuration
+from distribution import metrics, redisconn
+from distribution.config import Configuration, Redis
 from distribution.config import Endpoint as EndpointConfig
 from distribution.notifications import events
 from distribution.notifications.delivery import Breaker, HTTPSender, deliver
@@ -45,6 +45,15 @@ class Endpoint:
         return not events.ignored(event, self.ignored_media_types, self.ignored_actions)
 
 
+def queue_redis(config: Configuration) -> Redis | None:
+    """The Redis holding the notification queues: ``notifications.redis`` (our extension),
+    else the top-level ``redis``; None keeps them in memory, as Go does."""
+    own = config.notifications.redis
+    if own is not None and redisconn.configured(own):
+        return own
+    return config.redis if redisconn.configured(config.redis) else None
+
+
 def endpoint_name(config: EndpointConfig) -> str:
     """The endpoint's ``name``; its URL when unnamed."""
     return config.name or config.url or ""
@@ -54,6 +63,8 @@ class Dispatcher:
     """Queues and delivery threads of this process for every enabled endpoint."""
 
     def __init__(self, config: Configuration, client: Any = None) -> None:
+        settings = queue_redis(config)
+        self.prefix = settings.keyprefix if settings is not None else ""
         self.include_references = config.notifications.events.includereferences
         self.source = events.source_record(config.http.addr)
         self.outbox = Outbox(client) if client is not None else None
@@ -73,8 +84,9 @@ class Dispatcher:
         if not any(not endpoint.disabled for endpoint in config.notifications.endpoints):
             return None
         client = None
-        if redisconn.configured(config.redis):
-            client = redisconn.connect(config.redis, blocking=BLOCK_MS / 1000)
+        settings = queue_redis(config)
+        if settings is not None:
+            client = redisconn.connect(settings, blocking=BLOCK_MS / 1000)
         return cls(config, client)
 
     @property
@@ -88,6 +100,7 @@ class Dispatcher:
         for endpoint in self.endpoints:
             if endpoint.wants(event):
                 endpoint.queue.put(data)
+                metrics.notifications.queued(endpoint.name)
 
     def start(self) -> None:
         """Start this process's threads, once per process (again in a forked child)."""
@@ -142,7 +155,7 @@ class Dispatcher:
         name = endpoint_name(config)
         queue: MemoryQueue | RedisQueue
         if client is not None and self.outbox is not None:
-            queue = RedisQueue(client, self.outbox, name, config.timeout)
+            queue = RedisQueue(client, self.outbox, name, config.timeout, self.prefix)
         else:
             queue = MemoryQueue()
         return Endpoint(

@@ -53,8 +53,8 @@ OUTBOX_LIMIT = 100_000
 Deliver = Callable[[bytes, Callable[[], None]], bool]
 
 
-def stream_key(endpoint_name: str) -> str:
-    return KEY_FORMAT.format(name=endpoint_name)
+def stream_key(endpoint_name: str, prefix: str = "") -> str:
+    return prefix + KEY_FORMAT.format(name=endpoint_name)
 
 
 def stale_after(timeout: float) -> float:
@@ -186,10 +186,12 @@ class Outbox:
 class RedisQueue:
     """An endpoint's events in a Redis stream, consumed by every worker through one group."""
 
-    def __init__(self, client: Any, outbox: Outbox, endpoint_name: str, timeout: float) -> None:
+    def __init__(
+        self, client: Any, outbox: Outbox, endpoint_name: str, timeout: float, prefix: str = ""
+    ) -> None:
         self.client = client
         self.outbox = outbox
-        self.key = stream_key(endpoint_name)
+        self.key = stream_key(endpoint_name, prefix)
         self.stale_ms = int(stale_after(timeout) * 1000)
         self.consumer = ""
         self._group_ready = False

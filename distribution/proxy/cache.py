@@ -62,15 +62,17 @@ class PullThrough:
 
     # Manifests and tags.
 
-    def ensure_tag(self, name: str, tag: str) -> None:
+    def ensure_tag(self, name: str, tag: str) -> int | None:
         """Make the manifest ``tag`` points at upstream now available in storage, and the
-        local tag point at it; when the upstream cannot tell, the local tag stays as it is."""
+        local tag point at it; when the upstream cannot tell, the local tag stays as it is.
+
+        Returns what :meth:`ensure_manifest` returns (None when it was already stored)."""
         try:
             digest = self.upstream.manifest_digest(name, tag)
         except UpstreamError as exc:
             log.info("proxy: serving local tag %s:%s, upstream: %s", name, tag, exc)
-            return
-        self.ensure_manifest(name, digest)
+            return None
+        fetched = self.ensure_manifest(name, digest)
         tags = TagStore(self.registry.driver, name)
         try:
             current = tags.resolve(tag)
@@ -78,12 +80,15 @@ class PullThrough:
             current = None
         if current != digest:
             tags.tag(tag, digest)
+        return fetched
 
-    def ensure_manifest(self, name: str, digest: Digest) -> None:
-        """Make manifest ``digest`` available in storage, fetching it on a miss."""
+    def ensure_manifest(self, name: str, digest: Digest) -> int | None:
+        """Make manifest ``digest`` available in storage, fetching it on a miss; the bytes
+        fetched, or None when it was stored already (a hit)."""
         store = ManifestStore(self.registry.blobs, name)
-        if not store.exists(digest):
-            self._fetch_manifest(store, digest)
+        if store.exists(digest):
+            return None
+        return self._fetch_manifest(store, digest)
 
     def ensure_list_fallback(self, name: str, tag: str, accepted: frozenset[str]) -> None:
         """When the manifests handler will answer this client with the linux/amd64 image of
@@ -108,7 +113,7 @@ class PullThrough:
             log.info("proxy: listing local tags of %s, upstream: %s", name, exc)
             return None
 
-    def _fetch_manifest(self, store: ManifestStore, digest: Digest) -> None:
+    def _fetch_manifest(self, store: ManifestStore, digest: Digest) -> int:
         try:
             body = self.upstream.manifest(store.name, str(digest))
         except UpstreamError as exc:
@@ -124,6 +129,7 @@ class PullThrough:
         if canonical != digest:
             store.revisions.link(digest, canonical)
         self._schedule(store.name, digest, schedule.MANIFEST)
+        return len(body)
 
     # Blobs.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
-from distribution import errors, manifest, notifications
+from distribution import errors, manifest, metrics, notifications
 from distribution.api import context, pagination
 from distribution.digest import Digest
 from distribution.proxy.cache import PullThrough
@@ -57,13 +57,17 @@ def _cache() -> PullThrough:
 
 def _manifest(serve: View) -> View:
     def get_manifest(name: str, reference: str) -> Response:
+        pulled = None
         if ":" in reference:
-            _cache().ensure_manifest(name, Digest.parse(reference))
+            pulled = _cache().ensure_manifest(name, Digest.parse(reference))
         elif is_tag(reference):
-            _cache().ensure_tag(name, reference)
+            pulled = _cache().ensure_tag(name, reference)
             accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
             _cache().ensure_list_fallback(name, reference, accepted)
-        return serve(name=name, reference=reference)
+        response = serve(name=name, reference=reference)
+        if response.status_code == 200:
+            metrics.proxy.served("manifest", response.content_length or 0, pulled)
+        return response
 
     return get_manifest
 
@@ -72,16 +76,24 @@ def _blob(serve: View) -> View:
     def get_blob(name: str, digest: str) -> Response:
         cache, parsed = _cache(), Digest.parse(digest)
         if cache.has_blob(name, parsed):
-            return serve(name=name, digest=digest)
+            response = serve(name=name, digest=digest)
+            if response.status_code in (200, 206):
+                metrics.proxy.served("blob", response.content_length or 0, None)
+            return response
         if request.method == "HEAD":
-            return _blob_response(parsed, cache.blob_size(name, parsed), None)
+            size = cache.blob_size(name, parsed)
+            metrics.proxy.served("blob", 0, 0)
+            return _blob_response(parsed, size, None)
         if "Range" not in request.headers:
             claimed = cache.claim(parsed) is None
             fetch = cache.fetch(name, parsed) if claimed else cache.stream(name, parsed)
             notifications.blob_pulled(name, fetch.descriptor)
+            metrics.proxy.served("blob", fetch.size or 0, fetch.size or 0)
             return _blob_response(parsed, fetch.size, fetch)
         cache.fill(name, parsed)  # a range: served from storage once the blob is there
-        return serve(name=name, digest=digest)
+        response = serve(name=name, digest=digest)
+        metrics.proxy.served("blob", response.content_length or 0, cache.blob_size(name, parsed))
+        return response
 
     return get_blob
 

@@ -6,9 +6,11 @@ Tagging writes ``index/<alg>/<hex>/link`` (every digest the tag has pointed at) 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 
 from distribution import errors
 from distribution.digest import Digest
@@ -100,17 +102,24 @@ class TagStore:
             self.lists.put(self.name, version, tags)  # type: ignore[union-attr]
         return tags
 
-    def lookup(self, digest: Digest) -> list[str]:
-        """The tags currently pointing at ``digest`` (one read per tag, as in Go)."""
+    def lookup(self, digest: Digest, concurrency: int | None = None) -> list[str]:
+        """The tags currently pointing at ``digest``: one read per tag, as in Go, at most
+        ``concurrency`` at a time (``storage.tag.concurrencylimit``; 0 or None: one per
+        CPU, Go's default)."""
         try:
             tags = self.all()
         except errors.NameUnknown:
             return []
-        found = []
-        for tag in tags:
+
+        def points_at_digest(tag: str) -> bool:
             try:
-                if self.resolve(tag) == digest:
-                    found.append(tag)
+                return self.resolve(tag) == digest
             except errors.ManifestUnknown:
-                continue
-        return found
+                return False
+
+        workers = min(concurrency or os.cpu_count() or 1, len(tags))
+        if workers <= 1:
+            return [tag for tag in tags if points_at_digest(tag)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tag-lookup") as pool:
+            matches = list(pool.map(points_at_digest, tags))
+        return [tag for tag, match in zip(tags, matches, strict=True) if match]

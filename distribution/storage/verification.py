@@ -1,7 +1,8 @@
 """Checks that a pushed manifest's references exist in its repository, as Go's handlers do.
 
 * Image manifests: the config and every layer must be blobs linked into the repository
-  (``_layers``), except foreign (non-distributable) layers whose ``urls`` pass the policy.
+  (``_layers``), except foreign (non-distributable) layers with ``urls``, which must all pass
+  ``validation.manifests.urls`` (by default, none does: Go's safe default).
 * Indexes and manifest lists: every child must be a manifest of the repository, unless
   ``validation.manifests.indexes`` narrows that to some platforms or to none.
 
@@ -36,16 +37,17 @@ class Rules:
     @classmethod
     def from_config(cls, validation: Validation) -> Rules:
         """Go applies the URL policy and index settings only while validation is active."""
-        if not validation.active:
-            return cls(index_platforms=frozenset())
         urls = validation.manifests.urls
+        policy = URLPolicy.from_config(urls.allow, urls.deny, validation.active)
+        if not validation.active:
+            return cls(policy, index_platforms=frozenset())
         indexes = validation.manifests.indexes
         platforms: frozenset[tuple[str, str]] | None = None
         if indexes.platforms == "none":
             platforms = frozenset()
         elif indexes.platforms == "list" and indexes.platformlist:
             platforms = frozenset((p.architecture or "", p.os or "") for p in indexes.platformlist)
-        return cls(URLPolicy(urls.allow, urls.deny), platforms)
+        return cls(policy, platforms)
 
 
 def verify(
@@ -61,7 +63,7 @@ def verify(
     if manifest.config is not None:
         _check(manifest.config, layers.stored(manifest.config.digest), "config")
     for i, layer in enumerate(manifest.layers):
-        if layer_needs_blob(layer, rules.urls):
+        if layer_needs_blob(manifest.media_type, layer, rules.urls):
             _check(layer, layers.stored(layer.digest), f"layers[{i}]")
 
 

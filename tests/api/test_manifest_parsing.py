@@ -280,26 +280,57 @@ class TestURLPolicy:
         policy = URLPolicy(allow=("^http://a/", "^http://b/"))
         assert policy.permits("http://b/x") and not policy.permits("http://c/x")
 
-    def foreign(self, urls: tuple[str, ...], media_type: str) -> Descriptor:
+    def test_gos_default_permits_no_url(self) -> None:
+        policy = URLPolicy.from_config((), (), active=True)
+        assert policy == URLPolicy(allow=("^$",))
+        assert not policy.permits("https://example.com/layer")
+
+    def test_a_deny_list_alone_permits_the_rest(self) -> None:
+        policy = URLPolicy.from_config((), ("nope",), active=True)
+        assert policy.permits("https://foo/x") and not policy.permits("https://foo/nope")
+
+    def test_validation_off_permits_any_http_url(self) -> None:
+        policy = URLPolicy.from_config(("^https://a/",), ("x",), active=False)
+        assert policy.permits("https://b/x") and not policy.permits("ftp://b/x")
+
+    def layer(self, urls: tuple[str, ...], media_type: str) -> Descriptor:
         return Descriptor(media_type, Digest.parse(D1), 1, urls=urls)
 
-    def test_foreign_layer_with_good_urls_needs_no_blob(self) -> None:
-        layer = self.foreign(("https://foo/x",), manifest.DOCKER_FOREIGN_LAYER)
-        assert not manifest.layer_needs_blob(layer, URLPolicy())
-
-    def test_foreign_layer_without_urls_or_with_bad_ones_needs_the_blob(self) -> None:
-        for urls in [(), ("ftp://x/y",)]:
-            layer = self.foreign(urls, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP)
-            assert manifest.layer_needs_blob(layer, URLPolicy())
-
-    def test_regular_layers_always_need_the_blob(self) -> None:
-        layer = self.foreign(("https://foo/x",), DOCKER_MANIFEST)
-        assert manifest.layer_needs_blob(layer, URLPolicy())
-
-    def test_oci_distributable_layer_with_denied_url_is_invalid(self) -> None:
-        layer = self.foreign(("https://foo/nope",), manifest.OCI_LAYER_GZIP)
-        with pytest.raises(errors.ManifestInvalid):
-            manifest.layer_needs_blob(layer, URLPolicy(deny=("nope",)))
+    # (manifest type, layer type, urls, permitted by the policy) -> needs the blob, or the error
+    @pytest.mark.parametrize(
+        ("manifest_type", "layer_type", "urls", "outcome"),
+        [
+            (DOCKER_MANIFEST, manifest.DOCKER_FOREIGN_LAYER, ("https://ok/x",), False),
+            (DOCKER_MANIFEST, manifest.DOCKER_FOREIGN_LAYER, ("https://no/x",), "invalid"),
+            (DOCKER_MANIFEST, manifest.DOCKER_FOREIGN_LAYER, (), "missing"),
+            (DOCKER_MANIFEST, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP, ("https://no/x",), True),
+            (
+                DOCKER_MANIFEST,
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                ("https://no/x",),
+                True,
+            ),
+            (OCI_MANIFEST, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP, ("https://ok/x",), False),
+            (OCI_MANIFEST, manifest.OCI_LAYER_NONDISTRIBUTABLE, ("https://no/x",), "invalid"),
+            (OCI_MANIFEST, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP, (), True),
+            (OCI_MANIFEST, manifest.OCI_LAYER_GZIP, ("https://ok/x",), True),
+            (OCI_MANIFEST, manifest.OCI_LAYER, ("https://no/x",), "invalid"),
+            (OCI_MANIFEST, manifest.OCI_LAYER_GZIP, (), True),
+            (OCI_MANIFEST, manifest.DOCKER_FOREIGN_LAYER, ("https://no/x",), True),
+            (OCI_MANIFEST, "application/vnd.oci.image.layer.v1.tar+zstd", ("https://no/x",), True),
+        ],
+    )
+    def test_gos_handlers(
+        self, manifest_type: str, layer_type: str, urls: tuple[str, ...], outcome: bool | str
+    ) -> None:
+        policy = URLPolicy(allow=("^https://ok/",))
+        layer = self.layer(urls, layer_type)
+        if isinstance(outcome, bool):
+            assert manifest.layer_needs_blob(manifest_type, layer, policy) is outcome
+        else:
+            with pytest.raises(errors.ManifestInvalid) as info:
+                manifest.layer_needs_blob(manifest_type, layer, policy)
+            assert info.value.detail == f"{outcome} URL on layer {D1}"
 
 
 def test_referrers_index_shape() -> None:

@@ -461,46 +461,83 @@ class TestForeignLayers:
         "media_type", [manifest.DOCKER_FOREIGN_LAYER, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP]
     )
     @pytest.mark.parametrize(
-        ("urls", "pushed", "accepted"),
+        ("urls", "pushed", "outcome"),
         [
-            (["https://foo/layer"], False, True),
-            (["https://foo/layer"], True, True),
-            (["https://foo/nope/layer"], False, False),
-            (["https://bar/layer"], False, False),
-            (["https://foo/layer#frag"], False, False),
-            (["ftp://foo/layer"], False, False),
-            (["https://foo/nope/layer"], True, True),
-            (None, False, False),
-            ([], False, False),
-            (None, True, True),
+            (["https://foo/layer"], False, 201),
+            (["https://foo/layer"], True, 201),
+            (["https://foo/nope/layer"], False, "invalid"),
+            (["https://bar/layer"], False, "invalid"),
+            (["https://foo/layer#frag"], False, "invalid"),
+            (["ftp://foo/layer"], False, "invalid"),
+            # A refused URL is refused even when the blob happens to be there, as in Go.
+            (["https://foo/nope/layer"], True, "invalid"),
+            (["https://foo/layer", "https://bar/layer"], True, "invalid"),
         ],
     )
     def test_policy(
         self,
         make_env: MakeEnv,
         media_type: str,
-        urls: list[str] | None,
+        urls: list[str],
         pushed: bool,
-        accepted: bool,
+        outcome: int | str,
     ) -> None:
         env = make_env(self.URLS_CONFIG)
         content_type = DOCKER_MANIFEST if "docker" in media_type else OCI_MANIFEST
         response = env.put(
             "app", "t", self.manifest_with(env, media_type, urls, pushed), content_type
         )
-        if accepted:
+        if outcome == 201:
             assert response.status_code == 201
         else:
             assert response.status_code == 400
+            assert error_code(response) == "MANIFEST_INVALID"
+            assert response.get_json()["errors"][0]["detail"].startswith(f"{outcome} URL on layer")
+
+    @pytest.mark.parametrize("urls", [None, []])
+    def test_docker_foreign_layer_needs_urls(self, env: Env, urls: list[str] | None) -> None:
+        body = self.manifest_with(env, manifest.DOCKER_FOREIGN_LAYER, urls, True)
+        response = env.put("app", "t", body, DOCKER_MANIFEST)
+        assert error_code(response) == "MANIFEST_INVALID"
+        assert response.get_json()["errors"][0]["detail"].startswith("missing URL on layer")
+
+    @pytest.mark.parametrize(
+        ("urls", "pushed", "accepted"), [(None, False, False), (None, True, True)]
+    )
+    def test_oci_non_distributable_layer_without_urls_needs_its_blob(
+        self, env: Env, urls: list[str] | None, pushed: bool, accepted: bool
+    ) -> None:
+        body = self.manifest_with(env, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP, urls, pushed)
+        response = env.put("app", "t", body, OCI_MANIFEST)
+        assert (response.status_code == 201) is accepted
+        if not accepted:
             assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
-            assert response.get_json()["errors"][0]["detail"] == UNKNOWN_DIGEST
+
+    @pytest.mark.parametrize(
+        "media_type", [manifest.DOCKER_FOREIGN_LAYER, manifest.OCI_LAYER_NONDISTRIBUTABLE_GZIP]
+    )
+    def test_default_config_refuses_every_url(self, env: Env, media_type: str) -> None:
+        """No ``validation`` section: Go allows no URL at all (distribution#2795)."""
+        content_type = DOCKER_MANIFEST if "docker" in media_type else OCI_MANIFEST
+        body = self.manifest_with(env, media_type, ["https://example.com/layer"], True)
+        response = env.put("app", "t", body, content_type)
+        assert error_code(response) == "MANIFEST_INVALID"
+        assert response.get_json()["errors"][0]["detail"].startswith("invalid URL on layer")
+
+    def test_deny_alone_allows_the_rest(self, make_env: MakeEnv) -> None:
+        env = make_env("validation:\n  manifests:\n    urls:\n      deny: ['^https?://foo/nope']\n")
+        body = self.manifest_with(env, manifest.DOCKER_FOREIGN_LAYER, ["https://bar/x"], False)
+        assert env.put("app", "t", body, DOCKER_MANIFEST).status_code == 201
+        body = self.manifest_with(env, manifest.DOCKER_FOREIGN_LAYER, ["https://foo/nope"], False)
+        assert error_code(env.put("app", "t", body, DOCKER_MANIFEST)) == "MANIFEST_INVALID"
 
     def test_validation_disabled_ignores_allow_and_deny(self, make_env: MakeEnv) -> None:
         env = make_env(self.URLS_CONFIG + "  disabled: true\n")
         body = self.manifest_with(env, manifest.DOCKER_FOREIGN_LAYER, ["https://bar/x"], False)
         assert env.put("app", "t", body, DOCKER_MANIFEST).status_code == 201
 
-    def test_regular_layer_with_urls_still_needs_its_blob(self, env: Env) -> None:
+    def test_regular_layer_with_urls_still_needs_its_blob(self, make_env: MakeEnv) -> None:
+        env = make_env(self.URLS_CONFIG)
         body = self.manifest_with(env, manifest.OCI_LAYER_GZIP, ["https://foo/layer"], False)
         assert error_code(env.put("app", "t", body)) == "MANIFEST_BLOB_UNKNOWN"
 
@@ -697,3 +734,51 @@ def test_real_process_round_trip(start_registry: Callable, tmp_path: Path) -> No
     }
     catalog = requests.get(f"{server.url}/v2/_catalog", timeout=10)
     assert catalog.json() == {"repositories": ["e2e/app"]}
+
+
+class TestRepositoryClasses:
+    """``policy.repository.classes``: Go's ``applyResourcePolicy``."""
+
+    POLICY = "policy:\n  repository:\n    classes: [image]\n"
+
+    def with_config_type(self, env: Env, media_type: str, config_type: str) -> bytes:
+        doc = json.loads(env.image("app", media_type))
+        doc["config"]["mediaType"] = config_type
+        return dumps(doc)
+
+    def test_images_and_indexes_pass(self, make_env: MakeEnv) -> None:
+        env = make_env(self.POLICY)
+        env.push("app", "oci", env.image("app"))
+        env.push("app", "docker", env.image("app", DOCKER_MANIFEST), DOCKER_MANIFEST)
+        body, _ = child_index(env, "app")
+        env.push("app", "index", body, OCI_INDEX)
+
+    @pytest.mark.parametrize(
+        ("media_type", "config_type", "message"),
+        [
+            (
+                DOCKER_MANIFEST,
+                "application/vnd.docker.plugin.v1+json",
+                "registry does not allow plugin manifest",
+            ),
+            (
+                OCI_MANIFEST,
+                "application/vnd.example.sbom+json",
+                "unknown manifest class for application/vnd.example.sbom+json",
+            ),
+        ],
+    )
+    def test_other_classes_are_denied(
+        self, make_env: MakeEnv, media_type: str, config_type: str, message: str
+    ) -> None:
+        env = make_env(self.POLICY)
+        response = env.put(
+            "app", "t", self.with_config_type(env, media_type, config_type), media_type
+        )
+        assert response.status_code == 403
+        assert error_code(response) == "DENIED"
+        assert response.get_json()["errors"][0]["message"] == message
+
+    def test_without_the_policy_any_class_goes(self, env: Env) -> None:
+        body = self.with_config_type(env, OCI_MANIFEST, "application/vnd.example.sbom+json")
+        env.push("app", "t", body)

@@ -133,13 +133,15 @@ class TestErrors:
         assert error_code(response) == "PAGINATION_NUMBER_INVALID"
         assert response.get_json()["errors"][0]["detail"] == {"n": detail}
 
-    def test_n_above_maxtags(self, make_env: MakeEnv) -> None:
+    def test_n_above_maxtags_is_lowered_to_it_with_a_link(self, make_env: MakeEnv) -> None:
+        """Go 3.1.1: ``maxtags`` clamps ``n`` and the ``Link`` header leads to the rest."""
         env = make_env("tags:\n  maxtags: 2\n")
         tag_all(env, "app", ["a", "b", "c"])
         response = tags_of(env, "?n=3")
-        assert error_code(response) == "PAGINATION_NUMBER_INVALID"
-        assert response.get_json()["errors"][0]["detail"] == {"n": 3}
-        assert tags_of(env, "?n=2").get_json()["tags"] == ["a", "b"]
+        assert response.status_code == 200
+        assert response.get_json()["tags"] == ["a", "b"]
+        assert response.headers["Link"] == '</v2/app/tags/list?last=b&n=2>; rel="next"'
+        assert tags_of(env, "?n=2&last=b").get_json()["tags"] == ["c"]
         # As in Go, a list without n is not capped.
         assert tags_of(env).get_json()["tags"] == ["a", "b", "c"]
 
@@ -164,31 +166,22 @@ class TestPagination:
     @pytest.mark.parametrize(
         ("raw", "maximum", "expected"),
         [
-            (None, None, None),
+            (None, 1000, None),
             ("", 5, None),
-            ("0", None, 0),
-            ("7", None, 7),
+            ("0", 1000, 0),
+            ("7", 1000, 7),
             ("+3", 5, 3),
-            ("007", None, 7),
+            ("007", 1000, 7),
+            ("6", 5, 5),
         ],
     )
-    def test_tags_limit(self, raw: str | None, maximum: int | None, expected: int | None) -> None:
+    def test_tags_limit(self, raw: str | None, maximum: int, expected: int | None) -> None:
         assert pagination.tags_limit(raw, maximum) == expected
 
-    @pytest.mark.parametrize(
-        ("raw", "maximum"),
-        [
-            ("-1", None),
-            ("x", None),
-            ("6", 5),
-            ("1_0", None),
-            ("9" * 5000, None),
-            (str(2**63), None),
-        ],
-    )
-    def test_tags_limit_invalid(self, raw: str, maximum: int | None) -> None:
+    @pytest.mark.parametrize("raw", ["-1", "x", "1_0", "9" * 5000, str(2**63)])
+    def test_tags_limit_invalid(self, raw: str) -> None:
         with pytest.raises(errors.PaginationNumberInvalid):
-            pagination.tags_limit(raw, maximum)
+            pagination.tags_limit(raw, 1000)
 
     @pytest.mark.parametrize(
         ("raw", "maximum", "expected"),

@@ -310,7 +310,7 @@ def parameters(tmp_path: Path, authority: Authority, **changes) -> dict:
         ({"issuer": 42}, "auth.token.issuer"),
         ({"rootcertbundle": None}, "auth.token"),
         ({"rootcertbundle": "/nonexistent/bundle.pem"}, "auth.token.rootcertbundle"),
-        ({"signingalgorithms": ["HS256"]}, "auth.token.signingalgorithms"),
+        ({"signingalgorithms": ["HS257"]}, "auth.token.signingalgorithms"),
         ({"signingalgorithms": ["none"]}, "auth.token.signingalgorithms"),
         ({"autoredirect": "yes please"}, "auth.token.autoredirect"),
     ],
@@ -340,3 +340,80 @@ def test_signing_algorithms_restrict_what_is_accepted(tmp_path, authority):
     )
     with pytest.raises(InvalidToken, match="not accepted"):
         controller.verify(authority.mint([]))
+
+
+def _hmac_controller(tmp_path: Path, authority: Authority, **extra) -> TokenController:
+    """A controller whose jwks has a symmetric key ``shared`` besides an EC key ``ec-1``."""
+    signer = ec_key()
+    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(signer.public_key()))
+    secret = base64.urlsafe_b64encode(b"s" * 32).rstrip(b"=").decode()
+    document = {"keys": [{**ec_jwk, "kid": "ec-1"}, {"kty": "oct", "kid": "shared", "k": secret}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(document))
+    return token_module.from_parameters(
+        parameters(tmp_path, authority, jwks=str(tmp_path / "jwks.json"), **extra)
+    )
+
+
+def _hs256(authority: Authority, secret: bytes, headers: dict) -> str:
+    return jwt.encode(
+        authority.claims([repository("foo", "pull")]),
+        secret,
+        algorithm="HS256",
+        headers=headers,
+    )
+
+
+def test_hmac_token_verified_with_the_oct_key_its_kid_names(tmp_path, authority):
+    """Go 3's HS256 in ``signingalgorithms``, with a symmetric key of ``jwks``."""
+    controller = _hmac_controller(tmp_path, authority)
+    token = _hs256(authority, b"s" * 32, {"kid": "shared"})
+    assert controller.authorized(bearer(token), PULL_FOO).user == "alice"
+    with pytest.raises(InvalidToken):
+        controller.verify(_hs256(authority, b"x" * 32, {"kid": "shared"}))
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"kid": "ec-1"}, "no symmetric key 'ec-1'"),  # a public key is never an HMAC secret
+        ({"kid": "missing"}, "no symmetric key 'missing'"),
+        ({}, "by kid alone"),
+        ({"kid": "shared", "jwk": {"kty": "oct", "k": "c2VjcmV0"}}, "by kid alone"),
+    ],
+)
+def test_hmac_token_with_any_other_key_is_refused(tmp_path, authority, headers, reason):
+    controller = _hmac_controller(tmp_path, authority)
+    with pytest.raises(InvalidToken, match=reason):
+        controller.verify(_hs256(authority, b"s" * 32, headers))
+
+
+def test_hmac_keyed_with_a_public_key_of_jwks_is_refused(tmp_path, authority):
+    """The classic confusion: HS256 keyed with the PEM of a trusted public key."""
+    controller = _hmac_controller(tmp_path, authority)
+    public = authority.leaf_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for headers in ({"kid": "ec-1"}, {"x5c": authority.x5c}):
+        token = jwt.api_jws.PyJWS().encode(
+            json.dumps(authority.claims([])).encode(), b"k" * 32, algorithm="HS256", headers=headers
+        )
+        forged = token.rsplit(".", 1)[0]
+        signature = hmac.new(public, forged.encode(), hashlib.sha256).digest()
+        forged += "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+        with pytest.raises(InvalidToken):
+            controller.verify(forged)
+
+
+def test_hmac_needs_its_algorithm_in_signingalgorithms(tmp_path, authority):
+    controller = _hmac_controller(tmp_path, authority, signingalgorithms=["ES256"])
+    with pytest.raises(InvalidToken, match="not accepted"):
+        controller.verify(_hs256(authority, b"s" * 32, {"kid": "shared"}))
+
+
+def test_an_oct_key_without_a_kid_is_refused_at_start_up(tmp_path, authority):
+    document = {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(document))
+    with pytest.raises(ConfigError) as caught:
+        token_module.check(parameters(tmp_path, authority, jwks=str(tmp_path / "jwks.json")))
+    assert caught.value.key == "auth.token.jwks"
+    assert "needs a kid" in caught.value.message

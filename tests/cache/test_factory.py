@@ -49,6 +49,23 @@ def test_inmemory_has_the_configured_size() -> None:
     assert built.inner.size == 7
 
 
+@pytest.mark.parametrize(("size", "built_size"), [("", 10000), ("0", None), ("-1", None)])
+def test_inmemory_size_zero_or_less_is_unlimited_as_in_go(
+    size: str, built_size: int | None
+) -> None:
+    setting = f", blobdescriptorsize: {size}" if size else ""
+    built = from_config(config(f"blobdescriptor: inmemory{setting}"))
+    assert isinstance(built, GuardedCache) and built.inner.size == built_size
+
+
+def test_blobdescriptorsize_with_redis_is_warned_about_as_in_go(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redis = "redis: {addr: 'localhost:6379'}"
+    from_config(config("blobdescriptor: redis, blobdescriptorsize: 5", redis))
+    assert "blobdescriptorsize parameter is not supported with redis cache" in caplog.messages
+
+
 def test_inmemory_is_off_while_deletes_are_on(caplog: pytest.LogCaptureFixture) -> None:
     assert from_config(config("blobdescriptor: inmemory", delete=True)) is NO_CACHE
     assert "use redis" in caplog.text
@@ -67,7 +84,6 @@ def test_an_unknown_cache_is_disabled_with_a_warning_as_in_go(
     [
         ("blobdescriptor: redis", "", "storage.cache.blobdescriptor"),
         ("blobdescriptor: redis", "redis: {addr: 'no-port'}", "redis.addr"),
-        ("blobdescriptor: inmemory, blobdescriptorsize: 0", "", "storage.cache.blobdescriptorsize"),
     ],
 )
 def test_settings_that_cannot_work_name_their_key(cache: str, redis: str, key: str) -> None:
@@ -90,3 +106,8 @@ http: {{secret: s}}
     with pytest.raises(ConfigError) as raised:
         cli.prepare(str(path))
     assert "storage.cache.blobdescriptor" in str(raised.value)
+
+
+def test_layerinfo_is_gos_old_name_for_blobdescriptor() -> None:
+    built = from_config(config("layerinfo: inmemory"))
+    assert isinstance(built, GuardedCache) and isinstance(built.inner, InMemoryCache)

@@ -57,6 +57,13 @@ def test_size_must_be_positive() -> None:
         InMemoryCache(0)
 
 
+def test_no_size_is_no_limit() -> None:
+    cache = InMemoryCache(None)
+    for n in range(20):
+        cache.set(digest(n), descriptor(n))
+    assert len(cache) == 20
+
+
 def test_many_threads_keep_it_bounded_and_consistent() -> None:
     cache = InMemoryCache(64)
     errors: list[BaseException] = []

@@ -10,6 +10,7 @@ persists less than it was sent (its 308 answer then says how much it holds).
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +27,8 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 class FaultyProxy:
     """Serves on a free port of 127.0.0.1 until :meth:`stop`."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context instead of plain HTTP."""
         self.target = target.rstrip("/")
         self._faults: list[Fault] = []
         self._matches: Callable[[str, str], bool] = lambda method, path: False
@@ -36,8 +38,13 @@ class FaultyProxy:
         self._shorten = 0
         #: ``(bytes sent, bytes forwarded)`` of every chunk shortened on purpose.
         self.shortened: list[tuple[int, int]] = []
+        #: The ``User-Agent`` of every request forwarded.
+        self.user_agents: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def fail(self, matches: Callable[[str, str], bool], faults: list[Fault]) -> None:
@@ -87,6 +94,7 @@ class FaultyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                proxy.user_agents.append(self.headers.get("User-Agent", ""))
                 failed, fault = proxy._next_fault(self.command, self.path)
                 if failed and fault is None:
                     self.close_connection = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from distribution.storage.driver import (
     create,
 )
 from tests.cloud.faulty_proxy import FaultyProxy
+from tests.conftest import make_certificate
 from tests.storage import azure_emulator as azure
 from tests.storage import s3_emulator as s3
 from tests.storage.azure_emulator import azure_emulator
@@ -54,6 +56,18 @@ def _gcs(**parameters: Any) -> StorageDriver:
 
 def _session_put(method: str, path: str) -> bool:
     return method == "PUT" and "upload_id=" in path
+
+
+def test_gcs_useragent_is_sent_on_every_request(proxy: FaultyProxy) -> None:
+    """Go's ``useragent`` parameter: API calls and resumable chunk uploads alike."""
+    driver = _gcs(useragent="registry-test/1.0")
+    with driver.writer("/agent") as writer:
+        writer.write(random.Random(9).randbytes(CHUNK + 10))
+        writer.commit()
+    driver.stat("/agent")
+    driver.delete("/agent")
+    assert len(proxy.user_agents) >= 4
+    assert all("registry-test/1.0" in agent for agent in proxy.user_agents), proxy.user_agents
 
 
 def test_gcs_chunk_puts_are_retried_on_throttling_errors_and_drops(proxy: FaultyProxy) -> None:
@@ -197,6 +211,27 @@ def test_s3_calls_are_retried_and_bounded(moto_s3: str) -> None:
         proxy.stop()
 
 
+@pytest.mark.parametrize(("max_retries", "tries"), [(0, 1 + 5), (-1, 1), (2, 1 + 2)])
+def test_azure_max_retries_zero_is_gos_default_and_negative_is_none(
+    azure_emulator: str, max_retries: int, tries: int
+) -> None:
+    proxy = FaultyProxy(azure_emulator.rsplit("/", 1)[0])
+    try:
+        settings = _azure(
+            f"{proxy.url}/{azure.ACCOUNT}",
+            accountkey=azure.KEY,
+            max_retries=max_retries,
+            retry_delay="1ms",
+        )
+        driver = create("azure", settings)
+        proxy.fail(lambda method, path: method == "GET", [503] * 10)
+        with pytest.raises(StorageDriverError):
+            driver.get_content("/missing-anyway")
+        assert len(proxy.injected) == tries
+    finally:
+        proxy.stop()
+
+
 def _upload_part(method: str, path: str) -> bool:
     return method == "PUT" and "partNumber=" in path
 
@@ -229,6 +264,30 @@ def test_serve_refuses_bad_s3_settings_in_one_line(
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith(f"registry: configuration error: {line}")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("skipverify", [True, False])
+def test_azure_skipverify(azure_emulator: str, tmp_path: Path, skipverify: bool) -> None:
+    """Go's ``skipverify``: a service whose certificate no CA vouches for is accepted."""
+    cert, key = make_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    proxy = FaultyProxy(azure_emulator.rsplit("/", 1)[0], tls=context)
+    try:
+        settings = _azure(
+            f"{proxy.url}/{azure.ACCOUNT}",
+            accountkey=azure.KEY,
+            skipverify=skipverify,
+            max_retries=-1,
+        )
+        if skipverify:
+            create("azure", settings).put_content("/verified", b"x")
+        else:
+            with pytest.raises(StorageDriverError) as info:
+                create("azure", settings)
+            assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    finally:
+        proxy.stop()
 
 
 def _append_block(method: str, path: str) -> bool:

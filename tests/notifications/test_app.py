@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from distribution import notifications
+from distribution import metrics, notifications
 from distribution.notifications.dispatcher import Dispatcher
 from tests.conftest import make_app
 from tests.notifications.receiver import Receiver, summary
+from tests.observability.test_metrics import scrape, value
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCTET = "application/octet-stream"
@@ -207,3 +209,36 @@ def test_actor_is_the_authenticated_user(receiver: Receiver) -> None:
         assert [event["actor"] for event in received] == [{"name": "silly"}] * 2
     finally:
         app.extensions[notifications.EXTENSION].stop()
+
+
+def test_gos_notification_metrics(make, receiver: Receiver) -> None:
+    """``registry_notifications_*`` as Go names and labels them: two events queued, a refused
+    answer (a failure, its status counted), then both delivered."""
+
+    def count(name: str, **labels: str) -> float:
+        return value(scrape(), f"registry_notifications_{name}", endpoint="test", **labels)
+
+    def wait_until(check) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    client = make()
+    metrics.record(True)  # as an app whose debug server exposes metrics sets it
+    events = {kind: count("events_total", type=kind) for kind in ("Events", "Successes")}
+    failures = count("events_total", type="Failures")
+    refused = count("status_total", code="500 Internal Server Error")
+    accepted = count("status_total", code="200 OK")
+    pending = count("pending_total")
+    receiver.status = 500
+    push_image(client, "team/metrics", "v1")
+    wait_until(lambda: count("events_total", type="Failures") > failures)
+    assert count("status_total", code="500 Internal Server Error") > refused
+    assert count("pending_total") >= pending + 1
+    receiver.status = 200
+    wait_until(lambda: count("events_total", type="Successes") == events["Successes"] + 2)
+    assert count("events_total", type="Events") == events["Events"] + 2
+    assert count("status_total", code="200 OK") == accepted + 2
+    assert count("pending_total") == pending
+    metrics.record(False)

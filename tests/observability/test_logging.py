@@ -144,3 +144,60 @@ def test_durations_read_as_gos(seconds: float, text: str) -> None:
 def test_remote_address_is_found_as_go_finds_it(headers: dict, expected: str) -> None:
     environ = {"REMOTE_ADDR": "10.0.0.1", "REMOTE_PORT": "5555", **headers}
     assert instrumentation.remote_addr(environ) == expected
+
+
+def _record(text: str, fields: dict | None = None, level: int = logging.INFO) -> logging.LogRecord:
+    record = logging.LogRecord("distribution.test", level, __file__, 42, text, (), None)
+    record.created = 1700000000.25
+    record.funcName = "handler"
+    record.fields = fields or {}
+    return record
+
+
+def test_logstash_is_go_2s_format_exactly() -> None:
+    """logrus-logstash-hook's formatter as registry:2 runs it: keys sorted, compact JSON,
+    ``@version`` and ``@timestamp``, colliding fields kept as ``fields.*``, HTML escaped."""
+    formatter = log_module.make_formatter("logstash", {"service": "registry"})
+    line = formatter.format(_record("a <b> & c", {"message": "clash", "level": "also", "n": 3}))
+    assert line == (
+        '{"@timestamp":"2023-11-14T22:13:20.25Z","@version":"1","fields.level":"also",'
+        '"fields.message":"clash","level":"info","message":"a \\u003cb\\u003e \\u0026 c",'
+        '"n":3,"service":"registry"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("formatter", "expected"),
+    [
+        ("text", 'level=info msg=hello func=tests.test_logging.handler file="{file}:42" k=v'),
+        ("json", '"file": "{file}:42", "func": "tests.test_logging.handler", "k": "v"'),
+    ],
+)
+def test_reportcaller_adds_logrus_func_and_file(formatter: str, expected: str) -> None:
+    record = _record("hello", {"k": "v"})
+    record.module = "tests.test_logging"
+    line = log_module.make_formatter(formatter, reportcaller=True).format(record)
+    assert expected.format(file=__file__) in line
+    assert "func" not in log_module.make_formatter(formatter).format(record)
+
+
+def test_the_callers_module_is_dotted_for_the_registrys_code() -> None:
+    record = _record("x")
+    record.pathname = "/srv/app/distribution/storage/blobs.py"
+    assert log_module.caller(record) == (
+        "distribution.storage.blobs.handler",
+        "/srv/app/distribution/storage/blobs.py:42",
+    )
+
+
+def test_an_unexpected_error_is_logged_at_gos_panic_level(captured) -> None:
+    app = make_app()
+
+    @app.route("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaput")
+
+    assert app.test_client().get("/boom").status_code == 500
+    line = captured["text"].getvalue().splitlines()[0]
+    assert ' level=panic msg="unexpected error handling GET /boom" ' in line
+    assert "RuntimeError: kaput" in line

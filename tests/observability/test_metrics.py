@@ -224,3 +224,17 @@ def test_metrics_from_forked_processes_add_up(tmp_path: Path) -> None:
     assert samples(second)[requests] == 2  # counters outlive their process
     assert samples(second)[("registry_http_uploads_in_progress", ())] == 1
     assert gone.strip() == "False"
+
+
+def test_unrecorded_notification_and_proxy_metrics_are_no_ops() -> None:
+    """With nothing exposing metrics, Go's notification and proxy calls record nothing, and
+    never fail the delivery thread or the request that makes them."""
+    was = metrics.recording()
+    metrics.record(False)
+    try:
+        metrics.notifications.queued("hook")
+        metrics.notifications.answered("hook", 200, accepted=True)
+        metrics.notifications.failed("hook")
+        metrics.proxy.served("blob", 10, None)
+    finally:
+        metrics.record(was)

@@ -15,6 +15,7 @@ import requests
 from flask import Flask
 
 from distribution import config as config_module
+from distribution import metrics
 from distribution.app import create_app
 from distribution.digest import Digest
 from distribution.proxy import views
@@ -26,6 +27,7 @@ from distribution.storage.registry import Registry
 from tests.conftest import free_port
 from tests.e2e import images
 from tests.e2e.harness import REQUEST_TIMEOUT, Skopeo
+from tests.observability.test_metrics import scrape, value
 from tests.proxy.conftest import IMAGE_REF, INDEX_REF, GoRegistry, get, proxy_config
 
 BLOB_GET = r"/v2/[^ ]+/blobs/sha256:[0-9a-f]+"
@@ -550,3 +552,47 @@ def test_content_that_cannot_be_scheduled_is_served_and_kept(
     again = app.test_client().get(f"/v2/library/app/blobs/{layer}")
     assert again.data == image.blobs[layer]
     assert logged(upstream, f"/v2/library/app/blobs/{layer}", 1) == 1
+
+
+def test_gos_proxy_metrics(upstream: GoRegistry, test_images) -> None:
+    """``registry_proxy_*{type}`` as Go counts them: a miss pulls from the upstream, the next
+    request for the same content is a hit; pushed bytes are what clients got."""
+    image, _, _ = test_images
+    app = proxy_app(upstream, InMemoryDriver())
+    metrics.record(True)  # as an app whose debug server exposes metrics sets it
+    client = app.test_client()
+    name, tag = IMAGE_REF.split(":")
+    layer = image.layer_digests[0]
+    size = len(image.all_blobs()[layer])
+    manifest_path = f"/v2/{name}/manifests/{tag}"
+    headers = {"Accept": image.media_type}
+
+    def delta(after: dict, before: dict, kind: str) -> dict[str, float]:
+        names = ("requests", "hits", "misses", "pulled_bytes", "pushed_bytes")
+        return {
+            n: value(after, f"registry_proxy_{n}_total", type=kind)
+            - value(before, f"registry_proxy_{n}_total", type=kind)
+            for n in names
+        }
+
+    before = scrape()
+    assert client.get(manifest_path, headers=headers).status_code == 200
+    assert client.get(manifest_path, headers=headers).status_code == 200
+    assert client.get(f"/v2/{name}/blobs/{layer}").data == image.all_blobs()[layer]
+    assert client.get(f"/v2/{name}/blobs/{layer}").status_code == 200
+    after = scrape()
+    assert delta(after, before, "manifest") == {
+        "requests": 2,
+        "hits": 1,
+        "misses": 1,
+        "pulled_bytes": len(image.manifest),
+        "pushed_bytes": 2 * len(image.manifest),
+    }
+    assert delta(after, before, "blob") == {
+        "requests": 2,
+        "hits": 1,
+        "misses": 1,
+        "pulled_bytes": size,
+        "pushed_bytes": 2 * size,
+    }
+    metrics.record(False)

@@ -11,6 +11,7 @@ import requests
 
 from distribution import proxyheaders, server
 from distribution.config import ConfigError, parse
+from tests.conftest import free_port
 
 TIMEOUT = 30
 FORGED = {
@@ -122,7 +123,22 @@ def test_forwarded_client(headers: dict[str, str], client: str | None) -> None:
 def test_gunicorn_allow_list() -> None:
     assert proxyheaders.gunicorn_allow_list(None) == "*"
     assert proxyheaders.gunicorn_allow_list([]) == ""
-    assert proxyheaders.gunicorn_allow_list(["10.1.2.3/8", "::1"]) == "10.0.0.0/8,::1/128"
+    assert proxyheaders.gunicorn_allow_list(["10.1.2.3/8", "::1"]) == (
+        "10.0.0.0/8,::ffff:10.0.0.0/104,::1/128"
+    )
+
+
+def test_listed_ipv4_peer_is_believed_on_a_dual_stack_listener(start_registry) -> None:
+    """On ``:port`` (IPv4 and IPv6, as Go) an IPv4 peer arrives as ``::ffff:127.0.0.1``: it is
+    still the listed 127.0.0.1, for gunicorn's scheme as for our headers and logs."""
+    port = free_port()
+    registry = start_registry(
+        env={"REGISTRY_HTTP_ADDR": f":{port}", "REGISTRY_HTTP_TRUSTEDPROXIES": "[127.0.0.1]"},
+        url=f"http://127.0.0.1:{port}",
+    )
+    location, lines = upload_location_and_log(registry)
+    assert location.startswith("https://registry.example.com:8443/")
+    assert any("http.request.remoteaddr=203.0.113.9 " in line for line in lines), lines
 
 
 def test_clients_cannot_set_wsgi_variables(start_registry) -> None:

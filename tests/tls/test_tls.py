@@ -6,6 +6,7 @@ Every registry here is a real ``registry serve`` process; certificates come from
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -226,14 +227,14 @@ def configured(pki: dict[str, Path], **tls: object) -> config_module.TLS:
         ),
         (lambda p, d: {"clientcas": (str(p["key"]),)}, "http.tls.clientcas[0]", "no PEM"),
         (
-            lambda p, d: {"clientauth": "verify-client-cert-if-given"},
-            "http.tls.clientauth",
-            "needs",
-        ),
-        (
-            lambda p, d: {"clientauth": "request-client-cert", "clientcas": (str(p["root"]),)},
+            lambda p, d: {"clientauth": "require-any-client-cert", "clientcas": (str(p["root"]),)},
             "http.tls.clientauth",
             "not supported",
+        ),
+        (
+            lambda p, d: {"ciphersuites": ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "RC4")},
+            "http.tls.ciphersuites[1]",
+            "unknown TLS cipher suite 'RC4'",
         ),
     ],
 )
@@ -270,3 +271,86 @@ def test_bad_certificate_stops_start_up_with_one_line(tmp_path: Path, pki) -> No
         " No such file or directory"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_debug_server_speaks_plain_http_beside_a_tls_api(serve, pki) -> None:
+    """As Go's debug server: plain HTTP for Prometheus and probes, no client certificate asked
+    even under mutual TLS, while the API stays TLS only."""
+    debug_port = free_port()
+    client = (str(pki["client_cert"]), str(pki["client_key"]))
+    env = tls_env(
+        pki,
+        REGISTRY_HTTP_DEBUG_ADDR=f"127.0.0.1:{debug_port}",
+        REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED="true",
+        REGISTRY_HTTP_TLS_CLIENTCAS_0=str(pki["client_ca"]),
+    )
+    registry = serve(env, verify=str(pki["root"]), cert=(pki["client_cert"], pki["client_key"]))
+    debug = f"http://127.0.0.1:{debug_port}"
+
+    for _ in range(4):  # on both workers, over fresh connections
+        health = requests.get(f"{debug}/debug/health", timeout=TIMEOUT)
+        assert (health.status_code, health.json()) == (200, {})
+    metrics = requests.get(f"{debug}/metrics", timeout=TIMEOUT)
+    assert metrics.status_code == 200 and "registry_http_requests_total" in metrics.text
+    with pytest.raises(requests.RequestException):  # no TLS handshake there
+        requests.get(f"https://127.0.0.1:{debug_port}/debug/health", verify=False, timeout=2)
+
+    api = requests.get(f"{registry.url}/v2/", verify=str(pki["root"]), cert=client, timeout=30)
+    assert api.status_code == 200
+    plain_api = registry.url.replace("https://", "http://")
+    refused = requests.get(f"{plain_api}/v2/", timeout=5)  # Go's answer on a TLS port
+    assert refused.status_code == 400 and "HTTPS server" in refused.text
+
+
+def test_clientauth_without_clientcas_is_not_used_as_in_go(pki, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="distribution.tlsconfig"):
+        tlsconfig.check(configured(pki, clientauth="verify-client-cert-if-given"))
+    assert caplog.messages == [
+        "http.tls.clientauth verify-client-cert-if-given is not used without http.tls.clientcas"
+        " (as in Go)"
+    ]
+
+
+def test_request_client_cert_lets_every_client_in_as_go(serve, pki) -> None:
+    """Go's ``request-client-cert`` never checks the certificate: a stranger's, or none."""
+    env = tls_env(
+        pki,
+        REGISTRY_HTTP_TLS_CLIENTCAS_0=str(pki["client_ca"]),
+        REGISTRY_HTTP_TLS_CLIENTAUTH="request-client-cert",
+    )
+    registry = serve(env, verify=str(pki["root"]))
+    url = f"{registry.url}/v2/"
+    stranger = (str(pki["stranger_cert"]), str(pki["stranger_key"]))
+    assert requests.get(url, verify=str(pki["root"]), cert=stranger, timeout=30).status_code == 200
+    assert requests.get(url, verify=str(pki["root"]), timeout=TIMEOUT).status_code == 200
+
+
+def _tls12_handshake(port: int, root: Path, cipher: str) -> str:
+    context = ssl.create_default_context(cafile=str(root))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(cipher)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+    ):
+        return conn.cipher()[0]
+
+
+def test_ciphersuites_with_gos_names_and_gos_default(serve, pki) -> None:
+    """The test PKI's keys are ECDSA: ECDHE-ECDSA suites are the ones a handshake can use."""
+    chosen = serve(
+        tls_env(pki, REGISTRY_HTTP_TLS_CIPHERSUITES="[TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]"),
+        verify=str(pki["root"]),
+    )
+    port = int(chosen.url.rsplit(":", 1)[1])
+    aes256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
+    assert _tls12_handshake(port, pki["root"], aes256) == aes256
+    with pytest.raises(ssl.SSLError):
+        _tls12_handshake(port, pki["root"], "ECDHE-ECDSA-AES128-GCM-SHA256")
+
+    default = serve(tls_env(pki), verify=str(pki["root"]))
+    port = int(default.url.rsplit(":", 1)[1])
+    aes128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert _tls12_handshake(port, pki["root"], aes128) == aes128
+    with pytest.raises(ssl.SSLError):  # CBC is not in Go's default list
+        _tls12_handshake(port, pki["root"], "ECDHE-ECDSA-AES128-SHA")

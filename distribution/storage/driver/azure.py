@@ -65,15 +65,18 @@ CREDENTIAL_TYPES = ("shared_key", "client_secret", "default_credentials")
 
 
 def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
-    """Build the driver from the ``storage.azure`` config section."""
+    """Build the driver from the ``storage.azure`` config section.
+
+    As in Go, ``max_retries`` 0 (or unset) is the default of 5 and a negative one means no
+    retries; ``skipverify`` turns off certificate verification of the service.
+    """
     accountname = _string(parameters, "accountname")
     if not accountname:
         raise InvalidParameterError("accountname", "no account name given")
     container = _string(parameters, "container")
     if not container:
         raise InvalidParameterError("container", "no container name given")
-    realm = _string(parameters, "realm") or DEFAULT_REALM
-    serviceurl = _string(parameters, "serviceurl") or f"https://{accountname}.blob.{realm}"
+    serviceurl = service_url(parameters)
     if not serviceurl.startswith(("http://", "https://")):
         raise InvalidParameterError("serviceurl", f"not an http(s) URL: {serviceurl!r}")
     accountkey = _string(parameters, "accountkey")
@@ -81,18 +84,29 @@ def from_parameters(parameters: Mapping[str, Any]) -> AzureDriver:
     if not isinstance(credential, dict) and not serviceurl.startswith("https://"):
         message = "Azure AD credentials (client_secret, default_credentials) need https://"
         raise InvalidParameterError("serviceurl", f"{message}, not {serviceurl!r}")
-    max_retries = parameters.get("max_retries", DEFAULT_MAX_RETRIES)
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise InvalidParameterError("max_retries", f"not a non-negative integer: {max_retries!r}")
+    max_retries = parameters.get("max_retries") or DEFAULT_MAX_RETRIES
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool):
+        raise InvalidParameterError("max_retries", f"not an integer: {max_retries!r}")
+    skipverify = parameters.get("skipverify", False)
+    if not isinstance(skipverify, bool):
+        raise InvalidParameterError("skipverify", f"not true or false: {skipverify!r}")
     return AzureDriver(
         serviceurl=serviceurl,
         accountname=accountname,
         container=container,
         credential=credential,
         rootdirectory=_string(parameters, "rootdirectory"),
-        max_retries=max_retries,
+        max_retries=max(max_retries, 0),
         retry_delay=_duration("retry_delay", parameters.get("retry_delay", DEFAULT_RETRY_DELAY)),
+        skipverify=skipverify,
     )
+
+
+def service_url(parameters: Mapping[str, Any]) -> str:
+    """``serviceurl`` (our extension), else Go's ``https://<accountname>.blob.<realm>``."""
+    realm = _string(parameters, "realm") or DEFAULT_REALM
+    accountname = _string(parameters, "accountname")
+    return _string(parameters, "serviceurl") or f"https://{accountname}.blob.{realm}"
 
 
 class AzureDriver(StorageDriver):
@@ -107,6 +121,7 @@ class AzureDriver(StorageDriver):
         rootdirectory: str = "",
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: float = 0.1,
+        skipverify: bool = False,
     ) -> None:
         self._accountname = accountname
         self._accountkey = credential.get("account_key") if isinstance(credential, dict) else None
@@ -120,6 +135,7 @@ class AzureDriver(StorageDriver):
             read_timeout=READ_TIMEOUT,
             max_single_get_size=BLOCK_SIZE,
             max_chunk_get_size=BLOCK_SIZE,
+            connection_verify=not skipverify,
         )
         self._container: ContainerClient = service.get_container_client(container)
         root = rootdirectory.strip("/")
@@ -302,7 +318,15 @@ class _Backoff(ExponentialRetry):
     policy adds whole seconds (``initial + base ** count``), far more than ``100ms``."""
 
     def __init__(self, delay: float, retries: int) -> None:
-        super().__init__(initial_backoff=0, retry_total=retries, random_jitter_range=0)
+        # Azure also caps each kind of failure at 3 retries unless told otherwise.
+        super().__init__(
+            initial_backoff=0,
+            retry_total=retries,
+            retry_connect=retries,
+            retry_read=retries,
+            retry_status=retries,
+            random_jitter_range=0,
+        )
         self._delay = max(delay, 0.001)
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Hashable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import BinaryIO
 
-from distribution import metrics
+from distribution import metrics, tracing
 from distribution.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -54,50 +54,50 @@ class CheckedDriver(StorageDriver):
 
     def get_content(self, path: str) -> bytes:
         self._check(path)
-        with _tagged(self.name, "GetContent"):
+        with _tagged(self.name, "GetContent", path):
             return self.driver.get_content(path)
 
     def put_content(self, path: str, data: bytes) -> None:
         self._check(path)
-        with _tagged(self.name, "PutContent"):
+        with _tagged(self.name, "PutContent", path):
             self.driver.put_content(path, data)
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         self._check(path)
         if offset < 0:
             raise InvalidOffsetError(path, offset, self.name)
-        with _tagged(self.name, "Reader"):
+        with _tagged(self.name, "Reader", path):
             return self.driver.reader(path, offset)
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         self._check(path)
-        with _tagged(self.name, "Writer"):
+        with _tagged(self.name, "Writer", path):
             return _CheckedWriter(self.driver.writer(path, append), self.name)
 
     def stat(self, path: str) -> FileInfo:
         self._check(path, root_ok=True)
-        with _tagged(self.name, "Stat"):
+        with _tagged(self.name, "Stat", path):
             return self.driver.stat(path)
 
     def list(self, path: str) -> list[str]:
         self._check(path, root_ok=True)
-        with _tagged(self.name, "List"):
+        with _tagged(self.name, "List", path):
             return self.driver.list(path)
 
     def move(self, src: str, dst: str) -> None:
         self._check(src)
         self._check(dst)
-        with _tagged(self.name, "Move"):
+        with _tagged(self.name, "Move", src):
             self.driver.move(src, dst)
 
     def delete(self, path: str) -> None:
         self._check(path)
-        with _tagged(self.name, "Delete"):
+        with _tagged(self.name, "Delete", path):
             self.driver.delete(path)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         self._check(path)
-        with _tagged(self.name, "URLFor"):
+        with _tagged(self.name, "URLFor", path):
             return self.driver.redirect_url(path, method)
 
     def version(self, path: str) -> Hashable | None:
@@ -162,23 +162,30 @@ class _tagged:
 
     Only ``OSError`` is wrapped, so exceptions raised by a walk callback pass unchanged.
     The time taken goes to ``registry_storage_action_seconds`` under Go's name for the
-    ``action`` when metrics are recorded; a walk or a writer's call (None) is not timed, as
-    in Go. A class, not a generator: every storage call of every request passes here.
+    ``action`` when metrics are recorded, and into a trace span of that name when traces are on;
+    a walk or a writer's call (None) is neither timed nor traced, as in Go. A class, not a
+    generator: every storage call of every request passes here.
     """
 
-    __slots__ = ("action", "driver_name", "started")
+    __slots__ = ("action", "driver_name", "span", "started")
 
-    def __init__(self, driver_name: str, action: str | None) -> None:
+    def __init__(self, driver_name: str, action: str | None, path: str = "") -> None:
         self.driver_name = driver_name
+        self.span: AbstractContextManager[object] | None = (
+            tracing.storage_span(action, driver_name, path) if action else None
+        )
         self.action = action if metrics.recording() else None
         self.started = time.perf_counter() if self.action is not None else 0.0
 
     def __enter__(self) -> None:
-        return None
+        if self.span is not None:
+            self.span.__enter__()
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object
     ) -> None:
+        if self.span is not None:
+            self.span.__exit__(kind, exc, traceback)  # type: ignore[arg-type]
         if self.action is not None:
             elapsed = time.perf_counter() - self.started
             metrics.storage_action.labels(self.driver_name, self.action).observe(elapsed)

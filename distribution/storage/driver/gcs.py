@@ -38,6 +38,7 @@ import google.auth
 import google.auth.exceptions
 import requests
 from google.api_core import exceptions as google_exceptions
+from google.api_core.client_info import ClientInfo
 from google.api_core.retry import Retry
 from google.auth import credentials as auth_credentials
 from google.auth.transport.requests import AuthorizedSession
@@ -88,6 +89,7 @@ def from_parameters(parameters: Mapping[str, Any]) -> GCSDriver:
         emulator=emulator,
         max_retries=_max_retries(parameters.get("max_retries", DEFAULT_MAX_RETRIES)),
         retry_delay=_retry_delay(parameters.get("retry_delay", DEFAULT_RETRY_DELAY)),
+        useragent=_useragent(parameters.get("useragent")),
     )
 
 
@@ -103,14 +105,20 @@ class GCSDriver(StorageDriver):
         emulator: str | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: float = DEFAULT_RETRY_DELAY,
+        useragent: str | None = None,
     ) -> None:
         project = getattr(credentials, "project_id", None)
         # An emulator takes no tokens: the credentials only sign URLs there.
         api_credentials = auth_credentials.AnonymousCredentials() if emulator else credentials
-        self._client = storage.Client(project=project, credentials=api_credentials)
+        client_info = ClientInfo(user_agent=useragent) if useragent else None
+        self._client = storage.Client(
+            project=project, credentials=api_credentials, client_info=client_info
+        )
         self._bucket = self._client.bucket(bucket)
         self._credentials = credentials
         self._http = AuthorizedSession(api_credentials)
+        if useragent:  # Go's ``useragent``: every request says it
+            self._http.headers["User-Agent"] = useragent
         self._prefix = rootdirectory.strip("/") + "/" if rootdirectory.strip("/") else ""
         self._chunksize = chunksize
         self._emulator = emulator
@@ -456,6 +464,12 @@ def _translated(path: str) -> Iterator[None]:
         requests.RequestException,
     ) as exc:
         raise StorageDriverError(str(exc)) from exc
+
+
+def _useragent(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterError("useragent", f"not a string: {value!r}")
+    return value or None
 
 
 def _credentials(parameters: Mapping[str, Any]) -> auth_credentials.Credentials | None:
