@@ -597,6 +597,11 @@ TABLE: dict[str, Status] = {
     "access": Honoured(
         "tests/access/test_e2e.py::test_each_user_end_to_end_with_skopeo_and_podman"
     ),
+    "ui": Covered("ui.enabled"),
+    "ui.enabled": Honoured("tests/ui/test_views.py::test_the_ui_can_be_turned_off"),
+    "ui.sessiontimeout": Honoured(
+        "tests/ui/test_views.py::test_a_forged_or_expired_session_counts_as_no_session"
+    ),
     "http.workers": Honoured(
         "tests/test_serve.py::test_inmemory_storage_runs_one_worker_so_every_request_sees_the_push"
     ),
