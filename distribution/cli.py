@@ -1,4 +1,5 @@
-"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify`` and ``access check``."""
+"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify``, ``access check``, and
+(:mod:`distribution.storage_cli`) ``usage``, ``retention`` and ``delete-repository``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from distribution import (
     proxy,
     reference,
     server,
+    storage_cli,
 )
 from distribution import access as access_rules
 from distribution import config as config_module
@@ -48,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return garbage_collect(args)
     if args.command == "verify":
         return verify(args)
+    if args.command in storage_cli.COMMANDS:
+        return storage_cli.run(args)
     if args.command == "access":
         if args.access_command != "check":
             args.access_parser.print_help(sys.stderr)
@@ -79,6 +83,7 @@ def prepare(path: str | None) -> Configuration:
         raise ConfigError("storage", str(err)) from None
     auth_factory.check(config)
     access_rules.check(config)
+    storage_cli.check(config)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
@@ -133,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_garbage_collect(commands)
     _add_verify(commands)
     _add_access(commands)
+    storage_cli.add_commands(commands)
     commands.add_parser("help", help="show this help")
     return parser
 
