@@ -28,7 +28,7 @@ from flask import Flask
 from distribution import metrics, quotas, redisconn
 from distribution.config import Configuration
 from distribution.storage.driver import StorageDriver
-from distribution.usage import settings
+from distribution.usage import journal, settings
 from distribution.usage.gauges import UsageCollector
 from distribution.usage.journal import Journal, RedisSink, StorageSink
 from distribution.usage.refresh import Outcome, load_report, load_summary, refresh
@@ -68,13 +68,16 @@ def init_app(app: Flask, config: Configuration, driver: StorageDriver) -> None:
 def journal_for(config: Configuration, driver: StorageDriver) -> Journal | None:
     """Where this process notes pulls and changes: none in read-only mode (nothing may be
     written) or with usage disabled."""
-    if config.storage.maintenance.readonly.enabled or not settings.parse(config).enabled:
+    found = settings.parse(config)
+    if config.storage.maintenance.readonly.enabled or not found.enabled:
         return None
     sink: StorageSink | RedisSink = StorageSink(driver)
     client = redis_client(config)
     if client is not None:
         sink = RedisSink(client, sink)
-    return Journal(sink, record_pulls=settings.parse(config).pulls)
+    # No point writing batches faster than the usage job reads them.
+    every = min(journal.FLUSH_INTERVAL, found.interval)
+    return Journal(sink, record_pulls=found.pulls, every=every)
 
 
 def redis_client(config: Configuration) -> Any:

@@ -1,8 +1,9 @@
 """Pull times and changed repositories, noted in memory by each process and written in batches.
 
 A manifest ``GET`` or ``HEAD`` costs one dictionary update under a lock (no I/O); a manifest
-push or delete notes its repository as changed. Every :data:`FLUSH_INTERVAL` seconds (and when
-the process exits) each process writes what it noted as one batch: to a Redis list when
+push or delete notes its repository as changed. Every :data:`FLUSH_INTERVAL` seconds (more
+often when the usage job runs more often) and when the process exits, each process writes what
+it noted as one batch: to a Redis list when
 ``redis`` is configured (the Redis of every replica), else to a file of its own under
 ``_maintenance/journal/`` in storage, which every replica shares. The maintenance job merges
 the batches into its state and removes them (:func:`read` then :func:`remove`), so pulls
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two writes of a process's batch.
 FLUSH_INTERVAL = 10.0
+#: Seconds between two looks of the flushing thread at its journals.
+TICK = 0.5
 #: Entries a process keeps before it writes its batch early.
 MAX_PENDING = 100_000
 #: The Redis list of batches (our own key; the Go registry has none).
@@ -115,9 +118,14 @@ class RedisSink:
 class Journal:
     """What this process noted since its last flush."""
 
-    def __init__(self, sink: Sink, record_pulls: bool = True) -> None:
+    def __init__(
+        self, sink: Sink, record_pulls: bool = True, every: float = FLUSH_INTERVAL
+    ) -> None:
         self.sink = sink
         self.record_pulls = record_pulls
+        #: Seconds between two flushes.
+        self.every = every
+        self._due = time.monotonic() + every
         self._lock = threading.Lock()
         self._pending = Batch()
         self._size = 0
@@ -147,6 +155,7 @@ class Journal:
 
     def flush(self) -> None:
         """Write what was noted as one batch (nothing when nothing was)."""
+        self._due = time.monotonic() + self.every
         with self._lock:
             batch, self._pending, self._size = self._pending, Batch(), 0
         if not batch:
@@ -258,12 +267,15 @@ def _start_flusher() -> None:
 
 def _flush_forever() -> None:
     while True:
-        _wake.wait(FLUSH_INTERVAL)
+        woken = _wake.wait(TICK)
         _wake.clear()
-        try:
-            flush_all()
-        except Exception:
-            log.exception("usage: flushing the journal failed")
+        now = time.monotonic()
+        for journal in list(_journals):
+            if woken or journal._due <= now:
+                try:
+                    journal.flush()
+                except Exception:
+                    log.exception("usage: flushing the journal failed")
 
 
 atexit.register(flush_all)
