@@ -67,7 +67,10 @@ def refresh(
     started = time.monotonic()
     now = time.time() if now is None else now
     state = load(driver)
-    scan_all = full if full is not None else state is None or now - state.full_scan >= fullscan
+    if full is not None:
+        scan_all = full
+    else:
+        scan_all = state is None or not state.full_scan or now - state.full_scan >= fullscan
     state = state or State(since=now)
     entries = journal.read(driver, client)
     batch = journal.merged(entries)
