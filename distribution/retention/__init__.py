@@ -70,6 +70,9 @@ def run_once(
         cache=cache,
         proceed=proceed,
     )
+    if dry_run:
+        for line in report.lines():
+            log.info("retention (dry run): %s", line.strip())
     log.info(report.summary())
     collected = None
     changed = [outcome.name for outcome in report.repositories if outcome.changed]
