@@ -22,7 +22,7 @@ from distribution.retention.run import Outcome, Report, run
 from distribution.storage import gc
 from distribution.storage.driver import StorageDriver
 from distribution.storage.locks import Locks
-from distribution.usage import refresh, settings
+from distribution.usage import refresh, settings  # the function (usage.job.refresh)
 
 __all__ = ["Outcome", "Report", "RetentionSettings", "check", "parse", "run", "run_once"]
 

@@ -130,8 +130,8 @@ def run(
     """Apply ``settings``' policies to every repository they cover.
 
     ``state`` (the usage job's, refreshed just before) gives pull times and what other
-    repositories reference; it is updated with what this run deleted. ``proceed`` (the
-    maintenance lease) is asked before each repository's deletions.
+    repositories reference; it is not changed. ``proceed`` (the maintenance lease) is asked
+    before each repository's deletions.
     """
     started = time.monotonic()
     now = time.time() if now is None else now
@@ -184,6 +184,8 @@ class _Runner:
         self.fresh = now - RECENT
         #: Blobs of the manifests deleted, with their sizes.
         self.released: dict[str, int] = {}
+        #: The repositories this run read, as they are after it (``state`` stays as given).
+        self.after: dict[str, RepositoryRecord] = {}
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -332,7 +334,7 @@ class _Runner:
     # -- accounting -------------------------------------------------------------------------
 
     def account(self, plan: _Plan) -> None:
-        """Update the usage state with what went, and remember the blobs released."""
+        """Note the repository as it is after the run, and the blobs released."""
         outcome = plan.outcome
         record = plan.record
         for tag in outcome.deleted_tags:
@@ -343,17 +345,14 @@ class _Runner:
             self.released.setdefault(digest, node.size)
             for reference, size in node.references:
                 self.released.setdefault(reference, size)
-        if record.empty:
-            self.state.repositories.pop(outcome.name, None)
-        else:
-            self.state.repositories[outcome.name] = record
+        self.after[outcome.name] = record
 
     def freed(self) -> tuple[int, int]:
         """Blobs released by deleted manifests that no remaining manifest references."""
         if not self.released:
             return 0, 0
         used: set[str] = set()
-        for record in self.state.repositories.values():
+        for record in {**self.state.repositories, **self.after}.values():
             used.update(blobs_of(record, self.state.manifests))
         freed = {d: s for d, s in self.released.items() if d not in used}
         return len(freed), sum(freed.values())

@@ -140,21 +140,33 @@ def read_manifest(driver: StorageDriver, digest: str) -> ManifestRecord | None:
     return ManifestRecord(len(body), tuple(references), children, subject)
 
 
-def stored_blobs(driver: StorageDriver) -> tuple[int, int]:
-    """How many blobs ``blobs/`` holds and their bytes (garbage not yet collected included)."""
-    count = total = 0
-    for algorithm_folder in _list(driver, paths.BLOBS):
-        if algorithm_folder.rsplit("/", 1)[1] not in ALGORITHMS:
+def scan_everything(driver: StorageDriver) -> dict[str, RepositoryRecord]:
+    """Every repository with a tag or a manifest, from one listing of ``repositories/``
+    (:meth:`StorageDriver.files`: a page of a thousand objects per call on cloud storage)."""
+    records: dict[str, RepositoryRecord] = {}
+    start = len(paths.REPOSITORIES) + 1
+    for info in driver.files(paths.REPOSITORIES, skip=_not_counted):
+        name, found, rest = info.path[start:].partition("/_manifests/")
+        parts = rest.split("/")
+        if not found or len(parts) != 4 or parts[3] != "link":
             continue
-        for fan_out in _list(driver, algorithm_folder):
-            for blob in _list(driver, fan_out):
-                try:
-                    info = driver.stat(f"{blob}/data")
-                except PathNotFoundError:
-                    continue
-                if not info.is_dir:
-                    count += 1
-                    total += info.size
+        if parts[0] == "tags" and parts[2] == "current":
+            records.setdefault(name, RepositoryRecord()).tags[parts[1]] = info.mtime.timestamp()
+        elif parts[0] == "revisions" and _is_digest(parts[1], parts[2]):
+            record = records.setdefault(name, RepositoryRecord())
+            record.manifests[f"{parts[1]}:{parts[2]}"] = info.mtime.timestamp()
+    return records
+
+
+def stored_blobs(driver: StorageDriver) -> tuple[int, int]:
+    """How many blobs ``blobs/`` holds and their bytes (garbage not yet collected included),
+    from one listing."""
+    count = total = 0
+    for info in driver.files(paths.BLOBS):
+        parts = info.path[len(paths.BLOBS) + 1 :].split("/")
+        if len(parts) == 4 and parts[3] == "data" and _is_digest(parts[0], parts[2]):
+            count += 1
+            total += info.size
     return count, total
 
 
@@ -162,13 +174,37 @@ def digests_under(driver: StorageDriver, folder: str) -> Iterator[str]:
     """Digests named by ``folder/<alg>/<hex>`` entries (valid ones only)."""
     for algorithm_folder in _list(driver, folder):
         algorithm = algorithm_folder.rsplit("/", 1)[1]
-        length = ALGORITHMS.get(algorithm)
-        if length is None:
+        if algorithm not in ALGORITHMS:
             continue
         for entry in _list(driver, algorithm_folder):
             hex_part = entry.rsplit("/", 1)[1]
-            if len(hex_part) == length and all(c in "0123456789abcdef" for c in hex_part):
+            if _is_digest(algorithm, hex_part):
                 yield f"{algorithm}:{hex_part}"
+
+
+#: A repository's folders that hold nothing usage counts (a tag's history is ``index``).
+_UNCOUNTED = frozenset({"_layers", "_uploads", "_referrers"})
+
+
+def _not_counted(folder: str) -> bool:
+    parts = folder.rsplit("/", 3)
+    if parts[-1] in _UNCOUNTED:
+        return True
+    # <name>/_manifests/tags/<tag>/index
+    return (
+        len(parts) == 4
+        and parts[3] == "index"
+        and parts[1] == "tags"
+        and parts[0].endswith("/_manifests")
+    )
+
+
+def _is_digest(algorithm: str, hex_part: str) -> bool:
+    length = ALGORITHMS.get(algorithm)
+    return length is not None and len(hex_part) == length and _HEX.issuperset(hex_part)
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def _schema1_references(driver: StorageDriver, body: bytes) -> Iterator[tuple[str, int]]:

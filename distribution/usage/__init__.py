@@ -6,7 +6,7 @@ Our extension (``storage.maintenance.usage``; the Go registry has nothing like i
 * :mod:`~distribution.usage.journal`: pulls and changed repositories, noted by every process
   at no I/O cost per request and written in batches;
 * :mod:`~distribution.usage.inventory`: what storage holds (tags, manifests, their times);
-* :mod:`~distribution.usage.state` and :mod:`~distribution.usage.refresh`: the maintenance
+* :mod:`~distribution.usage.state` and :mod:`~distribution.usage.job`: the maintenance
   job that keeps the figures up to date, re-reading only what changed;
 * :mod:`~distribution.usage.figures`: the figures themselves (pure);
 * :mod:`~distribution.usage.gauges`: the Prometheus gauges, read from the job's summary.
@@ -30,8 +30,8 @@ from distribution.config import Configuration
 from distribution.storage.driver import StorageDriver
 from distribution.usage import journal, settings
 from distribution.usage.gauges import UsageCollector
+from distribution.usage.job import Outcome, load_report, load_summary, refresh
 from distribution.usage.journal import Journal, RedisSink, StorageSink
-from distribution.usage.refresh import Outcome, load_report, load_summary, refresh
 from distribution.usage.settings import UsageSettings
 
 log = logging.getLogger(__name__)

@@ -64,7 +64,7 @@ class State:
             "manifests": {d: m.to_json() for d, m in self.manifests.items()},
             "pulls": self.pulls,
         }
-        return gzip.compress(json.dumps(value, separators=(",", ":")).encode(), compresslevel=5)
+        return gzip.compress(json.dumps(value, separators=(",", ":")).encode(), compresslevel=1)
 
     @classmethod
     def decode(cls, data: bytes) -> State | None:

@@ -14,22 +14,30 @@ removed only after the state that merged them is saved, so a run that dies loses
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from distribution.quotas import alerts
-from distribution.storage import catalog, inventory, paths
+from distribution.storage import inventory, paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver, StorageDriverError
 from distribution.usage import figures, journal
 from distribution.usage.figures import Limit, Report
 from distribution.usage.state import State, load, save
 
 log = logging.getLogger(__name__)
+
+#: Manifests read at once from cloud storage, which answers each in tens of milliseconds.
+SCAN_THREADS = 8
+#: Drivers whose reads cost this process's CPU, not waiting: threads would only contend.
+LOCAL_DRIVERS = frozenset({"filesystem", "inmemory"})
 
 
 @dataclass
@@ -66,16 +74,25 @@ def refresh(
     """
     started = time.monotonic()
     now = time.time() if now is None else now
-    state = load(driver)
+    version = _version(driver)
+    cached = _cache.get(driver)
+    if cached is not None and cached[0] == version and version is not None:
+        state: State | None = cached[1]
+    else:
+        cached, state = None, load(driver)
     if full is not None:
         scan_all = full
     else:
         scan_all = state is None or not state.full_scan or now - state.full_scan >= fullscan
     state = state or State(since=now)
     entries = journal.read(driver, client)
+    changed = set(changed)
+    if cached is not None and not (scan_all or entries or changed or state.pending):
+        # Nothing happened since the figures this process computed last.
+        return Outcome(state, cached[2], False, 0, time.monotonic() - started, [])
     batch = journal.merged(entries)
     state.merge_pulls(batch.pulls)
-    state.pending |= set(batch.changed) | set(changed)
+    state.pending |= set(batch.changed) | changed
     scanned = _scan_everything(driver, state, now) if scan_all else _scan_pending(driver, state)
     state.refreshed = now
     quotas = list(quotas)
@@ -90,6 +107,7 @@ def refresh(
             paths.USAGE_REPORT, gzip.compress(json.dumps(report.to_json()).encode(), 5)
         )
         driver.put_content(paths.USAGE_SUMMARY, json.dumps(report.summary_json()).encode())
+        _cache[driver] = (_version(driver), state, report)
     return Outcome(state, report, scan_all, scanned, time.monotonic() - started, crossed)
 
 
@@ -110,19 +128,30 @@ def load_summary(driver: StorageDriver) -> dict[str, Any] | None:
         return None
 
 
+#: Per driver object, the state this process saved last with the file's version then, and the
+#: figures made from it: a maintenance leader reads and decodes the file only when another
+#: process (a new leader, ``registry retention``) wrote it since.
+_cache: weakref.WeakKeyDictionary[StorageDriver, tuple[tuple[int, float] | None, State, Report]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _version(driver: StorageDriver) -> tuple[int, float] | None:
+    try:
+        info = driver.stat(paths.USAGE_STATE)
+    except PathNotFoundError:
+        return None
+    return info.size, info.mtime.timestamp()
+
+
 def _scan_everything(driver: StorageDriver, state: State, now: float) -> int:
-    repositories = {}
-    for name in catalog.walk(driver):
-        record = inventory.scan_repository(driver, name)
-        if not record.empty:
-            repositories[name] = record
-    state.repositories = repositories
+    state.repositories = inventory.scan_everything(driver)
     state.stored_blobs, state.stored_bytes = inventory.stored_blobs(driver)
     state.full_scan = now
     state.pending.clear()
-    _read_manifests(driver, state, repositories.values())
+    _read_manifests(driver, state, state.repositories.values())
     _forget_pulls(state)
-    return len(repositories)
+    return len(state.repositories)
 
 
 def _scan_pending(driver: StorageDriver, state: State) -> int:
@@ -144,12 +173,16 @@ def _read_manifests(
     driver: StorageDriver, state: State, records: Iterable[inventory.RepositoryRecord]
 ) -> None:
     """Read each manifest not known yet, then forget those no repository has any more."""
-    for record in records:
-        for digest in record.manifests:
-            if digest not in state.manifests:
-                found = inventory.read_manifest(driver, digest)
-                if found is not None:
-                    state.manifests[digest] = found
+    missing = sorted({d for r in records for d in r.manifests if d not in state.manifests})
+    read = functools.partial(inventory.read_manifest, driver)
+    if driver.name in LOCAL_DRIVERS:
+        found = list(map(read, missing))
+    else:
+        with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="usage-scan") as pool:
+            found = list(pool.map(read, missing))
+    for digest, record in zip(missing, found, strict=True):
+        if record is not None:
+            state.manifests[digest] = record
     used = {digest for record in state.repositories.values() for digest in record.manifests}
     for digest in [d for d in state.manifests if d not in used]:
         del state.manifests[digest]
