@@ -88,7 +88,11 @@ storage:
         real, _ = step(
             "retention_real_run_s",
             lambda: retention.run_once(
-                config, driver, dry_run=False, collect=False, locks=locks.from_config(config, driver)
+                config,
+                driver,
+                dry_run=False,
+                collect=False,
+                locks=locks.from_config(config, driver),
             ),
         )
         print(f"  {real.summary()}")
