@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What recording pull times costs small requests under load: ours recording pulls (the
-# default) and ours with storage.maintenance.usage.enabled: false, same code, measured by
+# default) and ours with storage.maintenance.usage.enabled: false (OFF="pulls: false" keeps the
+# usage job and only stops recording), same code, measured by
 # ../shared/bench/bench.py (small-request phase), RUNS times each, interleaved, alternating
 # which side goes first.
 #   benchmarks/pulls-side-by-side.sh [RUNS] [WORKDIR]
@@ -18,14 +19,14 @@ off_port=5071 on_port=5072
 rm -rf "$work" && mkdir -p "$work/off" "$work/on"
 for side in off on; do
   port=$([ $side = off ] && echo $off_port || echo $on_port)
-  enabled=$([ $side = off ] && echo false || echo true)
+  usage=$([ $side = off ] && echo "${OFF:-enabled: false}" || echo "enabled: true")
   cat > "$work/$side/config.yml" <<YAML
 version: 0.1
 log: {level: warn, accesslog: {disabled: true}}
 storage:
   filesystem: {rootdirectory: $work/$side/storage}
   delete: {enabled: true}
-  maintenance: {uploadpurging: {enabled: false}, usage: {enabled: $enabled}}
+  maintenance: {uploadpurging: {enabled: false}, usage: {$usage}}
 http: {addr: "127.0.0.1:$port", secret: bench-secret}
 YAML
 done

@@ -9,7 +9,7 @@ Per namespace (not per repository, to keep the series few):
   ``registry_usage_manifests{namespace}``;
 * ``registry_usage_total_bytes``, ``registry_usage_shared_bytes``, ``registry_usage_stored_bytes``
   (``blobs/`` at the last full scan, garbage included) and ``registry_usage_updated_seconds``
-  (when the figures were computed, Unix time);
+  (when the figures last changed or were recounted, Unix time);
 * ``registry_quota_limit_bytes{repositories}`` and ``registry_quota_used_bytes{repositories}``.
 """
 
@@ -70,7 +70,7 @@ class UsageCollector(Collector):
             yield GaugeMetricFamily(f"registry_usage_{name}", doc, value=total.get(key, 0))
         yield GaugeMetricFamily(
             "registry_usage_updated_seconds",
-            "When the usage figures were computed (Unix time).",
+            "When the usage figures last changed or were recounted (Unix time).",
             value=summary.get("generated_unix", 0),
         )
         limit = GaugeMetricFamily(
