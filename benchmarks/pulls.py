@@ -16,14 +16,11 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distribution import config as config_module  # noqa: E402
-from distribution import usage  # noqa: E402
-from distribution.app import create_app  # noqa: E402
-from distribution.storage.blobs import RepositoryBlobs  # noqa: E402
+from distribution import config as config_module
+from distribution import usage
+from distribution.app import create_app
+from distribution.storage.blobs import RepositoryBlobs
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 BASE = (
@@ -93,7 +90,7 @@ def main(argv: list[str]) -> int:
     journal = sides["recording"][0].extensions[usage.EXTENSION]
     calls = 200_000
     start = time.perf_counter()
-    for i in range(calls):
+    for _ in range(calls):
         journal.pulled("bench/r1", "latest", "sha256:" + "0" * 64)
     hook = (time.perf_counter() - start) / calls * 1e6
     print(f"the hook alone (Journal.pulled): {hook:.2f} µs per call")

@@ -20,19 +20,17 @@ Prints one line per step and a ``RETENTIONJSON {...}`` line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distribution import config as config_module  # noqa: E402
-from distribution import retention, usage  # noqa: E402
-from distribution.storage import locks  # noqa: E402
-from distribution.storage.driver import create  # noqa: E402
-from distribution.usage import journal  # noqa: E402
+from distribution import config as config_module
+from distribution import retention, usage
+from distribution.storage import locks
+from distribution.storage.driver import PathNotFoundError, create
+from distribution.usage import journal
 
 
 def main() -> None:
@@ -56,11 +54,12 @@ storage:
         {},
     )
     driver = create("filesystem", {"rootdirectory": str(args.root)})
-    driver.delete("/docker/registry/v2/_maintenance") if _exists(driver) else None
+    with contextlib.suppress(PathNotFoundError):
+        driver.delete("/docker/registry/v2/_maintenance")  # start as a Go-written tree
     names = json.loads((args.root / "scale-repos.json").read_text())
     results: dict[str, float] = {}
 
-    def step(name: str, run) -> object:  # noqa: ANN001 - a callable
+    def step(name: str, run) -> object:
         started = time.perf_counter()
         value = run()
         results[name] = round(time.perf_counter() - started, 2)
@@ -99,14 +98,6 @@ storage:
     results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(f"peak RSS: {results['peak_rss_mib']} MiB")
     print("RETENTIONJSON " + json.dumps(results))
-
-
-def _exists(driver) -> bool:  # noqa: ANN001 - a driver
-    try:
-        driver.stat("/docker/registry/v2/_maintenance")
-    except Exception:  # noqa: BLE001 - not there
-        return False
-    return True
 
 
 if __name__ == "__main__":

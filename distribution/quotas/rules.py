@@ -48,4 +48,10 @@ def parse(config: Configuration) -> tuple[Quota, ...]:
             raise ConfigError(key, f"{quota.text} has a quota already")
         seen.add(quota.text)
         found.append(quota)
+    if found and not settings.parse(config).enabled:
+        raise ConfigError(
+            KEY,
+            "quotas are checked against the usage figures, and storage.maintenance.usage "
+            "is disabled",
+        )
     return tuple(found)

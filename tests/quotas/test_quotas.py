@@ -73,6 +73,15 @@ def test_mistakes_name_their_key(text: str, key: str, message: str) -> None:
     assert key in caught.value.key and message in str(caught.value)
 
 
+def test_quotas_need_usage() -> None:
+    doc = (
+        "version: 0.1\nstorage:\n  inmemory: {}\n  maintenance:\n    usage: {enabled: false}\n"
+        "    quotas: [{repositories: a, limit: 1GiB}]\n"
+    )
+    with pytest.raises(ConfigError, match="usage is disabled"):
+        quotas.parse(config_module.parse(doc, {}))
+
+
 def test_misplaced_under_storage() -> None:
     with pytest.raises(ConfigError) as caught:
         config_module.parse("version: 0.1\nstorage: {inmemory: {}, quotas: []}\n", {})
