@@ -32,6 +32,7 @@ from distribution.api import (
     referrers,
     tags,
     uploads,
+    usage,
 )
 from distribution.auth import EXTENSION as AUTH_EXTENSION
 from distribution.auth import factory as auth_factory
@@ -56,6 +57,7 @@ BLUEPRINTS = [
     tags.bp,
     catalog.bp,
     referrers.bp,
+    usage.bp,
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     app.register_error_handler(Exception, _render_unexpected)
     notifications.init_app(app, config)
     proxy.init_app(app, config)
+    usage.init_app(app, config)
 
     if config.storage.maintenance.readonly.enabled:
         app.before_request(_refuse_writes)

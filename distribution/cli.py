@@ -1,4 +1,5 @@
-"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify`` and ``access check``."""
+"""The ``registry`` command: ``serve``, ``garbage-collect``, ``verify``, ``access check``, and
+(:mod:`distribution.storage_cli`) ``usage``, ``retention`` and ``delete-repository``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from distribution import (
     redisconn,
     reference,
     server,
+    storage_cli,
     tracing,
 )
 from distribution import access as access_rules
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return garbage_collect(args)
     if args.command == "verify":
         return verify(args)
+    if args.command in storage_cli.COMMANDS:
+        return storage_cli.run(args)
     if args.command == "access":
         if args.access_command != "check":
             args.access_parser.print_help(sys.stderr)
@@ -96,6 +100,7 @@ def prepare(path: str | None) -> Configuration:
     auth_factory.check(config)
     access_rules.check(config)
     mailhook.check(config.log.hooks)
+    storage_cli.check(config)
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
@@ -160,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         help="make or change an htpasswd file (Apache's flags, bcrypt only)",
         add_help=False,
     )
+    storage_cli.add_commands(commands)
     commands.add_parser("help", help="show this help")
     return parser
 

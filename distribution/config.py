@@ -177,6 +177,11 @@ class StorageMaintenance:
     uploadpurging: UploadPurging = field(default_factory=UploadPurging)
     readonly: ReadOnly = field(default_factory=ReadOnly)
     gc: GarbageCollection = field(default_factory=GarbageCollection)
+    #: Our extensions (Go ignores them here), each checked by its package at start-up:
+    #: :mod:`distribution.usage`, :mod:`distribution.retention`, :mod:`distribution.quotas`.
+    usage: dict[str, Any] = field(default_factory=dict)
+    retention: dict[str, Any] = field(default_factory=dict)
+    quotas: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1089,6 +1094,9 @@ class _StorageKind(_Map):
     def decode(self, node: Node, key: str) -> Any:
         if isinstance(node, ScalarNode) and not _is_null(node):
             return {node.value: {}}
+        if isinstance(node, MappingNode):
+            for name, _ in _pairs(node, key):
+                _check_placement(name)
         sections = super().decode(node, key)
         _storage_drivers(sections or {})
         return sections
@@ -1105,8 +1113,19 @@ class _StorageKind(_Map):
         return Storage(driver=drivers[0], parameters=parameters, **reserved)
 
 
+def _check_placement(name: str) -> None:
+    if name in _MAINTENANCE_EXTENSIONS:
+        raise ConfigError(
+            f"storage.{name}",
+            "the Go registry would take this for a second storage driver and refuse the "
+            f"file; write it as storage.maintenance.{name}",
+        )
+
+
 def _storage_drivers(sections: dict[str, Any]) -> list[str]:
     drivers = sorted(name for name in sections if name not in _STORAGE_SECTIONS)
+    for name in drivers:
+        _check_placement(name)
     if len(drivers) > 1:
         raise ConfigError(
             "storage", f"must provide exactly one storage type, got {', '.join(drivers)}"
@@ -1250,5 +1269,7 @@ _STORAGE_SECTIONS: dict[str, _Kind] = {
     "redirect": _struct(StorageRedirect),
     "tag": _struct(StorageTag),
 }
+#: Our sections that belong under ``storage.maintenance``, named in the error when misplaced.
+_MAINTENANCE_EXTENSIONS = ("quotas", "retention", "usage")
 # The top-level ``loglevel`` is deprecated in Go but still read into ``log.level``.
 _ROOT = _Struct(Configuration, extra={"loglevel": _Choice(typing.get_args(LogLevel))})

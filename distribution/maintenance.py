@@ -1,4 +1,5 @@
-"""Background maintenance in ``registry serve``: upload purging and online garbage collection.
+"""Background maintenance in ``registry serve``: upload purging, online garbage collection,
+usage figures and retention.
 
 Each job runs in exactly one worker of one replica:
 
@@ -35,13 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from distribution import proxy, redisconn
+from distribution import proxy, redisconn, retention, usage
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.proxy import schedule
 from distribution.storage import driver as drivers
-from distribution.storage import gc, paths, purge
+from distribution.storage import gc, locks, paths, purge
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ MAX_FIRST_DELAY = 3600.0
 REDIS_KEY = "maintenance::lease"
 #: Seconds a storage lease's owner waits before reading it back.
 STORAGE_SETTLE = 0.5
+#: Longest wait before the first usage refresh after start.
+USAGE_FIRST_DELAY = 10.0
 
 
 class StorageLease:
@@ -143,6 +146,41 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
 
         every = schedule.interval(config.proxy.ttl)
         found.append(Job("proxyexpiry", every, every, expire_proxied))
+    return found + _usage_jobs(config, driver)
+
+
+def _usage_jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
+    """Usage figures (soon after start, then every interval) and retention, which runs the
+    collection that frees what it let go."""
+    found = []
+    figures = usage.settings.parse(config)
+    client = usage.redis_client(config)
+    if figures.enabled:
+
+        def refresh_usage(proceed: Callable[[], bool]) -> None:
+            usage.run_job(config, driver, client, proceed)
+
+        first = min(figures.interval, USAGE_FIRST_DELAY)
+        found.append(Job("usage", figures.interval, first, refresh_usage))
+    policies = retention.parse(config)
+    if policies.enabled:
+        registry_locks = locks.from_config(config, driver)
+        cache = cache_from_config(config)
+
+        def apply_retention(proceed: Callable[[], bool]) -> None:
+            retention.run_once(
+                config,
+                driver,
+                dry_run=policies.dryrun,
+                collect=True,
+                client=client,
+                locks=registry_locks,
+                cache=cache,
+                proceed=proceed,
+            )
+
+        every = policies.interval
+        found.append(Job("retention", every, first_delay(every), apply_retention))
     return found
 
 
@@ -166,8 +204,12 @@ def install(cfg: Any, config: Configuration) -> None:
     Called in the master: the lock folder is made here, so every worker of this master (and
     only those) share it, and removed when the master exits.
     """
-    if not config.storage.maintenance.uploadpurging.enabled and not (
-        config.storage.maintenance.gc.enabled or proxy.expires(config)
+    maintenance = config.storage.maintenance
+    if not maintenance.uploadpurging.enabled and not (
+        maintenance.gc.enabled
+        or proxy.expires(config)
+        or usage.settings.parse(config).enabled
+        or retention.parse(config).enabled
     ):
         return
     lock_dir = tempfile.mkdtemp(prefix="registry-maintenance-")

@@ -41,6 +41,7 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from prometheus_client.registry import Collector
 
 NAMESPACE = "registry"
 
@@ -75,6 +76,8 @@ _built = False
 _recording = False
 _registry = CollectorRegistry()
 _metric_names: list[str] = []
+#: Collectors other packages add (the usage figures), by name; asked at every exposition.
+_collectors: dict[str, Collector] = {}
 
 
 def route_name(endpoint: str | None) -> str | None:
@@ -230,6 +233,11 @@ def process_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
+def add_collector(name: str, collector: Collector) -> None:
+    """Serve ``collector``'s metrics too; a later collector of the same ``name`` replaces it."""
+    _collectors[name] = collector
+
+
 def exposition() -> tuple[bytes, str]:
     """The text exposition of every process's metrics, and its content type."""
     _build()
@@ -238,7 +246,13 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = _registry
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    body = generate_latest(registry)
+    if _collectors:
+        extra = CollectorRegistry()
+        for collector in list(_collectors.values()):
+            extra.register(collector)
+        body += generate_latest(extra)
+    return body, CONTENT_TYPE_LATEST
 
 
 def __getattr__(name: str) -> Any:

@@ -15,10 +15,12 @@ from flask import Blueprint, Response, request
 
 from distribution import errors, manifest, notifications
 from distribution import log as log_module
-from distribution.api import access, context, urls
+from distribution.api import access, context, urls, usage
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
+from distribution.storage import paths
 from distribution.storage.blobs import RepositoryBlobs
+from distribution.storage.locks import holding_if_present
 from distribution.storage.manifests import ManifestStore
 from distribution.storage.referrers import index as index_referrer
 from distribution.storage.tags import TagStore
@@ -43,6 +45,7 @@ def get_manifest(name: str, reference: str) -> Response:
     if tag is not None:
         digest = TagStore(context.registry().driver, name).resolve(tag)
     if request.if_none_match.contains(str(digest)):
+        usage.pulled(name, tag, digest)
         return Response(status=304)
     accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
     body = store.get(digest)
@@ -56,6 +59,7 @@ def get_manifest(name: str, reference: str) -> Response:
         manifest.check_fallback_child(media_type, accepted)
         tag = None
     notifications.manifest_pulled(name, digest, media_type, body, tag)
+    usage.pulled(name, tag, digest)
     response = Response(body, status=200, content_type=media_type)
     response.headers["Docker-Content-Digest"] = str(digest)
     response.headers["ETag"] = f'"{digest}"'
@@ -73,15 +77,20 @@ def put_manifest(name: str, reference: str) -> Response:
         raise errors.DigestInvalid()
     manifest.check_class(parsed, context.config().policy.repository.classes)
     registry = context.registry()
+    usage.check_quota(name)
     if tag is not None:
         _check_may_move(name, tag, digest)
     store = ManifestStore(registry.blobs, name)
     rules = Rules.from_config(context.config().validation)
     verify(parsed, RepositoryBlobs(registry.blobs, name), store, rules)
-    store.put(body)
-    index_referrer(store, digest, parsed, len(body))
-    if tag is not None:
-        TagStore(registry.driver, name).tag(tag, digest)
+    # Retention unlinks a manifest, or deletes a tag, under the same locks.
+    with holding_if_present(registry.locks, paths.manifest_revision_link(name, digest)):
+        store.put(body)
+        index_referrer(store, digest, parsed, len(body))
+        if tag is not None:
+            with holding_if_present(registry.locks, paths.tag_current_link(name, tag)):
+                TagStore(registry.driver, name).tag(tag, digest)
+    usage.changed(name)
     notifications.manifest_pushed(name, digest, parsed.media_type, body, tag)
     response = Response(status=201)
     response.headers["Location"] = urls.external_url(
@@ -106,6 +115,7 @@ def delete_manifest(name: str, reference: str) -> Response:
             tags.resolve(tag)  # an unknown tag stays MANIFEST_UNKNOWN
             _refuse(name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go")
         tags.untag(tag)
+        usage.changed(name)
         notifications.tag_deleted(name, tag)
         return Response(status=202)
     store = ManifestStore(registry.blobs, name)
@@ -119,6 +129,7 @@ def delete_manifest(name: str, reference: str) -> Response:
             f"manifest {digest} of repository {name} is held by immutable tag {holder}",
         )
     store.delete(digest)
+    usage.changed(name)
     notifications.manifest_deleted(name, digest)
     for stale in tags.lookup(digest, context.config().storage.tag.concurrencylimit):
         try:

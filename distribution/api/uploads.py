@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from distribution import errors, metrics, notifications, reference, uploadstate
-from distribution.api import access, body, context
+from distribution.api import access, body, context, usage
 from distribution.api.urls import external_url
 from distribution.digest import Digest
 from distribution.storage.blobs import Descriptor, RepositoryBlobs
@@ -42,6 +42,7 @@ def start_upload(name: str) -> Response:
     ``?mount=<digest>&from=<repository>`` links a blob ``from`` has (201); if it cannot, this
     is an ordinary upload, as in distribution.
     """
+    usage.check_quota(name)
     uploads = _uploads()
     if request.args.get("digest"):
         digest = _digest_param()

@@ -23,7 +23,13 @@ from distribution import instrumentation, redisconn
 from distribution.api import urls
 from distribution.config import ConfigError, Configuration
 from distribution.notifications import delivery, events
-from distribution.notifications.dispatcher import Dispatcher, endpoint_name, flush_all, queue_redis
+from distribution.notifications.dispatcher import (
+    Dispatcher,
+    endpoint_name,
+    flush_all,
+    queue_redis,
+    running,
+)
 from distribution.notifications.queues import stream_key
 from distribution.storage.blobs import Descriptor
 
@@ -40,6 +46,8 @@ __all__ = [
     "manifest_deleted",
     "manifest_pulled",
     "manifest_pushed",
+    "quota_crossed",
+    "repository_deleted",
     "tag_deleted",
 ]
 
@@ -158,6 +166,21 @@ def blob_mounted(name: str, descriptor: Descriptor, source: str | None) -> None:
 
 def blob_deleted(name: str, digest: Any) -> None:
     _emit(lambda d: events.delete_event(_origin(d), name, digest=str(digest)))
+
+
+def repository_deleted(name: str) -> None:
+    """A whole repository went (distribution v3's event: a ``delete`` naming only it)."""
+    _emit(lambda d: events.delete_event(_origin(d), name))
+
+
+def quota_crossed(repositories: str, limit: int, used: int, threshold: int) -> bool:
+    """Queue a ``quota`` event from outside a request (the usage job) on this process's
+    dispatcher; False when the process has none (no endpoint configured)."""
+    dispatcher = running()
+    if dispatcher is None:
+        return False
+    dispatcher.emit(events.quota_event(dispatcher.source, repositories, limit, used, threshold))
+    return True
 
 
 def _emit(build: Callable[[Dispatcher], dict[str, Any]]) -> None:

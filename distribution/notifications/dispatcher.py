@@ -197,6 +197,11 @@ class Dispatcher:
         self._threads.append(thread)
 
 
+def running() -> Dispatcher | None:
+    """A dispatcher started in this process (a worker's application has one), if any."""
+    return next(iter(list(_running)), None)
+
+
 def flush_all(timeout: float) -> None:
     """Flush every dispatcher of this process (a gunicorn worker is exiting)."""
     for dispatcher in list(_running):

@@ -29,6 +29,8 @@ PUSH = "push"
 PULL = "pull"
 MOUNT = "mount"
 DELETE = "delete"
+#: Our extension: a quota crossed 80 % or 100 % (see :func:`quota_event`).
+QUOTA = "quota"
 
 #: Descriptor keys a reference keeps, as Go's ``distribution.Descriptor`` re-encodes it.
 _REFERENCE_KEYS = ("mediaType", "digest", "size", "urls", "annotations", "platform")
@@ -136,6 +138,22 @@ def delete_event(
     """A ``delete`` of a manifest or blob (``digest``) or of a tag (``tag``)."""
     target = _omit_empty({"digest": digest, "repository": repository, "tag": tag})
     return _event(DELETE, origin, target)
+
+
+def quota_event(
+    source: SourceRecord, repositories: str, limit: int, used: int, threshold: int
+) -> dict[str, Any]:
+    """Our extension, from the usage job rather than a request: the quota of
+    ``repositories`` crossed ``threshold`` percent (80 or 100) of ``limit`` going up, or went
+    back under 100 % (``threshold`` 0)."""
+    target = {"repositories": repositories, "limit": limit, "used": used, "threshold": threshold}
+    return {
+        "id": str(uuid.uuid4()),
+        "timestamp": timestamp(datetime.now(UTC)),
+        "action": QUOTA,
+        "target": target,
+        "source": source.to_dict(),
+    }
 
 
 def references(document: Mapping[str, Any]) -> list[dict[str, Any]]:

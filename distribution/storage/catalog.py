@@ -4,6 +4,10 @@ A folder is a repository when it holds ``_manifests``; folders starting with ``_
 descended into, and names may nest (``a`` and ``a/b`` are both repositories). Repositories
 come in Go's path order, component by component (``a``, ``a/b``, ``a-b``), which is what
 ``last`` compares against.
+
+The catalog leaves out a repository left with nothing (every tag and manifest deleted), which
+Go lists for ever since it never removes the emptied folders; :func:`walk` still finds it, for
+the garbage collector to clean.
 """
 
 from __future__ import annotations
@@ -47,10 +51,33 @@ def repositories(
     for name in _walk(driver, paths.REPOSITORIES, "", last, only):
         if only is not None and not only.includes(name):
             continue
+        if not has_content(driver, name):
+            continue
         if len(found) == limit:
             return found, True
         found.append(name)
     return found, False
+
+
+def has_content(driver: StorageDriver, name: str) -> bool:
+    """Whether the repository has a tag or a manifest; usually one listing (of its tags)."""
+    if _entries(driver, paths.tags(name)):
+        return True
+    for algorithm_folder in _entries(driver, paths.manifest_revisions(name)):
+        for revision in _entries(driver, algorithm_folder):
+            try:
+                driver.stat(f"{revision}/link")
+            except PathNotFoundError:
+                continue  # a deleted manifest: Go and we leave its folder
+            return True
+    return False
+
+
+def _entries(driver: StorageDriver, folder: str) -> list[str]:
+    try:
+        return driver.list(folder)
+    except PathNotFoundError:
+        return []
 
 
 def walk(driver: StorageDriver) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""One request at a time on an upload, in every worker of every replica.
+"""One request at a time on an upload, in every worker of every replica; and a tag or a
+manifest link that retention deletes is never rewritten by a push at the same moment.
 
 With ``redis`` configured an upload's lock is a Redis lease (any driver, every replica).
 Without, it is the storage driver's own lock: ``flock`` on the upload's data file for the
@@ -88,6 +89,17 @@ class RedisLocks:
                 raise LockTimeoutError(path)
             time.sleep(min(pause, left))
             pause = min(pause * 2, LONGEST_PAUSE)
+
+
+@contextlib.contextmanager
+def holding_if_present(locks: Locks, path: str) -> Iterator[None]:
+    """Hold ``path``'s lock for the block when a file is there; without one, nothing can race
+    on it (retention only deletes what exists), so the block runs unlocked."""
+    held = contextlib.ExitStack()
+    with contextlib.suppress(PathNotFoundError):
+        held.enter_context(locks.hold(path))
+    with held:
+        yield
 
 
 def from_config(config: Configuration, driver: StorageDriver) -> Locks:

@@ -16,6 +16,8 @@
       _maintenance/quarantine/<alg>/<hex>/data     ours: blobs ``registry verify`` found damaged
       _maintenance/leases/<job>                     ours: the maintenance lease without Redis
       _maintenance/proxy/scheduled/<id>             ours: pull-through content to schedule
+      _maintenance/journal/<id>                     ours: a batch of pull times and changed names
+      _maintenance/usage/{state,report,summary}.json ours: what usage, quotas and retention know
     /scheduler-state.json                           the pull-through cache's expiry schedule
 
 Callers pass names, tags and digests that were already validated (see ``reference.py`` and
@@ -147,6 +149,23 @@ def quarantine_data(digest: Digest) -> str:
 def maintenance_lease(job: str) -> str:
     """The lease naming the replica that runs cluster-wide maintenance, without Redis."""
     return f"{MAINTENANCE}/leases/{job}"
+
+
+# Usage, pull times and quotas (``distribution/usage``): batches that every process writes, and
+# what the maintenance job makes of them.
+JOURNAL = f"{MAINTENANCE}/journal"
+USAGE = f"{MAINTENANCE}/usage"
+#: What the usage job knows of each repository and manifest, and every pull time.
+USAGE_STATE = f"{USAGE}/state.json.gz"
+#: The figures per repository, namespace and in total, served to admins.
+USAGE_REPORT = f"{USAGE}/report.json.gz"
+#: Totals, namespaces and quotas only: what metrics and quota checks read.
+USAGE_SUMMARY = f"{USAGE}/summary.json"
+
+
+def journal_batch(batch_id: str) -> str:
+    """One process's batch of pull times and changed repositories, waiting to be merged."""
+    return f"{JOURNAL}/{batch_id}"
 
 
 # The pull-through cache's schedule: Go's file at the driver's root, and our pending records.

@@ -84,9 +84,8 @@ class TestList:
 
     def test_default_page_is_100(self, env: Env) -> None:
         names = [f"r{i:03}" for i in range(101)]
-        body = env.image("r000")
-        for name in names:
-            env.registry.driver.put_content(f"{paths.manifests(name)}/x", body)
+        for name in names:  # a tag link is enough to be listed (cheaper than 101 pushes)
+            env.registry.driver.put_content(paths.tag_current_link(name, "t"), b"sha256:0")
         response = catalog_of(env)
         assert response.get_json()["repositories"] == names[:100]
         assert response.headers["Link"] == '</v2/_catalog?last=r099&n=100>; rel="next"'

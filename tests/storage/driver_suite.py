@@ -479,6 +479,21 @@ class DriverSuite:
         driver.walk(root, visit)
         assert seen == ["/a", "/b", "/b/3"]
 
+    def test_files_below_a_folder_with_sizes_and_times(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        before = datetime.now(UTC) - timedelta(minutes=5)
+        sizes = {f"{root}/a/x": 1, f"{root}/a/b/y": 2, f"{root}/a/skip/z": 3, f"{root}/c": 4}
+        for path, size in sizes.items():
+            driver.put_content(path, b"#" * size)
+        found = list(driver.files(root))
+        assert {info.path: info.size for info in found} == sizes
+        assert all(not info.is_dir and info.mtime > before for info in found)
+        assert {info.path for info in driver.files(f"{root}/a")} == set(sizes) - {f"{root}/c"}
+        kept = {info.path for info in driver.files(root, skip=lambda f: f.endswith("/skip"))}
+        assert kept == set(sizes) - {f"{root}/a/skip/z"}
+        assert list(driver.files(f"{root}/missing")) == []
+
     def test_walk_missing(self, driver: StorageDriver, root: str) -> None:
         with pytest.raises(PathNotFoundError):
             driver.walk(f"{root}/missing", lambda info: None)

@@ -46,8 +46,10 @@ from distribution.storage.driver.base import (
     InvalidOffsetError,
     InvalidParameterError,
     PathNotFoundError,
+    SkipFn,
     StorageDriver,
     StorageDriverError,
+    skipped,
 )
 
 DEFAULT_REALM = "core.windows.net"
@@ -210,6 +212,16 @@ class AzureDriver(StorageDriver):
         if not names and path != "/":
             raise PathNotFoundError(path)
         return sorted("/" + name[len(self._root) :].rstrip("/") for name in names)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        """One listing of every blob under the prefix, a page at a time."""
+        prefix = self._prefix(path)
+        base = path.rstrip("/")
+        with _errors(path):
+            for blob in self._container.list_blobs(prefix):
+                child = f"{base}/{blob.name[len(prefix) :]}"
+                if not skipped(child, path, skip):
+                    yield FileInfo(child, blob.size, blob.last_modified, False)
 
     def move(self, src: str, dst: str) -> None:
         """Copy server-side, wait until the copy is done, then delete the source."""

@@ -90,6 +90,19 @@ class SkipDir(Exception):
 
 
 WalkFn = Callable[[FileInfo], None]
+#: ``skip(folder)``: whether :meth:`StorageDriver.files` leaves ``folder`` out.
+SkipFn = Callable[[str], bool]
+
+
+def skipped(path: str, top: str, skip: SkipFn) -> bool:
+    """Whether a folder between ``top`` and the file at ``path`` is one ``skip`` leaves out:
+    for drivers that list everything under a prefix and filter afterwards."""
+    folder = top.rstrip("/")
+    for part in path[len(folder) + 1 :].split("/")[:-1]:
+        folder = f"{folder}/{part}"
+        if skip(folder):
+            return True
+    return False
 
 
 class FileWriter(abc.ABC):
@@ -272,6 +285,28 @@ class StorageDriver(abc.ABC):
         cheaper way to enumerate may override it. Paths deleted while walking are skipped.
         """
         self._walk(path, fn)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        """Every file below ``path``, in no set order, with its size and time, leaving out the
+        folders ``skip`` is true for (and all below them); nothing when ``path`` is missing.
+
+        Built on :meth:`list` and :meth:`stat` so every driver gets it; a driver that can
+        enumerate more cheaply overrides it: the cloud drivers list every object under a prefix
+        a page at a time (and drop what ``skip`` rules out), the filesystem scans directories.
+        """
+        try:
+            children = self.list(path)
+        except PathNotFoundError:
+            return
+        for child in children:
+            try:
+                info = self.stat(child)
+            except PathNotFoundError:
+                continue
+            if not info.is_dir:
+                yield info
+            elif not skip(child):
+                yield from self.files(child, skip)
 
     def _walk(self, path: str, fn: WalkFn) -> bool:
         for child in sorted(self.list(path)):

@@ -18,6 +18,7 @@ from distribution.storage.driver.base import (
     FileWriter,
     InvalidOffsetError,
     InvalidPathError,
+    SkipFn,
     StorageDriver,
     StorageDriverError,
     WalkFn,
@@ -122,6 +123,16 @@ class CheckedDriver(StorageDriver):
         self._check(path, root_ok=True)
         with _tagged(self.name, None):
             self.driver.walk(path, fn)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        self._check(path, root_ok=True)
+        found = self.driver.files(path, skip)
+        while True:
+            with _tagged(self.name, None):
+                info = next(found, None)
+            if info is None:
+                return
+            yield info
 
     def _check(self, path: str, root_ok: bool = False) -> None:
         if not (is_valid_path(path) or (root_ok and path == "/")):

@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from datetime import UTC, datetime
 from stat import S_ISDIR
 from typing import Any, BinaryIO
@@ -26,6 +26,7 @@ from distribution.storage.driver.base import (
     InvalidOffsetError,
     InvalidParameterError,
     PathNotFoundError,
+    SkipFn,
     StorageDriver,
 )
 
@@ -149,6 +150,27 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFoundError(path) from None
         prefix = path.rstrip("/")
         return sorted(f"{prefix}/{name}" for name in names)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        """``os.scandir`` down the tree: one ``stat`` per file, none per folder."""
+        pending = [path.rstrip("/") or ""]
+        while pending:
+            folder = pending.pop()
+            try:
+                entries = list(os.scandir(self._full(folder or "/")))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                child = f"{folder}/{entry.name}"
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if not skip(child):
+                            pending.append(child)
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while we looked
+                yield FileInfo(child, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), False)
 
     def move(self, src: str, dst: str) -> None:
         source, dest = self._full(src), self._full(dst)

@@ -52,8 +52,10 @@ from distribution.storage.driver.base import (
     InvalidOffsetError,
     InvalidParameterError,
     PathNotFoundError,
+    SkipFn,
     StorageDriver,
     StorageDriverError,
+    skipped,
 )
 
 SESSION_CONTENT_TYPE = "application/x-docker-upload-session"
@@ -184,6 +186,18 @@ class GCSDriver(StorageDriver):
                 raise PathNotFoundError(path)
             base = path.rstrip("/")
             return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        """One listing of every object under the prefix, a page at a time."""
+        prefix = self._dir_prefix(path)
+        base = path.rstrip("/")
+        with _translated(path):
+            for blob in self._list(prefix=prefix):
+                if blob.name.endswith("/"):
+                    continue  # a folder placeholder
+                child = f"{base}/{blob.name[len(prefix) :]}"
+                if not skipped(child, path, skip):
+                    yield FileInfo(child, _logical_size(blob), _mtime(blob), False)
 
     def move(self, src: str, dst: str) -> None:
         with _translated(src):

@@ -1,0 +1,100 @@
+"""Retention policies: which tags and manifests to let go, run by the maintenance scheduler.
+
+Our extension (``storage.maintenance.retention``; the Go registry leaves this to scripts).
+:mod:`~distribution.retention.policy` holds the rules and the pure decisions (the semantics of
+``keep`` are spelled out there); :mod:`~distribution.retention.run` applies them to storage
+safely while pushes continue. :func:`run_once` is one whole run, as the scheduler and
+``registry retention`` do it: pull times brought up to date, decisions, deletions, the online
+garbage collection that frees the blobs, and the usage figures refreshed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from distribution import access, quotas
+from distribution.cache.base import NO_CACHE, BlobDescriptorCache
+from distribution.config import Configuration
+from distribution.retention.policy import RetentionSettings, parse
+from distribution.retention.run import Outcome, Report, run
+from distribution.storage import gc
+from distribution.storage.driver import StorageDriver
+from distribution.storage.locks import Locks
+from distribution.usage import refresh, settings  # the function (usage.job.refresh)
+
+__all__ = ["Outcome", "Report", "RetentionSettings", "check", "parse", "run", "run_once"]
+
+log = logging.getLogger(__name__)
+
+
+def check(config: Configuration) -> None:
+    """Refuse bad policies at start-up, naming the key."""
+    parse(config)
+
+
+def run_once(
+    config: Configuration,
+    driver: StorageDriver,
+    *,
+    dry_run: bool,
+    collect: bool,
+    client: Any = None,
+    locks: Locks | None = None,
+    cache: BlobDescriptorCache = NO_CACHE,
+    proceed: Callable[[], bool] = lambda: True,
+) -> tuple[Report, gc.Report | None]:
+    """One retention run, and the collection after it when ``collect`` and something went.
+
+    Dry, nothing in storage changes (the journal of pull times is only read).
+    """
+    retention = parse(config)
+    usage = settings.parse(config)
+    limits = quotas.parse(config)
+    before = refresh(
+        driver,
+        fullscan=usage.fullscan,
+        quotas=limits,
+        client=client,
+        write=not dry_run,
+        proceed=proceed,
+    )
+    report = run(
+        driver,
+        retention,
+        before.state,
+        dry_run=dry_run,
+        immutable=access.PolicySource.from_config(config).current().immutable,
+        locks=locks,
+        cache=cache,
+        proceed=proceed,
+    )
+    if dry_run:
+        for line in report.lines():
+            log.info("retention (dry run): %s", line.strip())
+    log.info(report.summary())
+    collected = None
+    changed = [outcome.name for outcome in report.repositories if outcome.changed]
+    if dry_run or not changed:
+        return report, None
+    if collect and proceed():
+        options = gc.Options(
+            online=True,
+            grace=config.storage.maintenance.gc.age,
+            delete_untagged=config.storage.maintenance.gc.deleteuntagged,
+        )
+        collected = gc.collect(driver, options, emit=log.debug, proceed=proceed)
+        log.info(collected.summary(False))
+        changed += sorted({deletion.name for deletion in collected.manifests})
+    after = refresh(
+        driver,
+        fullscan=usage.fullscan,
+        quotas=limits,
+        client=client,
+        changed=changed,
+        full=False,
+        proceed=proceed,
+    )
+    quotas.announce(after.crossings)
+    return report, collected

@@ -1,0 +1,115 @@
+"""Storage usage, push and pull times: what each repository, namespace and the whole registry
+holds, and when it was last pushed and pulled.
+
+Our extension (``storage.maintenance.usage``; the Go registry has nothing like it). The pieces:
+
+* :mod:`~distribution.usage.journal`: pulls and changed repositories, noted by every process
+  at no I/O cost per request and written in batches;
+* :mod:`~distribution.usage.inventory`: what storage holds (tags, manifests, their times);
+* :mod:`~distribution.usage.state` and :mod:`~distribution.usage.job`: the maintenance
+  job that keeps the figures up to date, re-reading only what changed;
+* :mod:`~distribution.usage.figures`: the figures themselves (pure);
+* :mod:`~distribution.usage.gauges`: the Prometheus gauges, read from the job's summary.
+
+**Pushed** is when a tag's ``current/link`` was last written: its last push, even of the
+digest it had (a Go-written tree gives the same, since Go writes the same file; a copy that did
+not keep file times makes every tag look just pushed). **Pulled** is the last ``GET`` or
+``HEAD`` of a manifest through this registry, by tag or by digest, since :attr:`State.since`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from distribution import metrics, quotas, redisconn
+from distribution.config import Configuration
+from distribution.storage.driver import StorageDriver
+from distribution.usage import journal, settings
+from distribution.usage.gauges import UsageCollector
+from distribution.usage.job import Outcome, load_report, load_summary, refresh
+from distribution.usage.journal import Journal, RedisSink, StorageSink
+from distribution.usage.settings import UsageSettings
+
+log = logging.getLogger(__name__)
+
+#: The ``app.extensions`` key of the application's :class:`Journal` (None: nothing recorded).
+EXTENSION = "distribution.usage"
+
+__all__ = [
+    "EXTENSION",
+    "Journal",
+    "UsageSettings",
+    "check",
+    "init_app",
+    "journal_for",
+    "load_report",
+    "load_summary",
+    "redis_client",
+    "refresh",
+    "run_job",
+]
+
+
+def check(config: Configuration) -> None:
+    """Refuse a bad ``storage.maintenance.usage`` at start-up, naming the key."""
+    settings.parse(config)
+
+
+def init_app(app: Flask, config: Configuration, driver: StorageDriver) -> None:
+    """Give the app its journal and the metrics their usage gauges."""
+    app.extensions[EXTENSION] = journal_for(config, driver)
+    metrics.add_collector("usage", UsageCollector(driver))
+
+
+def journal_for(config: Configuration, driver: StorageDriver) -> Journal | None:
+    """Where this process notes pulls and changes: none in read-only mode (nothing may be
+    written) or with usage disabled."""
+    found = settings.parse(config)
+    if config.storage.maintenance.readonly.enabled or not found.enabled:
+        return None
+    sink: StorageSink | RedisSink = StorageSink(driver)
+    client = redis_client(config)
+    if client is not None:
+        sink = RedisSink(client, sink)
+    # No point writing batches faster than the usage job reads them.
+    every = min(journal.FLUSH_INTERVAL, found.interval)
+    return Journal(sink, record_pulls=found.pulls, every=every)
+
+
+def redis_client(config: Configuration) -> Any:
+    """The Redis client the journal uses, or None without ``redis``."""
+    return redisconn.connect(config.redis) if redisconn.configured(config.redis) else None
+
+
+def run_job(
+    config: Configuration,
+    driver: StorageDriver,
+    client: Any = None,
+    proceed: Callable[[], bool] = lambda: True,
+) -> Outcome:
+    """The maintenance job: refresh the figures, then report quota crossings."""
+    usage = settings.parse(config)
+    outcome = refresh(
+        driver,
+        fullscan=usage.fullscan,
+        quotas=quotas.parse(config),
+        client=client,
+        proceed=proceed,
+    )
+    total = outcome.report.total
+    log.log(
+        logging.INFO if outcome.full else logging.DEBUG,
+        "usage: %s scan of %d repositories in %.1f s: %d repositories, %d tags, %d bytes",
+        "full" if outcome.full else "incremental",
+        outcome.scanned,
+        outcome.seconds,
+        total.repositories,
+        total.tags,
+        total.bytes,
+    )
+    quotas.announce(outcome.crossings)
+    return outcome
