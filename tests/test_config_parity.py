@@ -597,6 +597,13 @@ TABLE: dict[str, Status] = {
     "access": Honoured(
         "tests/access/test_e2e.py::test_each_user_end_to_end_with_skopeo_and_podman"
     ),
+    "storage.maintenance.usage": Honoured("tests/usage/test_usage.py::test_the_summary_and_gauges"),
+    "storage.maintenance.retention": Honoured(
+        "tests/retention/test_schedule.py::test_the_scheduler_applies_retention"
+    ),
+    "storage.maintenance.quotas": Honoured(
+        "tests/quotas/test_e2e.py::test_a_push_over_the_quota_is_refused_until_a_delete"
+    ),
     "ui": Covered("ui.enabled"),
     "ui.enabled": Honoured("tests/ui/test_views.py::test_the_ui_can_be_turned_off"),
     "ui.sessiontimeout": Honoured(
