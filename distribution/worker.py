@@ -69,6 +69,13 @@ PLAIN_HTTP_ON_TLS = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 )
+#: Our answer to a TLS handshake on a plain port: at once, so that a client trying HTTPS first
+#: (docker and skopeo with an insecure registry) learns it at once and falls back to HTTP,
+#: instead of waiting out its handshake timeout. The TLS client reads it as a bad record.
+TLS_ON_PLAIN_HTTP = (
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\nClient sent an HTTPS request to an HTTP server.\n"
+)
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 32\r\nConnection: close\r\n\r\nRequest header fields too large\n"
@@ -418,6 +425,10 @@ class RegistryWorker(ThreadWorker):
                 return
             if not data:
                 self._close(conn)
+                return
+            if not conn.head and not conn.tls and data[0] == _TLS_HANDSHAKE_RECORD:
+                _send_and_forget(conn.sock, TLS_ON_PLAIN_HTTP)
+                self._close(conn, graceful=True)
                 return
             searched = max(0, len(conn.head) - 3)  # a trickled head is searched once, not n times
             conn.head += data

@@ -198,6 +198,26 @@ def test_plain_http_on_the_tls_port_gets_gos_answer(start_registry, tmp_path: Pa
     assert answer.endswith(b"Client sent an HTTP request to an HTTPS server.\n")
 
 
+def test_a_tls_handshake_on_the_plain_port_is_answered_at_once(start_registry) -> None:
+    """docker and skopeo try HTTPS first on an insecure registry: they must learn at once
+    that it speaks HTTP, not after their handshake timeout (10 s) or ours (here 60 s)."""
+    config = CONFIG.replace(f"header: {HEADER_TIMEOUT}s", "header: 60s")
+    assert config != CONFIG
+    registry = start_registry(config)
+    hello = ssl.MemoryBIO()
+    client = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), hello)
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+
+    with _connect(registry.url) as sock:
+        sock.sendall(hello.read())
+        answer = _closed_within(sock, 5)
+
+    assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+    assert answer.endswith(b"Client sent an HTTPS request to an HTTP server.\n")
+    assert _answered(registry.url).status_code == 200
+
+
 def test_a_head_too_large_is_refused(registry) -> None:
     with _connect(registry.url) as sock:
         sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
