@@ -11,7 +11,7 @@ and every page reads and works without it. The pieces:
 * :mod:`.cache`: what the UI remembers of storage and how it stays correct;
 * :mod:`.facts`, :mod:`.versions`, :mod:`.pages`: reading manifests and configs, ordering
   tags, paging, with no I/O;
-* :mod:`.usage`: where storage usage comes from once the registry measures it.
+* :mod:`.usage`: stored bytes, from the usage job's last report.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from flask import Flask
 from distribution.auth import EXTENSION as AUTH_EXTENSION
 from distribution.config import Configuration
 from distribution.storage.registry import Registry
-from distribution.ui import account, browse, cache, deletes, session, signin, web
+from distribution.ui import account, browse, cache, deletes, session, signin, usage, web
 
 EXTENSION = web.EXTENSION
 #: The modules whose routes the blueprint serves (imported for that).
@@ -46,5 +46,6 @@ def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
         signin=signin.SignIn(app.extensions.get(AUTH_EXTENSION)),
         static=web.static_files(),
     )
+    usage.init_app(app, config, registry.driver)
     app.register_blueprint(web.bp)
     app.view_functions["base.root"] = web.link_from_root(app.view_functions["base.root"])

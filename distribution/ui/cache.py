@@ -352,6 +352,16 @@ class StorageView:
         self._tables.pop(name)
         self._repositories.pop(name)
 
+    def deleted(self, name: str) -> None:
+        """Forget ``name`` after this process deleted the whole repository: its folder is read
+        again at the next listing, since its parent's date need not change."""
+        self.forget(name)
+        with self._lock:
+            if name in self._folders:
+                self._drop(name)
+                self._scan(name, self._folders)
+                self._renumber()
+
     def _list_tags(self, name: str) -> list[str]:
         listed = self.driver.list(paths.tags(name))
         return [tag for entry in listed if reference.is_tag(tag := entry.rsplit("/", 1)[1])]

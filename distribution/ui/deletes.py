@@ -1,4 +1,5 @@
-"""Deleting tags from the UI: only the tags chosen, never their manifests or other tags."""
+"""Deleting from the UI: the tags chosen (never their manifests or other tags), or a whole
+repository (the admin action of :func:`distribution.api.usage.delete_repository`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import Response, g, redirect, request, url_for
 from distribution import errors, notifications, reference
 from distribution import log as log_module
 from distribution.api import context
+from distribution.api import usage as api_usage
 from distribution.digest import Digest
 from distribution.storage.tags import TagStore
 from distribution.ui import pages, web
@@ -63,6 +65,32 @@ def delete_tags(name: str) -> Response:
         notices.append(f"Kept {len(kept)} tag(s): {', '.join(kept)}.")
     g.ui_cookie = web.current_session().with_notices(*notices)
     return redirect(url_for("ui.repository", name=name), 303)
+
+
+@bp.route("/r/<path:name>/-/delete-repository", methods=["POST"])
+def delete_repository(name: str) -> Response:
+    """Delete the whole repository after a confirmation: its tags, manifests, links and
+    uploads go at once, its blobs at the next garbage collection."""
+    web.check_csrf()
+    web.require_pull(name)
+    note = web.delete_note(name)
+    if note is not None:
+        return web.page("ui/message.html", 403, title="Cannot delete", message=note)
+    if request.form.get("confirm") != "yes":
+        return web.page("ui/confirm-repository.html", title=f"Delete {name}", name=name)
+    try:
+        deleted = api_usage.delete_repository(name, g.identity)
+    except errors.RegistryError as error:
+        return web.page(
+            "ui/message.html", error.status, title="Cannot delete", message=error.message
+        )
+    state().view.deleted(name)
+    _audit("ui: repository deleted", name, list(deleted.tags), [])
+    g.ui_cookie = web.current_session().with_notices(
+        f"Deleted {name}: {len(deleted.tags)} tag(s) and {len(deleted.manifests)} manifest(s). "
+        "Its blobs go at the next garbage collection."
+    )
+    return redirect(url_for("ui.repositories"), 303)
 
 
 def _chosen_tags(values: list[str]) -> list[tuple[str, str]]:

@@ -10,10 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from distribution import usage
 from distribution.app import create_app
 from distribution.config import parse
 from distribution.storage import paths
 from distribution.ui import pages, session
+from distribution.ui import usage as ui_usage
 from tests.access.example import write_htpasswd
 from tests.api.registry_env import Env, build_env, config_text
 from tests.conftest import make_certificate
@@ -685,3 +687,68 @@ def test_the_pull_command_uses_the_host_clients_reach(env):
         "/ui/r/public/tools", headers={"X-Forwarded-Host": "registry.example.com"}
     )
     assert "docker pull registry.example.com/public/tools:1" in text(page)
+
+
+def test_stored_bytes_come_from_the_usage_report(env):
+    push_image(env, "team-a/app", "latest", layers=2)
+    push_image(env, "team-a/other", "latest", layers=2)
+    root = sign_in(env, "root")
+    assert "own ·" not in text(root.get("/ui/"))  # no report yet: only what the UI knows
+    usage.refresh(env.registry.driver)
+    env.app.extensions[ui_usage.EXTENSION]._checked = -ui_usage.REFRESH  # look again now
+    report = usage.load_report(env.registry.driver)
+    own = {row["name"]: row["exclusive_bytes"] for row in report["repositories"]}
+    page = text(root.get("/ui/"))
+    assert f"{pages.human_size(own['team-a/app'])} own · 0 B shared" in page
+    total = report["total"]["exclusive_bytes"] + report["total"]["shared_bytes"]
+    assert f"{pages.human_size(total)} stored" in page
+
+
+def test_an_admin_deletes_a_whole_repository(env):
+    push_image(env, "team-a/app", "latest")
+    push_image(env, "team-a/app", "1.0", seed="other")
+    push_image(env, "team-a/app/sub", "latest")
+    alice = sign_in(env, "alice")
+    page = alice.get("/ui/r/team-a/app")
+    assert "Delete repository…" in text(page)
+    confirm = alice.post("/ui/r/team-a/app/-/delete-repository", data={"csrf": csrf(page)})
+    assert confirm.status_code == 200
+    assert "Delete the repository team-a/app?" in text(confirm)
+    assert env.get("team-a/app", "latest").status_code == 200  # nothing gone yet
+    assert "team-a/app" in repositories_listed(alice.get("/ui/"))
+    response = alice.post(
+        "/ui/r/team-a/app/-/delete-repository", data={"csrf": csrf(confirm), "confirm": "yes"}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/ui/")
+    listing = alice.get("/ui/")
+    assert "Deleted team-a/app: 2 tag(s) and 2 manifest(s)." in text(listing)
+    assert repositories_listed(listing) == ["team-a/app/sub"]
+    assert env.client.get("/v2/_catalog").get_json()["repositories"] == ["team-a/app/sub"]
+    assert env.client.get("/v2/team-a/app/tags/list").status_code == 404
+    assert env.get("team-a/app/sub", "latest").status_code == 200
+    assert alice.get("/ui/r/team-a/app").status_code == 404
+
+
+def test_deleting_a_repository_needs_the_grant_the_token_and_no_immutable_tag(env):
+    push_image(env, "team-a/app", "latest")
+    bob = sign_in(env, "bob")  # pull only
+    page = bob.get("/ui/r/team-a/app")
+    assert "Delete repository…" not in text(page)
+    response = bob.post(
+        "/ui/r/team-a/app/-/delete-repository",
+        data={"csrf": csrf(bob.get("/ui/")), "confirm": "yes"},
+    )
+    assert response.status_code == 403
+    assert "You may not delete tags here." in text(response)
+    alice = sign_in(env, "alice")
+    response = alice.post("/ui/r/team-a/app/-/delete-repository", data={"confirm": "yes"})
+    assert response.status_code == 403  # no CSRF token
+    push_image(env, "team-a/app", "v1.0", seed="release")
+    page = alice.get("/ui/r/team-a/app")
+    response = alice.post(
+        "/ui/r/team-a/app/-/delete-repository", data={"csrf": csrf(page), "confirm": "yes"}
+    )
+    assert response.status_code == 403
+    assert "holds immutable tags: v1.0" in text(response)
+    assert env.get("team-a/app", "latest").status_code == 200
