@@ -128,12 +128,12 @@ def storage_span(action: str, driver: str, path: str) -> AbstractContextManager[
 
 
 def _on() -> bool:
-    """:func:`enabled`, read once per process: storage calls ask it many times a request."""
-    pid = os.getpid()
+    """:func:`enabled`, read once (the environment a worker inherits does not change): storage
+    calls ask it many times a request."""
     known = _state.get("on")
-    if known is None or known[0] != pid:
-        known = _state["on"] = (pid, enabled())
-    return known[1]
+    if known is None:
+        known = _state["on"] = enabled()
+    return known
 
 
 class _Ending:
