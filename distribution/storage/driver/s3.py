@@ -61,8 +61,10 @@ from distribution.storage.driver.base import (
     InvalidOffsetError,
     InvalidParameterError,
     PathNotFoundError,
+    SkipFn,
     StorageDriver,
     StorageDriverError,
+    skipped,
 )
 
 MiB = 1 << 20
@@ -380,6 +382,23 @@ class S3Driver(StorageDriver):
             raise PathNotFoundError(path)
         base = path.rstrip("/")
         return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
+
+    def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
+        """One listing of every object under the prefix, a thousand a page (not a listing and
+        a ``HEAD`` per folder and file); multipart uploads still being written are left out."""
+        prefix = self._dir_prefix(path)
+        base = path.rstrip("/")
+        with _errors(path):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for found in page.get("Contents") or []:
+                    if found["Key"].endswith("/"):
+                        continue  # a folder placeholder
+                    child = f"{base}/{found['Key'][len(prefix) :]}"
+                    if not skipped(child, path, skip):
+                        yield FileInfo(child, found["Size"], found["LastModified"], False)
 
     def move(self, src: str, dst: str) -> None:
         source, target = self.bucket_key(src), self.bucket_key(dst)
