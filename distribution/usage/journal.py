@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 10.0
 #: Seconds between two looks of the flushing thread at its journals.
 TICK = 0.5
+#: Seconds a stopping process waits for its last batches to be written.
+EXIT_FLUSH_TIMEOUT = 5.0
 #: Entries a process keeps before it writes its batch early.
 MAX_PENDING = 100_000
 #: The Redis list of batches (our own key; the Go registry has none).
@@ -278,4 +280,17 @@ def _flush_forever() -> None:
                     log.exception("usage: flushing the journal failed")
 
 
-atexit.register(flush_all)
+def _flush_at_exit() -> None:
+    """Write the last batches, but never hold a stopping process longer than
+    :data:`EXIT_FLUSH_TIMEOUT`: with storage down each write would wait out its retries."""
+    last = threading.Thread(target=flush_all, name="usage-journal-exit", daemon=True)
+    last.start()
+    last.join(EXIT_FLUSH_TIMEOUT)
+    if last.is_alive():
+        log.warning(
+            "usage: the last journal batch was not written within %.0f s; its pulls are lost",
+            EXIT_FLUSH_TIMEOUT,
+        )
+
+
+atexit.register(_flush_at_exit)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 
+from distribution.quotas import guard
 from tests.e2e.checks import ImageSet
 from tests.e2e.harness import Skopeo
 from tests.notifications.receiver import Receiver
@@ -47,6 +48,7 @@ def test_a_push_over_the_quota_is_refused_until_a_delete(
     # under the quota (nothing counted yet): the ~3 MiB image goes in
     skopeo.copy(image_set.oci("image"), ref("team-a/app:v1"))
     _wait(lambda: _quota(registry.url)["over"], "the quota to be used up")
+    time.sleep(guard.REFRESH + 0.5)  # every worker has read the summary that says so
 
     # over it: refused with 403 DENIED, usage and limit in the message
     refused = skopeo.run(

@@ -3,6 +3,8 @@ with and without Redis (and storage when Redis is down)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,6 +101,50 @@ def test_a_failed_write_keeps_the_batch(driver) -> None:
     noted.sink = StorageSink(driver)
     noted.flush()
     assert journal.merged(journal.read(driver)).pulls["app"]["v1"] > 0
+
+
+_EXITING = """
+import sys, threading, time
+from distribution.storage.driver import create
+from distribution.usage import journal
+
+class Sink:
+    def __init__(self, hang):
+        self.hang = hang
+        self.driver = create("filesystem", {"rootdirectory": sys.argv[1]})
+    def write(self, data):
+        if self.hang:
+            threading.Event().wait()  # storage that never answers
+        journal.StorageSink(self.driver).write(data)
+
+journal.EXIT_FLUSH_TIMEOUT = 1.0
+noted = journal.Journal(Sink(sys.argv[2] == "hang"), every=3600)
+noted.pulled("app", "latest", "sha256:" + "0" * 64)
+"""
+
+
+@pytest.mark.parametrize("hang", [False, True])
+def test_the_last_batch_is_written_at_exit_within_a_bound(tmp_path: Path, hang: bool) -> None:
+    root = tmp_path / "root"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _EXITING, str(root), "hang" if hang else "write"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    took = time.monotonic() - started
+    written = list((root / paths.JOURNAL.lstrip("/")).glob("*")) if root.exists() else []
+    if hang:
+        assert written == []
+        assert b"the last journal batch was not written within 1 s" in done.stderr
+        assert took < 20, took
+    else:
+        assert len(written) == 1
+        assert Batch.decode(written[0].read_bytes()).pulls["app"].keys() == {
+            "latest",
+            "sha256:" + "0" * 64,
+        }
 
 
 @pytest.mark.parametrize("with_redis", [False, True], ids=["storage", "redis"])
