@@ -30,6 +30,7 @@ import queue
 import resource
 import select
 import selectors
+import signal
 import socket
 import ssl
 import struct
@@ -81,6 +82,8 @@ HEAD_TOO_LARGE = (
     b"Content-Length: 32\r\nConnection: close\r\n\r\nRequest header fields too large\n"
 )
 _TLS_HANDSHAKE_RECORD = 0x16
+#: The signals by which the arbiter stops a worker.
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT}
 
 
 def worker_class(
@@ -192,8 +195,16 @@ class RegistryWorker(ThreadWorker):
         self._next_heartbeat = 0.0
 
     def init_process(self) -> None:
+        # The arbiter may stop a worker while it boots: until init_signals installs the
+        # worker's handlers, the arbiter's own (copied by fork) would swallow the signal and the
+        # worker would serve on until the graceful timeout. Held back, it arrives after.
+        hold_stop_signals(True)
         _raise_open_files_limit()
         super().init_process()
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        hold_stop_signals(False)
 
     def get_thread_pool(self) -> ElasticPool:  # type: ignore[override]
         return ElasticPool(self.cfg.threads, self.worker_connections)
@@ -569,6 +580,11 @@ def _next_head(conn: _Connection) -> bool:
                 head += data
     unreader.unread(head)
     return _head_end(head, 0)
+
+
+def hold_stop_signals(hold: bool) -> None:
+    """Hold back (or let through, once handled) the signals that stop a worker."""
+    signal.pthread_sigmask(signal.SIG_BLOCK if hold else signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _kernel_timeouts(sock: socket.socket, seconds: float) -> None:

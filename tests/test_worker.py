@@ -9,6 +9,8 @@ first of these: a thread per stalled connection, for ever.
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import socket
 import ssl
 import struct
@@ -20,7 +22,7 @@ import bcrypt
 import pytest
 import requests
 
-from distribution.worker import ElasticPool
+from distribution.worker import ElasticPool, hold_stop_signals
 from tests.conftest import make_certificate
 
 #: Timeouts the registry runs with here, in seconds.
@@ -318,3 +320,23 @@ def test_a_reset_right_after_an_answer_costs_no_thread(registry) -> None:
         assert _answered(registry.url).status_code == 200
     registry.stop()
     assert "Traceback" not in registry.log, registry.log
+
+
+def test_a_stop_signal_while_a_worker_boots_arrives_once_it_handles_it() -> None:
+    """A SIGTERM between fork and the worker's own handlers (the arbiter's, copied by fork,
+    would swallow it) is held back and delivered to the worker's handler."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the booting worker
+        try:
+            signal.signal(signal.SIGTERM, lambda *_: None)  # the arbiter's handler
+            hold_stop_signals(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.signal(signal.SIGTERM, lambda *_: os.write(write, b"stop"))  # init_signals
+            hold_stop_signals(False)
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as received:
+        assert received.read() == b"stop"
