@@ -41,4 +41,6 @@ fi
 command -v azurite >/dev/null || $sudo npm install -g --silent --no-fund --no-audit azurite@3
 # podman able to build and run the image here, and the base images it needs (tests/containers).
 $sudo bash tests/containers/setup.sh
-exec .venv/bin/python -m pytest "$@"
+# Three processes on two cores: most tests wait on servers they started, not on the CPU. A
+# file's tests stay in one process (its fixtures are started once); -n 0 runs in this one.
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadfile "$@"
