@@ -126,14 +126,21 @@ class Ceph:
     def start(self) -> str:
         """Make and start the cluster, the gateway, the test user and bucket; the URL.
 
-        An OSD that does not come up in time (seen when another cluster ran on the machine)
-        is given one more try on a fresh cluster.
+        An OSD that does not come up in time, or a monitor that refuses a command while it
+        starts (both seen when another cluster ran on the machine), is given one more try on a
+        fresh cluster.
         """
         for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool"):
             if shutil.which(tool) is None:
                 pytest.fail(f"{tool} is not installed (apt-get install radosgw ceph-mon ceph-osd)")
         for attempt in range(2):
-            if self._start_cluster():
+            try:
+                up = self._start_cluster()
+            except pytest.fail.Exception:
+                if attempt:
+                    raise
+                up = False
+            if up:
                 break
             self.stop()
             if attempt:
