@@ -214,17 +214,23 @@ def install(cfg: Any, config: Configuration) -> None:
         return
     lock_dir = tempfile.mkdtemp(prefix="registry-maintenance-")
     lock_path = os.path.join(lock_dir, "lock")
-    previous_init, previous_exit = cfg.post_worker_init, cfg.on_exit
+    previous_init, previous_worker_exit = cfg.post_worker_init, cfg.worker_exit
+    previous_exit = cfg.on_exit
 
     def post_worker_init(worker: Any) -> None:
         previous_init(worker)
         start(config, lock_path)
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        _stopping.set()  # before the interpreter's shutdown refuses the jobs' thread pools
+        previous_worker_exit(server, worker)
 
     def on_exit(server: Any) -> None:
         previous_exit(server)
         shutil.rmtree(lock_dir, ignore_errors=True)
 
     cfg.set("post_worker_init", post_worker_init)
+    cfg.set("worker_exit", worker_exit)
     cfg.set("on_exit", on_exit)
 
 
@@ -239,6 +245,10 @@ def start(config: Configuration, lock_path: str) -> threading.Thread | None:
     thread = threading.Thread(target=runner.run, name="maintenance", daemon=True)
     thread.start()
     return thread
+
+
+#: Set when this worker exits: running jobs stop, and none starts.
+_stopping = threading.Event()
 
 
 class _Runner:
@@ -261,10 +271,10 @@ class _Runner:
             if job.name == "uploadpurging":
                 log.info("Starting upload purge in %s", timedelta(seconds=round(job.first_delay)))
         keeper: threading.Thread | None = None
-        while True:
+        while not _stopping.is_set():
             now = time.monotonic()
             for job in self.jobs:
-                if due[job.name] > now:
+                if due[job.name] > now or _stopping.is_set():
                     continue
                 due[job.name] = now + job.interval
                 if not self.held.is_set() and self._try(lease):
@@ -284,9 +294,12 @@ class _Runner:
     def _run(self, job: Job) -> None:
         log.info("maintenance: running %s in worker %d", job.name, os.getpid())
         try:
-            job.run(self.held.is_set)
-        except Exception:
-            log.exception("maintenance: %s failed", job.name)
+            job.run(lambda: self.held.is_set() and not _stopping.is_set())
+        except Exception as exc:
+            if not _stopping.is_set():
+                log.exception("maintenance: %s failed", job.name)
+            else:  # the worker is exiting: the job stops where it is, as after a lost lease
+                log.info("maintenance: %s stopped with worker %d: %s", job.name, os.getpid(), exc)
         if job.name == "uploadpurging":
             log.info("Starting upload purge in %s", timedelta(seconds=round(job.interval)))
 

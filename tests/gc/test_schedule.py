@@ -68,3 +68,23 @@ def test_one_worker_of_one_replica_runs_maintenance(tmp_path: Path, start_regist
     runs = [len(re.findall(r"PurgeUploads starting", log)) for log in logs]
     assert sorted(runs)[0] == 0 and sorted(runs)[1] >= 2, runs
     assert "Upload files in" in everything and "Removing upload directory" in everything
+
+
+def test_a_worker_stopping_during_a_collection_leaves_no_traceback(
+    tmp_path: Path, start_registry
+) -> None:
+    """The collection reads repositories with a thread pool, which the interpreter refuses
+    once it shuts down: a worker stopped mid-collection ends the job, it does not crash it."""
+    for attempt in range(3):
+        root = tmp_path / f"root-{attempt}"  # each its own: a stopped leader's lease lasts
+        repositories = root / "docker/registry/v2/repositories"
+        for i in range(4000):  # enough for a collection to be running at any moment
+            (repositories / f"r{i:04}/_manifests/revisions/sha256").mkdir(parents=True)
+        registry = start_registry(config(root, None).replace("age: 1s", "age: 1h"))
+        deadline = time.monotonic() + TIMEOUT
+        while "maintenance: running gc" not in registry.stderr:
+            assert time.monotonic() < deadline, registry.stderr[-2000:]
+            time.sleep(0.1)
+        time.sleep(0.2 * attempt)
+        assert registry.stop() == 0
+        assert "Traceback" not in registry.stderr, registry.stderr[-3000:]
