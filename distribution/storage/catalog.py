@@ -60,8 +60,8 @@ def repositories(
 
 
 def has_content(driver: StorageDriver, name: str) -> bool:
-    """Whether the repository has a tag or a manifest; usually one listing (of its tags)."""
-    if _entries(driver, paths.tags(name)):
+    """Whether the repository has a tag or a manifest; usually one look into its tags folder."""
+    if driver.has_children(paths.tags(name)):
         return True
     for algorithm_folder in _entries(driver, paths.manifest_revisions(name)):
         for revision in _entries(driver, algorithm_folder):

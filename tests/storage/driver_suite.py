@@ -494,6 +494,15 @@ class DriverSuite:
         assert kept == set(sizes) - {f"{root}/a/skip/z"}
         assert list(driver.files(f"{root}/missing")) == []
 
+    def test_has_children(self, driver: StorageDriver, root: str) -> None:
+        driver.put_content(f"{root}/a/b/c", b"x")
+        assert driver.has_children(f"{root}/a")
+        assert driver.has_children(f"{root}/a/b")
+        assert not driver.has_children(f"{root}/a/b/c")  # a file
+        assert not driver.has_children(f"{root}/missing")
+        driver.delete(f"{root}/a/b/c")
+        assert not driver.has_children(f"{root}/a/b")  # emptied (a folder left on disk)
+
     def test_walk_missing(self, driver: StorageDriver, root: str) -> None:
         with pytest.raises(PathNotFoundError):
             driver.walk(f"{root}/missing", lambda info: None)

@@ -286,6 +286,17 @@ class StorageDriver(abc.ABC):
         """
         self._walk(path, fn)
 
+    def has_children(self, path: str) -> bool:
+        """Whether the folder ``path`` holds anything; False when it is missing.
+
+        Built on :meth:`list`; the filesystem stops at the first entry, which spares the
+        catalog a listing of every tag of a large repository to learn that it has one.
+        """
+        try:
+            return bool(self.list(path))
+        except PathNotFoundError:
+            return False
+
     def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
         """Every file below ``path``, in no set order, with its size and time, leaving out the
         folders ``skip`` is true for (and all below them); nothing when ``path`` is missing.

@@ -85,6 +85,11 @@ class CheckedDriver(StorageDriver):
         with _tagged(self.name, "List", path):
             return self.driver.list(path)
 
+    def has_children(self, path: str) -> bool:
+        self._check(path, root_ok=True)
+        with _tagged(self.name, "List", path):
+            return self.driver.has_children(path)
+
     def move(self, src: str, dst: str) -> None:
         self._check(src)
         self._check(dst)

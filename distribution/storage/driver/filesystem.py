@@ -151,6 +151,13 @@ class FilesystemDriver(StorageDriver):
         prefix = path.rstrip("/")
         return sorted(f"{prefix}/{name}" for name in names)
 
+    def has_children(self, path: str) -> bool:
+        try:
+            with os.scandir(self._full(path)) as entries:
+                return next(entries, None) is not None
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
     def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
         """``os.scandir`` down the tree: one ``stat`` per file, none per folder."""
         pending = [path.rstrip("/") or ""]
