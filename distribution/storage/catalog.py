@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from distribution.storage import parallel, paths
+from distribution.storage import paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 
 
@@ -29,10 +29,6 @@ class Filter(Protocol):
     def may_contain(self, folder: str) -> bool:
         """Whether ``folder`` or a name below it may be listed; False skips the subtree."""
         ...
-
-
-#: Repositories checked for content at once: on a cold cache each check waits on the disk.
-CHECK_THREADS = 8
 
 
 def path_key(name: str) -> str:
@@ -52,18 +48,14 @@ def repositories(
     so every page but the last is full, and folders it rules out are not walked at all.
     """
     found: list[str] = []
-    names = _walk(driver, paths.REPOSITORIES, "", last, only)
-    shown = (name for name in names if only is None or only.includes(name))
-    checked = parallel.ordered(lambda n: (n, has_content(driver, n)), shown, CHECK_THREADS)
-    try:
-        for name, content in checked:
-            if not content:
-                continue
-            if len(found) == limit:
-                return found, True
-            found.append(name)
-    finally:
-        checked.close()  # the reads started ahead of a full page
+    for name in _walk(driver, paths.REPOSITORIES, "", last, only):
+        if only is not None and not only.includes(name):
+            continue
+        if not has_content(driver, name):
+            continue
+        if len(found) == limit:
+            return found, True
+        found.append(name)
     return found, False
 
 

@@ -49,15 +49,17 @@ place online (deleting a folder could race with a commit into it); every reader 
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from distribution import errors, manifest
 from distribution.digest import ALGORITHMS, CANONICAL, Digest
-from distribution.storage import catalog, parallel, paths
+from distribution.storage import catalog, paths
 from distribution.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 from distribution.storage.tags import TagStore
 
@@ -256,7 +258,7 @@ class _Collector:
     # -- mark -----------------------------------------------------------------------------
 
     def _mark(self) -> None:
-        for scan in parallel.ordered(self._scan, catalog.walk(self.driver), SCAN_THREADS):
+        for scan in _ordered(self._scan, catalog.walk(self.driver), SCAN_THREADS):
             self.emit(scan.name)
             self._mark_repository(scan)
             self.report.repositories += 1
@@ -599,6 +601,18 @@ class _Scan:
     tags: tuple[str, ...]
     roots: set[Digest]
     links: set[Digest]
+
+
+def _ordered(read: Callable[[str], _Scan], names: Iterable[str], threads: int) -> Iterator[_Scan]:
+    """``read(name)`` of each name, in their order, ``threads`` at a time and a few ahead."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="gc-scan") as pool:
+        ahead: collections.deque[Future[_Scan]] = collections.deque()
+        for name in names:
+            ahead.append(pool.submit(read, name))
+            if len(ahead) >= threads * 4:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _digest(algorithm: str, hex_part: str) -> Digest | None:
