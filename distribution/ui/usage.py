@@ -75,8 +75,8 @@ class StoredUsage:
                 if report is not None:
                     self._read(report)
                 self._version = version
-        except (StorageDriverError, OSError, ValueError) as exc:
-            log.warning("ui: cannot read the usage report, keeping the last one: %s", exc)
+        except (StorageDriverError, OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ui: cannot read the usage report, keeping the last one: %r", exc)
         finally:
             self._lock.release()
 

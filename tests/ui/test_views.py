@@ -3,6 +3,7 @@ sees and may do, sign-in and sessions, CSRF, escaping, pagination and the securi
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 
@@ -702,6 +703,10 @@ def test_stored_bytes_come_from_the_usage_report(env):
     assert f"{pages.human_size(own['team-a/app'])} own · 0 B shared" in page
     total = report["total"]["exclusive_bytes"] + report["total"]["shared_bytes"]
     assert f"{pages.human_size(total)} stored" in page
+    # A damaged report: the figures last read stay, with a warning, and the page still works.
+    env.registry.driver.put_content(paths.USAGE_REPORT, gzip.compress(b'{"repositories": [{}]}'))
+    env.app.extensions[ui_usage.EXTENSION]._checked = -ui_usage.REFRESH
+    assert f"{pages.human_size(own['team-a/app'])} own · 0 B shared" in text(root.get("/ui/"))
 
 
 def test_an_admin_deletes_a_whole_repository(env):
