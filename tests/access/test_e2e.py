@@ -348,9 +348,13 @@ def test_rules_reloaded_while_a_push_loop_runs(registry, skopeo, layouts):
     try:
         first = loop.wait_for(True, 0)
         # ci loses push on team-a/** ...
+        reloads = registry.log.count("access rules reloaded from")
         registry.set_rules(RULES.replace("users: [alice, ci]", "users: [alice]"))
         changed = len(loop.results)
         denied = loop.wait_for(False, changed)
+        # Each worker reads the file at its next request: a worker that has not yet seen these
+        # rules when the broken file comes keeps the ones it had (README, "Access control").
+        _wait_until(lambda: registry.log.count("access rules reloaded from") >= reloads + 2)
         # ... a broken file keeps those rules (no push gets through) ...
         registry.set_rules(RULES.replace("[pull, push, delete]", "[pull, push, delete, fly]"))
         broken = len(loop.results)
@@ -374,3 +378,10 @@ def test_rules_reloaded_while_a_push_loop_runs(registry, skopeo, layouts):
     assert log.count("unknown action 'fly'") <= 2  # one line per worker
     assert "access rules reloaded from" in log
     assert "Traceback" not in log
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.1)
