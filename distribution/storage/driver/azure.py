@@ -213,6 +213,12 @@ class AzureDriver(StorageDriver):
             raise PathNotFoundError(path)
         return sorted("/" + name[len(self._root) :].rstrip("/") for name in names)
 
+    def has_children(self, path: str) -> bool:
+        """One page of at most one blob, not a listing of the whole folder."""
+        with _errors(path):
+            pages = self._container.list_blobs(self._prefix(path), results_per_page=1).by_page()
+            return any(True for _ in next(pages, []))
+
     def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
         """One listing of every blob under the prefix, a page at a time."""
         prefix = self._prefix(path)

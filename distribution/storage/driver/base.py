@@ -289,8 +289,9 @@ class StorageDriver(abc.ABC):
     def has_children(self, path: str) -> bool:
         """Whether the folder ``path`` holds anything; False when it is missing.
 
-        Built on :meth:`list`; the filesystem stops at the first entry, which spares the
-        catalog a listing of every tag of a large repository to learn that it has one.
+        Built on :meth:`list`; the drivers stop at the first entry (the cloud ones ask for a
+        page of one or two), which spares the catalog a listing of every tag of a large
+        repository to learn that it has one.
         """
         try:
             return bool(self.list(path))

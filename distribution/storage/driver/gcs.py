@@ -187,6 +187,12 @@ class GCSDriver(StorageDriver):
             base = path.rstrip("/")
             return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
 
+    def has_children(self, path: str) -> bool:
+        """One request for two objects at most (a folder placeholder sorts first)."""
+        prefix = self._dir_prefix(path)
+        with _translated(path):
+            return any(blob.name != prefix for blob in self._list(prefix=prefix, max_results=2))
+
     def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
         """One listing of every object under the prefix, a page at a time."""
         prefix = self._dir_prefix(path)

@@ -383,6 +383,14 @@ class S3Driver(StorageDriver):
         base = path.rstrip("/")
         return sorted(f"{base}/{name[len(prefix) :]}" for name in names)
 
+    def has_children(self, path: str) -> bool:
+        """One request for two keys at most (a folder placeholder sorts first), not a listing
+        of the whole folder."""
+        prefix = self._dir_prefix(path)
+        with _errors(path):
+            listing = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=2)
+        return any(found["Key"] != prefix for found in listing.get("Contents") or [])
+
     def files(self, path: str, skip: SkipFn = lambda folder: False) -> Iterator[FileInfo]:
         """One listing of every object under the prefix, a thousand a page (not a listing and
         a ``HEAD`` per folder and file); multipart uploads still being written are left out."""
