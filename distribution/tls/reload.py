@@ -45,8 +45,9 @@ class FileCertificates(ServerTLS):
         self.build = build
         self.files = tuple(files)
         self.clock = clock
-        self._context = build()
+        # Before the build: files replaced while it reads them differ at the next look.
         self._loaded = self._signature()
+        self._context = build()
         self._seen = self._loaded
         self._next_check = clock() + CHECK_INTERVAL
 

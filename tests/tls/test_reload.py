@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from distribution.tls.reload import CHECK_INTERVAL, SETTLE
+from distribution.tls.reload import CHECK_INTERVAL, SETTLE, FileCertificates
 from tests.conftest import RegistryProcess
 from tests.tls.pki import Authority
 from tests.tls.test_tls import TIMEOUT
@@ -100,3 +100,27 @@ def test_replaced_files_are_served_and_a_broken_replacement_keeps_the_old(
 
     cert.write_bytes(third_cert.read_bytes())  # completed: now it loads
     wait_for(registry, root, {serial_of(third_cert)})
+
+
+def test_files_replaced_while_the_first_context_is_built_are_loaded_at_the_next_look(
+    tmp_path: Path,
+) -> None:
+    """A worker starting while certbot replaces the files must not keep the old ones."""
+    cert = tmp_path / "tls.crt"
+    cert.write_text("first")
+    now = [0.0]
+    built: list[str] = []
+
+    def build() -> ssl.SSLContext:
+        built.append(cert.read_text())
+        if len(built) == 1:  # replaced right after this build read it
+            cert.with_suffix(".new").write_text("second, longer")
+            os.replace(cert.with_suffix(".new"), cert)
+        return ssl.create_default_context()
+
+    certificates = FileCertificates(build, [str(cert)], clock=lambda: now[0])
+    now[0] += CHECK_INTERVAL
+    certificates.context(None)  # the change is seen; it settles by the next look
+    now[0] += CHECK_INTERVAL
+    certificates.context(None)
+    assert built == ["first", "second, longer"]
