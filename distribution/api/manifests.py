@@ -43,7 +43,8 @@ def get_manifest(name: str, reference: str) -> Response:
     tag, digest = _parse_reference(reference, for_put=False)
     store = ManifestStore(context.registry().blobs, name)
     if tag is not None:
-        digest = TagStore(context.registry().driver, name).resolve(tag)
+        registry = context.registry()
+        digest = TagStore(registry.driver, name, contents=registry.contents).resolve(tag)
     if request.if_none_match.contains(str(digest)):
         usage.pulled(name, tag, digest)
         return Response(status=304)

@@ -19,6 +19,7 @@ from distribution import errors
 from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
 from distribution.digest import Digest
 from distribution.storage import paths
+from distribution.storage.contents import NO_CONTENTS, ContentCache
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 from distribution.storage.middleware import DriverRedirects, Redirector
 
@@ -56,10 +57,13 @@ class BlobStore(_Statter):
         driver: StorageDriver,
         cache: BlobDescriptorCache = NO_CACHE,
         redirector: Redirector | None = None,
+        contents: ContentCache = NO_CONTENTS,
     ) -> None:
         self.driver = driver
         self.cache = cache
         self.redirector = redirector or DriverRedirects(driver)
+        #: Small files read again only when changed: links and manifests.
+        self.contents = contents
 
     def stat(self, digest: Digest) -> Descriptor:
         """The stored blob's descriptor, or :class:`~distribution.errors.BlobUnknown`.
@@ -85,7 +89,7 @@ class BlobStore(_Statter):
     def get(self, digest: Digest) -> bytes:
         """The whole blob: for small content such as manifests and configs."""
         try:
-            return self.driver.get_content(paths.blob_data(digest))
+            return self.contents.get_content(self.driver, paths.blob_data(digest))
         except PathNotFoundError:
             raise self._gone(digest) from None
 
@@ -161,7 +165,8 @@ class RepositoryBlobs(_Statter):
     def _linked(self, digest: Digest) -> Digest:
         """The digest the link for ``digest`` points at; ``BLOB_UNKNOWN`` without a link."""
         try:
-            target = self.driver.get_content(self.link_path(self.name, digest)).decode()
+            link = self.link_path(self.name, digest)
+            target = self.blobs.contents.get_content(self.driver, link).decode()
         except PathNotFoundError:
             raise errors.BlobUnknown(detail=str(digest)) from None
         try:
@@ -171,7 +176,14 @@ class RepositoryBlobs(_Statter):
         return linked
 
     def get(self, digest: Digest) -> bytes:
-        return self.blobs.get(self.stat(digest).digest)
+        """The linked blob's bytes: the link (or the cache), then the blob, with no ``stat``
+        between them, since reading the blob shows whether it is there."""
+        known = self.cache.stat(digest, self.name, self.kind)
+        target = known.digest if known is not None else self._linked(digest)
+        data = self.blobs.get(target)
+        if known is None:
+            self.cache.set(digest, Descriptor(target, len(data)), self.name, self.kind)
+        return data
 
     def open(self, digest: Digest, offset: int = 0) -> BinaryIO:
         return self.blobs.open(self.stat(digest).digest, offset)

@@ -10,6 +10,7 @@ from distribution.config import Configuration
 from distribution.storage import driver as drivers
 from distribution.storage import locks, middleware
 from distribution.storage.blobs import BlobStore
+from distribution.storage.contents import ContentCache
 from distribution.storage.locks import Locks
 from distribution.storage.tags import TagLists
 
@@ -26,10 +27,12 @@ class Registry:
     locks: Locks = field(init=False)
     #: This process's tag lists, each valid while its tags folder is unchanged.
     tag_lists: TagLists = field(init=False, default_factory=TagLists)
+    #: This process's small files (links, manifests), each valid while the file is unchanged.
+    contents: ContentCache = field(init=False, default_factory=ContentCache)
 
     def __post_init__(self) -> None:
         redirector = middleware.build(self.config.middleware.get("storage", ()), self.driver)
-        self.blobs = BlobStore(self.driver, self.cache, redirector)
+        self.blobs = BlobStore(self.driver, self.cache, redirector, self.contents)
         self.locks = locks.from_config(self.config, self.driver)
 
     @classmethod

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from distribution import errors
 from distribution.digest import Digest
 from distribution.storage import paths
+from distribution.storage.contents import NO_CONTENTS, ContentCache
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 
 #: Tags the tag lists of one process hold at most, all repositories together (a tag name is
@@ -58,10 +59,17 @@ class TagLists:
 class TagStore:
     """Tag, resolve, untag and list the tags of repository ``name``."""
 
-    def __init__(self, driver: StorageDriver, name: str, lists: TagLists | None = None) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        name: str,
+        lists: TagLists | None = None,
+        contents: ContentCache = NO_CONTENTS,
+    ) -> None:
         self.driver = driver
         self.name = name
         self.lists = lists
+        self.contents = contents
 
     def tag(self, tag: str, digest: Digest) -> None:
         """Point ``tag`` at ``digest``, in Go's order: index entry first, then current."""
@@ -71,7 +79,7 @@ class TagStore:
     def resolve(self, tag: str) -> Digest:
         """The digest ``tag`` points at, or ``MANIFEST_UNKNOWN`` detailed as Go does."""
         try:
-            target = self.driver.get_content(paths.tag_current_link(self.name, tag))
+            target = self.contents.get_content(self.driver, paths.tag_current_link(self.name, tag))
             return Digest.parse(target.decode("ascii", "replace"))
         except (PathNotFoundError, errors.DigestInvalid):
             raise errors.ManifestUnknown(detail={"Tag": tag}) from None

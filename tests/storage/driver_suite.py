@@ -583,6 +583,21 @@ class DriverSuite:
         with pytest.raises(PathNotFoundError):
             driver.version(f"{root}/missing")
 
+    def test_a_file_version_changes_with_its_content_or_is_none(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        driver.put_content(f"{root}/link", b"sha256:1")
+        if not self.directory_versions:
+            assert driver.version(f"{root}/link") is None  # callers read every time
+            return
+        first = _settled_version(driver, f"{root}/link")
+        assert driver.version(f"{root}/link") == first
+        driver.put_content(f"{root}/link", b"sha256:2")
+        assert _settled_version(driver, f"{root}/link") != first
+        driver.delete(f"{root}/link")
+        with pytest.raises(PathNotFoundError):
+            driver.version(f"{root}/link")
+
     # Locks
 
     def test_lock_excludes_other_threads(self, driver: StorageDriver, root: str) -> None:
@@ -801,7 +816,7 @@ class _CallbackError(Exception):
 
 
 def _settled_version(driver: StorageDriver, path: str) -> object:
-    """The directory's version once the driver dates it (a few seconds at most)."""
+    """The directory's or file's version once the driver dates it (a few seconds at most)."""
     deadline = time.monotonic() + 10
     while (version := driver.version(path)) is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -254,11 +254,13 @@ class StorageDriver(abc.ABC):
         return None
 
     def version(self, path: str) -> Hashable | None:
-        """A value that changes whenever the entries of the directory at ``path`` change, if
-        the driver can tell cheaply (the filesystem: the directory's inode and modification
-        time); None when it cannot (no versions here, or a change too recent to date apart
-        from the next), and callers must list. Lets a cache of a listing stay correct whatever
-        wrote the change: another worker, replica or the Go registry."""
+        """A value that changes whenever the entries of the directory at ``path`` change, or
+        the content of the file at ``path``, if the driver can tell cheaply (the filesystem:
+        inode, modification time and size); None when it cannot (no versions here, or a
+        change too recent to date apart from the next), and callers must list or read. Lets a
+        cache stay correct whatever wrote the change: another worker, replica or the Go
+        registry. A driver that looks raises :class:`PathNotFoundError` when nothing is at
+        ``path``."""
         return None
 
     @contextlib.contextmanager
