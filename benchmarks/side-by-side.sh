@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Our registry and the Go reference, measured in one run, interleaved, with ../shared/bench.
 #   benchmarks/side-by-side.sh [RUNS] [WORKDIR]
+# PHASES=small (or push,pull) runs only those phases of bench.py.
 # Needs the Debian packages docker-registry, wrk and hey, and `registry` on PATH (or in .venv).
 # Prints ratio.py's ours/Go table; raw BENCHJSON lines are kept in WORKDIR/results.jsonl.
 set -euo pipefail
@@ -12,14 +13,20 @@ registry=$(command -v registry || echo "$here/.venv/bin/registry")
 go_port=5055 py_port=5056
 
 rm -rf "$work" && mkdir -p "$work/py"
+# The same settings as start-go-registry.sh gives Go. With deletes on, our inmemory cache
+# stays off (a delete on one worker cannot clear another's memory); Go's is on.
 cat > "$work/py/config.yml" <<YAML
 version: 0.1
 log: {level: warn, accesslog: {disabled: true}}
 storage:
+  cache: {blobdescriptor: inmemory}
   filesystem: {rootdirectory: $work/py/storage}
   delete: {enabled: true}
   maintenance: {uploadpurging: {enabled: false}}
-http: {addr: "127.0.0.1:$py_port", secret: bench-secret}
+http:
+  addr: "127.0.0.1:$py_port"
+  secret: bench-secret
+  headers: {X-Content-Type-Options: [nosniff]}
 YAML
 
 go_pid=$("$bench/start-go-registry.sh" "$go_port" "$work/go")
@@ -32,9 +39,9 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$py_port/v2/" >/dev/null && br
 go_labels=() py_labels=()
 for i in $(seq "$runs"); do
   python3 "$bench/bench.py" --url "http://127.0.0.1:$go_port" --pid "$go_pid" \
-    --label "go$i" --json-out "$work/results.jsonl" >"$work/go$i.txt" 2>&1
+    --phases "${PHASES:-push,pull,small}" --label "go$i" --json-out "$work/results.jsonl" >"$work/go$i.txt" 2>&1
   python3 "$bench/bench.py" --url "http://127.0.0.1:$py_port" --pid "$py_pid" --pid-children \
-    --label "ours$i" --json-out "$work/results.jsonl" >"$work/ours$i.txt" 2>&1
+    --phases "${PHASES:-push,pull,small}" --label "ours$i" --json-out "$work/results.jsonl" >"$work/ours$i.txt" 2>&1
   go_labels+=("go$i") py_labels+=("ours$i")
 done
 # Per run: push MB/s and the server's CPU-s per GiB. On a VM that hands free memory back to

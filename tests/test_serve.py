@@ -253,3 +253,25 @@ def test_inmemory_storage_runs_one_worker_so_every_request_sees_the_push(start_r
     registry.stop()
     assert "http.workers 4 is not used with storage inmemory" in registry.log
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", registry.log))) == 1
+
+
+def test_a_filesystem_registry_loads_no_library_it_does_not_use(tmp_path: Path) -> None:
+    """Cloud clients, Redis, cryptography and the like cost every process memory and start-up
+    time: only a config that uses them loads them (issue 24)."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {tmp_path}/data}}\n"
+        "  cache: {blobdescriptor: inmemory}\nhttp: {secret: x}\n"
+    )
+    unused = ["acme", "azure", "boto3", "botocore", "cryptography", "google", "redis", "requests"]
+    script = (
+        "import sys\n"
+        "from distribution import cli, config, server, worker\n"
+        "from distribution.app import create_app\n"
+        f"create_app(config.load({str(config)!r}))\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & set({unused!r})))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
