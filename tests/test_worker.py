@@ -9,6 +9,7 @@ first of these: a thread per stalled connection, for ever.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -21,8 +22,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+from gunicorn.config import Config
+from gunicorn.http.parser import RequestParser
 
-from distribution.worker import ElasticPool, hold_stop_signals
+from distribution.worker import COALESCE_MAX, CoalescingResponse, ElasticPool, hold_stop_signals
 from tests.conftest import make_certificate
 
 #: Timeouts the registry runs with here, in seconds.
@@ -340,3 +343,32 @@ def test_a_stop_signal_while_a_worker_boots_arrives_once_it_handles_it() -> None
     os.waitpid(pid, 0)
     with os.fdopen(read, "rb") as received:
         assert received.read() == b"stop"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "records"),
+    [
+        ("GET", b"{}", 1),  # head and body in one send
+        ("HEAD", b"", 1),  # the head alone
+        ("GET", b"x" * (COALESCE_MAX + 1), 2),  # a large body goes on its own
+    ],
+)
+def test_the_head_goes_out_with_a_small_body(method: str, body: bytes, records: int) -> None:
+    """Counted on a packet socket, which keeps each ``send`` a record of its own."""
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with server, client:
+        client.sendall(f"{method} /v2/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        request = next(RequestParser(Config(), server, ("127.0.0.1", 1)))
+        response = CoalescingResponse(request, server, Config())
+        response.start_response("200 OK", [("Content-Length", str(len(body)))])
+        response.write(body)
+        response.close()
+        client.settimeout(0.5)
+        sent = []
+        with contextlib.suppress(TimeoutError):
+            while record := client.recv(1 << 20):
+                sent.append(record)
+    assert len(sent) == records
+    head, _, rest = b"".join(sent).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: " in head
+    assert rest == (b"" if method == "HEAD" else body)
