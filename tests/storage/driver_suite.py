@@ -502,6 +502,9 @@ class DriverSuite:
         assert not driver.has_children(f"{root}/missing")
         driver.delete(f"{root}/a/b/c")
         assert not driver.has_children(f"{root}/a/b")  # emptied (a folder left on disk)
+        driver.put_content(f"{root}/d/e/f", b"x")
+        driver.put_content(f"{root}/d/g/h", b"x")
+        assert driver.has_children(f"{root}/d")  # subfolders only (the filesystem: by stat)
 
     def test_walk_missing(self, driver: StorageDriver, root: str) -> None:
         with pytest.raises(PathNotFoundError):

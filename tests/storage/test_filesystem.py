@@ -194,3 +194,11 @@ def test_missing_root_directory_is_empty_and_not_created(driver: StorageDriver, 
 def test_no_redirects(driver: StorageDriver) -> None:
     driver.put_content("/blob", b"x")
     assert driver.redirect_url("/blob", "GET") is None
+
+
+def test_a_file_with_hard_links_has_no_children(driver: StorageDriver, root: Path) -> None:
+    """A file's link count says nothing of children: only a folder's is read that way."""
+    driver.put_content("/f", b"x")
+    for name in ("g", "h"):
+        os.link(root / "f", root / name)
+    assert not driver.has_children("/f")

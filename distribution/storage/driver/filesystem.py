@@ -166,8 +166,16 @@ class FilesystemDriver(StorageDriver):
         return sorted(f"{prefix}/{name}" for name in names)
 
     def has_children(self, path: str) -> bool:
+        """A directory's link count is 2 plus its subdirectories on most filesystems (ext4,
+        XFS, tmpfs; btrfs says 1): above 2, it has some, which a ``stat`` tells without
+        reading the directory (on a cold cache, one disk read less per repository in the
+        catalog). Otherwise its first entry is looked for."""
+        full = self._full(path)
         try:
-            with os.scandir(self._full(path)) as entries:
+            st = os.stat(full)
+            if S_ISDIR(st.st_mode) and st.st_nlink > 2:
+                return True
+            with os.scandir(full) as entries:
                 return next(entries, None) is not None
         except (FileNotFoundError, NotADirectoryError):
             return False
