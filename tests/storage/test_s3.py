@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -103,6 +104,28 @@ def test_a_closed_writer_is_a_multipart_upload_as_go_leaves_it(
     assert driver.get_content("/upload/data") == data + b"end"
     assert _uploads(bucket, key) == []
     driver.delete("/upload")
+
+
+def test_a_writer_holds_at_most_two_parts(moto_s3: str) -> None:
+    """Issue 25: memory per upload within two parts, here at the default 10 MiB chunksize,
+    counting every allocation of the writer and of botocore while 64 MiB go through."""
+    driver = create("s3", parameters(moto_s3, rootdirectory="own-tests"))
+    piece = random.Random(2).randbytes(MiB)
+    with driver.writer("/memory/data") as w:  # botocore's own first-use allocations
+        w.write(piece)
+        w.commit()
+    tracemalloc.start()
+    try:
+        with driver.writer("/memory/data") as w:
+            for _ in range(64):
+                w.write(piece)
+            w.commit()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2 * 10 * MiB
+    assert driver.stat("/memory/data").size == 64 * MiB
+    driver.delete("/memory")
 
 
 @pytest.mark.parametrize("first", [3 * MiB, 7 * MiB], ids=["under-5MiB", "over-5MiB"])

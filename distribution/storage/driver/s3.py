@@ -610,7 +610,14 @@ class S3Driver(StorageDriver):
 
 
 class _Writer(FileWriter):
-    """Buffers up to ``chunksize`` + 5 MiB and sends ``chunksize`` parts; see the module."""
+    """Buffers up to ``chunksize`` + 5 MiB and sends ``chunksize`` parts; see the module.
+
+    The bytes wait in two arrays: the next part, filled up to ``chunksize``, and the tail after
+    it, filled up to 5 MiB. Once both are full the part is sent as it is, and the tail becomes
+    the next part: no array is copied or cut, so memory stays at those two (a single buffer
+    cut at ``chunksize`` kept its whole allocation and copied the rest: 22 MiB per writer
+    instead of 15 at the default size).
+    """
 
     def __init__(
         self,
@@ -629,6 +636,7 @@ class _Writer(FileWriter):
         self._upload_id = upload_id
         self._parts = list(parts)
         self._buffer = bytearray()
+        self._tail = bytearray()
         self._restart = upload_id is None or bool(parts and parts[-1].size < MIN_CHUNK_SIZE)
 
     def _write(self, data: bytes) -> int:
@@ -636,24 +644,32 @@ class _Writer(FileWriter):
         with _errors(self._path):
             if self._restart:
                 self._reopen()
-            self._buffer += data
+            view = memoryview(data)
             chunk = self._driver.chunksize
-            while len(self._buffer) >= chunk + MIN_CHUNK_SIZE:
-                self._send(chunk)
+            while view:
+                if len(self._buffer) < chunk:
+                    room = chunk - len(self._buffer)
+                    self._buffer += view[:room]
+                else:
+                    room = MIN_CHUNK_SIZE - len(self._tail)
+                    self._tail += view[:room]
+                view = view[room:]
+                if len(self._tail) == MIN_CHUNK_SIZE:
+                    self._send()
         return n
 
     def _close(self) -> None:
-        if self._committed or not self._buffer:
+        if self._committed or not (self._buffer or self._tail):
             return
         with _errors(self._path):
-            self._send(len(self._buffer))
+            self._send_all()
 
     def _commit(self) -> None:
         with _errors(self._path):
             if self._upload_id is None:
                 return  # a plain object, nothing written: already complete
-            if self._buffer or not self._parts:
-                self._send(len(self._buffer))
+            if self._buffer or self._tail or not self._parts:
+                self._send_all()
             try:
                 self._driver._complete(self._key, self._upload_id, self._parts)
             except botocore.exceptions.ClientError as exc:
@@ -663,21 +679,24 @@ class _Writer(FileWriter):
                     raise
 
     def _cancel(self) -> None:
-        self._buffer = bytearray()
+        self._buffer, self._tail = bytearray(), bytearray()
         with _errors(self._path):
             if self._upload_id is not None:
                 self._driver._abort(self._key, self._upload_id)
             self._driver._client.delete_object(Bucket=self._driver.bucket, Key=self._key)
 
-    def _send(self, length: int) -> None:
-        """Upload the first ``length`` buffered bytes as the next part. The buffer itself is
-        sent (only the few MiB after the part are copied), so a writer never holds more than
-        ``chunksize`` + 5 MiB and the piece being written."""
+    def _send(self) -> None:
+        """Upload the full part; its tail becomes the next one."""
         assert self._upload_id is not None
         number = self._parts[-1].number + 1 if self._parts else 1
-        data, self._buffer = self._buffer, bytearray(memoryview(self._buffer)[length:])
-        del data[length:]
+        data, self._buffer, self._tail = self._buffer, self._tail, bytearray()
         self._parts.append(self._driver._upload_part(self._key, self._upload_id, number, data))
+
+    def _send_all(self) -> None:
+        """Upload every buffered byte as one last part (under ``chunksize`` + 5 MiB)."""
+        self._buffer += self._tail
+        self._tail = bytearray()
+        self._send()
 
     def _reopen(self) -> None:
         """Go's recovery: make what is stored one object, then the first part of a new upload
@@ -687,7 +706,7 @@ class _Writer(FileWriter):
             driver._complete(self._key, self._upload_id, self._parts)
         self._upload_id = driver._create_upload(self._key)
         self._parts = []
-        size = self._size - len(self._buffer)
+        size = self._size - len(self._buffer) - len(self._tail)
         if size < MIN_CHUNK_SIZE:
             response = driver._client.get_object(Bucket=driver.bucket, Key=self._key)
             with response["Body"] as body:
