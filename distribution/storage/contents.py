@@ -39,8 +39,8 @@ class ContentCache:
 
     def get_content(self, driver: StorageDriver, path: str) -> bytes:
         """The file's content, as ``driver.get_content`` gives it (and raises)."""
-        if not self.budget:
-            return driver.get_content(path)
+        if not self.budget or not driver.directory_versions:
+            return driver.get_content(path)  # no look that only says "no version" (and counts)
         version = driver.version(path)
         if version is None:
             return driver.get_content(path)

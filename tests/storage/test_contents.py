@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Hashable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from distribution.storage.contents import ContentCache
 from distribution.storage.driver import PathNotFoundError
 from distribution.storage.driver.filesystem import VERSION_SETTLE, FilesystemDriver
+from distribution.storage.driver.inmemory import InMemoryDriver
 
 
 class CountingDriver(FilesystemDriver):
@@ -98,3 +100,26 @@ def test_no_budget_reads_every_time(driver: CountingDriver) -> None:
     for _ in range(2):
         assert cache.get_content(driver, "/link") == b"sha256:1"
     assert driver.reads == 2
+
+
+class CountingMemory(InMemoryDriver):
+    """The in-memory driver, which has no versions, counting what the cache asks of it."""
+
+    reads = versions = 0
+
+    def get_content(self, path: str) -> bytes:
+        self.reads += 1
+        return super().get_content(path)
+
+    def version(self, path: str) -> Hashable | None:
+        self.versions += 1
+        return super().version(path)
+
+
+def test_a_driver_without_versions_is_read_every_time_and_never_asked_for_one() -> None:
+    """No look that only answers "no version" (and would count as a storage call)."""
+    cache, driver = ContentCache(), CountingMemory()
+    driver.put_content("/link", b"sha256:1")
+    for _ in range(2):
+        assert cache.get_content(driver, "/link") == b"sha256:1"
+    assert (driver.reads, driver.versions) == (2, 0)

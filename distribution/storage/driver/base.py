@@ -194,8 +194,8 @@ class StorageDriver(abc.ABC):
     ``OSError``, which the wrapper turns into :class:`StorageDriverError`.
     """
 
-    #: Whether :meth:`version` dates directories (local filesystems); object stores have no
-    #: directories to date, and callers of theirs list every time.
+    #: Whether :meth:`version` dates directories and files (local filesystems); object stores
+    #: have no directories to date, and callers of theirs list and read every time.
     directory_versions: bool = False
 
     @property
