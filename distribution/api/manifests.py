@@ -41,9 +41,9 @@ def get_manifest(name: str, reference: str) -> Response:
     answered with its linux/amd64 image, as v3 does for old clients.
     """
     tag, digest = _parse_reference(reference, for_put=False)
-    store = ManifestStore(context.registry().blobs, name)
+    registry = context.registry()
+    store = ManifestStore(registry.blobs, name)
     if tag is not None:
-        registry = context.registry()
         digest = TagStore(registry.driver, name, contents=registry.contents).resolve(tag)
     if request.if_none_match.contains(str(digest)):
         usage.pulled(name, tag, digest)
