@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL = 2.0
 #: Seconds since their last write after which changed files are taken as complete.
 SETTLE = 1.0
+#: Seconds a worker that starts while the files are being replaced waits for them to load,
+#: and between two tries.
+FIRST_LOAD_WAIT = 10.0
+FIRST_LOAD_RETRY = 0.1
 
 _Signature = tuple[tuple[int, int, int, int] | None, ...]
 
@@ -45,9 +49,7 @@ class FileCertificates(ServerTLS):
         self.build = build
         self.files = tuple(files)
         self.clock = clock
-        # Before the build: files replaced while it reads them differ at the next look.
-        self._loaded = self._signature()
-        self._context = build()
+        self._loaded, self._context = self._first_context()
         self._seen = self._loaded
         self._next_check = clock() + CHECK_INTERVAL
 
@@ -63,6 +65,22 @@ class FileCertificates(ServerTLS):
 
         files = [path for path in (tls.certificate, tls.key, *tls.clientcas) if path]
         return cls(build, files)
+
+    def _first_context(self) -> tuple[_Signature, ssl.SSLContext]:
+        """The files' signature, taken before the build (files replaced while it reads them
+        differ at the next look), and the context. The files passed the start-up checks: if
+        they do not load in a worker starting later, they are being replaced, so it waits up
+        to :data:`FIRST_LOAD_WAIT` for the replacement to load rather than fail its boot."""
+        deadline = time.monotonic() + FIRST_LOAD_WAIT
+        while True:
+            signature = self._signature()
+            try:
+                return signature, self.build()
+            except (ConfigError, OSError, ssl.SSLError, ValueError) as err:
+                if time.monotonic() >= deadline:
+                    raise
+                log.debug("http.tls: the files do not load yet, waiting: %s", err)
+                time.sleep(FIRST_LOAD_RETRY)
 
     def context(self, hello: ClientHello | None) -> ssl.SSLContext:
         now = self.clock()

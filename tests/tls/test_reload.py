@@ -11,8 +11,10 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
+from distribution.tls import reload
 from distribution.tls.reload import CHECK_INTERVAL, SETTLE, FileCertificates
 from tests.conftest import RegistryProcess
 from tests.tls.pki import Authority
@@ -124,3 +126,41 @@ def test_files_replaced_while_the_first_context_is_built_are_loaded_at_the_next_
     now[0] += CHECK_INTERVAL
     certificates.context(None)
     assert built == ["first", "second, longer"]
+
+
+def test_a_worker_starting_during_a_replacement_waits_for_it(tmp_path: Path) -> None:
+    """The certificate replaced, the key not yet: the first build fails, the next loads."""
+    authority = Authority.root("Boot Root CA")
+    cert, key = authority.issue("first", tmp_path / "live")
+    second_cert, second_key = authority.issue("second", tmp_path / "second")
+    replace(second_cert, cert)
+    attempts: list[int] = []
+
+    def build() -> ssl.SSLContext:
+        attempts.append(1)
+        if len(attempts) == 2:
+            replace(second_key, key)  # the replacement completes
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        return context
+
+    certificates = FileCertificates(build, [str(cert), str(key)])
+    assert len(attempts) == 2  # a mismatch, then loaded once the key came
+    assert certificates.context(None) is not None
+
+
+def test_files_that_never_load_fail_the_boot_after_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reload, "FIRST_LOAD_WAIT", 0.3)
+    cert = tmp_path / "tls.crt"
+    cert.write_text("not a certificate")
+
+    def build() -> ssl.SSLContext:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert)
+        raise AssertionError("loaded")
+
+    started = time.monotonic()
+    with pytest.raises(ssl.SSLError):
+        FileCertificates(build, [str(cert)])
+    assert 0.3 <= time.monotonic() - started < 5
