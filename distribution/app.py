@@ -6,10 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.routing import MapAdapter
+from werkzeug.wsgi import get_host
 
 from distribution import access as access_rules
 from distribution import (
@@ -73,11 +76,51 @@ class GoJSON(DefaultJSONProvider):
 
 
 class RegistryFlask(Flask):
-    """Flask without its check, for every hook and view on every request, that the function
-    is not ``async``: none is, and ``inspect`` takes a few microseconds each time."""
+    """Flask with less to do per request, for options the registry never sets:
+
+    - no check, for every hook and view, that the function is not ``async`` (none is, and
+      ``inspect`` takes a few microseconds each time);
+    - no Flask session (the UI signs its own cookie, :mod:`distribution.ui.session`);
+    - the URL adapter bound with the request's host found once, not twice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_interface = _NoSessions()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        custom = self.config["TRUSTED_HOSTS"] is not None or self.config["SERVER_NAME"]
+        if request is None or custom or self.url_map.host_matching or self.subdomain_matching:
+            return super().create_url_adapter(request)
+        environ = request.environ
+        request.host = host = get_host(environ)  # type: ignore[misc]
+        return self.url_map.bind(
+            host,
+            _wsgi_text(environ.get("SCRIPT_NAME")),
+            self.url_map.default_subdomain or "",
+            environ["wsgi.url_scheme"],
+            environ["REQUEST_METHOD"],
+            _wsgi_text(environ.get("PATH_INFO")),
+            query_args=_wsgi_text(environ.get("QUERY_STRING")),
+        )
+
+
+class _NoSessions(SessionInterface):
+    """No session is opened nor saved."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
+def _wsgi_text(value: str | None) -> str | None:
+    """A WSGI string (bytes as latin-1) as the text werkzeug routes on (UTF-8)."""
+    return None if value is None else value.encode("latin-1").decode(errors="replace")
 
 
 def create_app(config: Configuration, registry: Registry | None = None) -> Flask:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -194,6 +194,23 @@ def classify(body: bytes) -> str:
     return load_stored(body)[0]
 
 
+def classify_stored(digest: Digest, body: bytes) -> str:
+    """:func:`classify` for the manifest stored under ``digest``, once per process: a blob's
+    content is its digest's, so its media type never changes (a hot tag is read often)."""
+    media_type = _STORED_TYPES.get(digest)
+    if media_type is None:
+        media_type = classify(body)
+        if len(_STORED_TYPES) >= STORED_TYPES_MAX:
+            _STORED_TYPES.clear()
+        _STORED_TYPES[digest] = media_type
+    return media_type
+
+
+#: Manifests whose media type :func:`classify_stored` keeps, at most.
+STORED_TYPES_MAX = 4096
+_STORED_TYPES: dict[Digest, str] = {}
+
+
 def load_stored(body: bytes) -> tuple[str, dict[str, Any]]:
     """A stored manifest's media type (see :func:`classify`) and its JSON document."""
     try:
@@ -231,9 +248,14 @@ def parse_stored_doc(media_type: str, doc: dict[str, Any]) -> Manifest:
         raise errors.Unknown("stored manifest is malformed", detail=exc.detail) from None
 
 
-def accepted_types(values: Iterable[str]) -> frozenset[str]:
-    """The media types an ``Accept`` header lists; like Go, ``q`` and ``*/*`` mean nothing."""
-    return frozenset(value.strip().lower() for value in values)
+@lru_cache(maxsize=64)
+def accepted_types(header: str) -> frozenset[str]:
+    """The media types an ``Accept`` header lists, read as Go's manifest handler reads them:
+    each comma-separated entry's type before its parameters, lower-cased; ``q`` and ``*/*``
+    mean nothing. Clients send the same few headers, so each is parsed once per process.
+    """
+    entries = (entry.partition(";")[0].strip().lower() for entry in header.split(","))
+    return frozenset(entry for entry in entries if entry)
 
 
 def check_acceptable(media_type: str, accepted: frozenset[str]) -> None:

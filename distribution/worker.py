@@ -42,6 +42,7 @@ from datetime import datetime
 from typing import Any
 
 from gunicorn import http, util
+from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
@@ -205,6 +206,7 @@ class RegistryWorker(ThreadWorker):
         # worker would serve on until the graceful timeout. Held back, it arrives after.
         hold_stop_signals(True)
         _raise_open_files_limit()
+        settle(self.cfg)
         super().init_process()
 
     def init_signals(self) -> None:
@@ -607,6 +609,26 @@ class CoalescingResponse(wsgi.Response):
     _hold = False
     _held: bytes | None = None
 
+    def default_headers(self) -> list[str]:
+        """gunicorn's status line and headers, with a ``Date`` formatted once a second rather
+        than for every answer."""
+        if self.upgrade:
+            connection = "upgrade"
+        elif self.should_close():
+            connection = "close"
+        else:
+            connection = "keep-alive"
+        major, minor = self.req.version
+        headers = [
+            f"HTTP/{major}.{minor} {self.status}\r\n",
+            f"Server: {self.version}\r\n",
+            f"Date: {http_date()}\r\n",
+            f"Connection: {connection}\r\n",
+        ]
+        if self.chunked:
+            headers.append("Transfer-Encoding: chunked\r\n")
+        return headers
+
     def send_headers(self) -> None:
         if self.headers_sent or not self._hold:
             super().send_headers()
@@ -634,6 +656,20 @@ class CoalescingResponse(wsgi.Response):
         if self._held is not None:
             held, self._held = self._held, None
             util.write(self.sock, held)
+
+
+_date = (0, "")
+
+
+def http_date() -> str:
+    """The ``Date`` header's value for now, formatted at most once a second."""
+    global _date
+    now = int(time.time())
+    second, text = _date
+    if second != now:
+        text = util.http_date(now)
+        _date = (now, text)
+    return text
 
 
 def _head_end(head: bytearray, start: int) -> bool:
@@ -665,6 +701,15 @@ def _next_head(conn: _Connection) -> bool:
                 head += data
     unreader.unread(head)
     return _head_end(head, 0)
+
+
+def settle(cfg: Config) -> None:
+    """Make each of gunicorn's settings a plain attribute of ``cfg``, as it stands when a worker
+    starts (a reload starts new workers). gunicorn reads a setting through ``__getattr__`` and
+    its ``Setting`` object, about 15 times per request: a tenth of what serving one cost it."""
+    for name, setting in cfg.settings.items():
+        if not isinstance(getattr(type(cfg), name, None), property):
+            cfg.__dict__[name] = setting.get()
 
 
 def hold_stop_signals(hold: bool) -> None:

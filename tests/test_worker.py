@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import ssl
 import struct
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import bcrypt
@@ -25,7 +27,14 @@ import requests
 from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 
-from distribution.worker import COALESCE_MAX, CoalescingResponse, ElasticPool, hold_stop_signals
+from distribution.worker import (
+    COALESCE_MAX,
+    CoalescingResponse,
+    ElasticPool,
+    hold_stop_signals,
+    http_date,
+    settle,
+)
 from tests.conftest import make_certificate
 
 #: Timeouts the registry runs with here, in seconds.
@@ -372,3 +381,24 @@ def test_the_head_goes_out_with_a_small_body(method: str, body: bytes, records: 
     head, _, rest = b"".join(sent).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: " in head
     assert rest == (b"" if method == "HEAD" else body)
+
+
+def test_the_date_header_is_formatted_once_a_second_and_stays_current() -> None:
+    """gunicorn formats ``Date`` for every answer; ours keeps it for the second it names."""
+    first = http_date()
+    assert http_date() is first  # the same second, the same string
+    assert abs(parsedate_to_datetime(first).timestamp() - time.time()) < 2
+    time.sleep(1.05)
+    later = http_date()
+    assert parsedate_to_datetime(later) > parsedate_to_datetime(first)
+    assert email.utils.formatdate(parsedate_to_datetime(later).timestamp(), usegmt=True) == later
+
+
+def test_a_workers_settings_are_plain_attributes_with_gunicorns_values() -> None:
+    config = Config()
+    config.set("keepalive", 7)
+    expected = {name: getattr(config, name) for name in config.settings}
+    settle(config)
+    assert {name: getattr(config, name) for name in config.settings} == expected
+    assert vars(config)["keepalive"] == 7  # found without gunicorn's __getattr__
+    assert "worker_class" not in vars(config)  # a property of gunicorn's stays one

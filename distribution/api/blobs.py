@@ -55,7 +55,9 @@ def _serve(repository: RepositoryBlobs, descriptor: Descriptor) -> Response:
         "Cache-Control": CACHE_CONTROL,
         "Docker-Content-Digest": str(descriptor.digest),
     }
-    if request.if_none_match.contains_weak(str(descriptor.digest)):
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(
+        str(descriptor.digest)
+    ):
         return Response(status=304, headers=headers)
     size = descriptor.size
     status, (start, stop) = 200, (0, size)

@@ -45,18 +45,18 @@ def get_manifest(name: str, reference: str) -> Response:
     store = ManifestStore(registry.blobs, name)
     if tag is not None:
         digest = TagStore(registry.driver, name, contents=registry.contents).resolve(tag)
-    if request.if_none_match.contains(str(digest)):
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(str(digest)):
         usage.pulled(name, tag, digest)
         return Response(status=304)
-    accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
+    accepted = manifest.accepted_types(request.headers.get("Accept", ""))
     body = store.get(digest)
-    media_type = manifest.classify(body)
+    media_type = manifest.classify_stored(digest, body)
     manifest.check_acceptable(media_type, accepted)
     if manifest.needs_list_fallback(media_type, accepted, by_tag=tag is not None):
         notifications.manifest_pulled(name, digest, media_type, body, tag)
         digest = manifest.default_platform_child(manifest.parse_stored(body))
         body = store.get(digest)
-        media_type = manifest.classify(body)
+        media_type = manifest.classify_stored(digest, body)
         manifest.check_fallback_child(media_type, accepted)
         tag = None
     notifications.manifest_pulled(name, digest, media_type, body, tag)

@@ -62,7 +62,7 @@ def _manifest(serve: View) -> View:
             pulled = _cache().ensure_manifest(name, Digest.parse(reference))
         elif is_tag(reference):
             pulled = _cache().ensure_tag(name, reference)
-            accepted = manifest.accepted_types(value for value, _ in request.accept_mimetypes)
+            accepted = manifest.accepted_types(request.headers.get("Accept", ""))
             _cache().ensure_list_fallback(name, reference, accepted)
         response = serve(name=name, reference=reference)
         if response.status_code == 200:

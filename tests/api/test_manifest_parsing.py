@@ -217,7 +217,10 @@ class TestClassify:
 
 class TestNegotiation:
     def test_accepted_types_ignore_parameters_and_case(self) -> None:
-        assert manifest.accepted_types([" Application/VND.OCI.image.index.v1+json"]) == {OCI_INDEX}
+        assert manifest.accepted_types(" Application/VND.OCI.image.index.v1+json") == {OCI_INDEX}
+        header = f"{OCI_INDEX};q=0.5, , {OCI_MANIFEST} ;charset=x,*/*"
+        assert manifest.accepted_types(header) == {OCI_INDEX, OCI_MANIFEST, "*/*"}
+        assert manifest.accepted_types("") == frozenset()
 
     @pytest.mark.parametrize("accepted", [set(), {"*/*"}, {DOCKER_MANIFEST}])
     def test_oci_refused_to_clients_that_do_not_ask_for_it(self, accepted: set) -> None:
