@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from distribution import errors
 
@@ -27,16 +28,12 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        """Parse ``text`` or raise :class:`~distribution.errors.DigestInvalid`."""
-        if not _GRAMMAR.fullmatch(text):
-            raise errors.DigestInvalid("invalid digest format", detail=text)
-        algorithm, encoded = text.split(":", 1)
-        length = ALGORITHMS.get(algorithm)
-        if length is None:
-            raise errors.DigestInvalid("unsupported digest algorithm", detail=text)
-        if len(encoded) != length or not re.fullmatch(r"[a-f0-9]+", encoded):
-            raise errors.DigestInvalid("invalid checksum digest format", detail=text)
-        return cls(algorithm, encoded)
+        """Parse ``text`` or raise :class:`~distribution.errors.DigestInvalid`.
+
+        The last digests parsed are remembered (a pull asks for the same few again and again,
+        each by URL and through a link file); a refused one is checked anew each time.
+        """
+        return _parse(text)
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = CANONICAL) -> Digest:
@@ -46,3 +43,20 @@ class Digest:
     def hasher(self) -> hashlib._Hash:
         """A fresh hash object of this digest's algorithm, to verify streamed content."""
         return hashlib.new(self.algorithm)
+
+
+#: Digests :meth:`Digest.parse` remembers, at most.
+PARSED_MAX = 1024
+
+
+@lru_cache(maxsize=PARSED_MAX)
+def _parse(text: str) -> Digest:
+    if not _GRAMMAR.fullmatch(text):
+        raise errors.DigestInvalid("invalid digest format", detail=text)
+    algorithm, encoded = text.split(":", 1)
+    length = ALGORITHMS.get(algorithm)
+    if length is None:
+        raise errors.DigestInvalid("unsupported digest algorithm", detail=text)
+    if len(encoded) != length or not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise errors.DigestInvalid("invalid checksum digest format", detail=text)
+    return Digest(algorithm, encoded)
