@@ -149,6 +149,14 @@ class TestErrors:
         response = tags_of(env, name="Bad")
         assert response.status_code == 400 and error_code(response) == "NAME_INVALID"
 
+    def test_a_name_in_utf8_is_routed_decoded_and_refused(self, env: Env) -> None:
+        """The path's bytes reach routing as UTF-8 text, whatever the ``Host`` says."""
+        response = env.client.get(
+            "/v2/caf%C3%A9/tags/list", headers={"Host": "Registry.Example:80"}
+        )
+        assert response.status_code == 400 and error_code(response) == "NAME_INVALID"
+        assert response.get_json()["errors"][0]["detail"] == {"name": "café"}
+
 
 def test_link_keeps_the_http_prefix() -> None:
     plain = make_app()
