@@ -204,8 +204,9 @@ class Uploads:
 
                 source(write_and_hash)
             size = writer.size
-        # The writer's size, not a stat: under the upload's lock nobody else appends, and a
-        # live hash is only ever taken at a size read from storage again (the next request's).
+        # The writer's size, not a stat: under the upload's lock nobody else appends, and each
+        # use of a live hash checks its offset against the stored size again (the next
+        # request's look at the upload; commit's once the data is made durable).
         if hasher is not None:
             self.hashes.put(upload.id, size, hasher)
         return replace(upload, size=size, writer=None)
