@@ -74,7 +74,7 @@ def patch_upload(name: str, uuid: str) -> Response:
     """Append the body; a ``Content-Range`` must start at the stored size."""
     uploads = _uploads()
     state = _state(name, uuid)
-    with uploads.exclusive(name, uuid) as upload:
+    with uploads.exclusive(name, uuid, writing=True) as upload:
         _check_offset(upload, state)
         _check_content_range(upload)
         upload = uploads.append(upload, request_body)
@@ -86,7 +86,7 @@ def complete_upload(name: str, uuid: str) -> Response:
     """Append the body, if any, verify ``?digest=`` and make the upload a blob (201)."""
     uploads = _uploads()
     state = _state(name, uuid)
-    with uploads.exclusive(name, uuid) as upload:
+    with uploads.exclusive(name, uuid, writing=True) as upload:
         _check_offset(upload, state)
         digest = _digest_param()
         upload = uploads.append(upload, request_body)

@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 
 
 class Locks(Protocol):
-    def hold(self, path: str) -> contextlib.AbstractContextManager[None]:
+    def hold(self, path: str, check: bool = True) -> contextlib.AbstractContextManager[None]:
         """Hold ``path``'s lock for the block; :class:`PathNotFoundError` if no file is there,
-        :class:`LockTimeoutError` if another keeps it past the wait."""
+        :class:`LockTimeoutError` if another keeps it past the wait. ``check=False``: the
+        holder reads the file first thing, which looks for it (see :meth:`StorageDriver.lock`).
+        """
 
 
 class DriverLocks:
@@ -45,8 +47,8 @@ class DriverLocks:
         self.driver = driver
         self.wait = wait
 
-    def hold(self, path: str) -> contextlib.AbstractContextManager[None]:
-        return self.driver.lock(path, self.wait)
+    def hold(self, path: str, check: bool = True) -> contextlib.AbstractContextManager[None]:
+        return self.driver.lock(path, self.wait, check)
 
 
 class RedisLocks:
@@ -62,7 +64,7 @@ class RedisLocks:
         self._unreachable = redis.RedisError
 
     @contextlib.contextmanager
-    def hold(self, path: str) -> Iterator[None]:
+    def hold(self, path: str, check: bool = True) -> Iterator[None]:
         lease: RedisLease | None = RedisLease(
             self.client, REDIS_PREFIX + path, uuid.uuid4().hex, LEASE_TTL
         )
@@ -72,11 +74,11 @@ class RedisLocks:
             log.warning("redis unreachable for upload locks, locking through storage: %s", err)
             lease = None
         if lease is None:
-            with self.fallback.hold(path):
+            with self.fallback.hold(path, check):
                 yield
             return
         with holding(lease):
-            if self.driver.stat(path).is_dir:
+            if check and self.driver.stat(path).is_dir:
                 raise PathNotFoundError(path)
             yield
 

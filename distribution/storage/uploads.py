@@ -34,7 +34,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from distribution import errors
@@ -66,6 +66,9 @@ class Upload:
     id: str
     size: int
     started_at: datetime
+    #: The data, open for appending at ``size`` (``Uploads.exclusive(writing=True)``), which
+    #: :meth:`Uploads.append` writes through; None: append opens it.
+    writer: FileWriter | None = field(default=None, repr=False, compare=False)
 
 
 def _hashing_pool() -> ThreadPoolExecutor:
@@ -141,35 +144,41 @@ class Uploads:
         """The upload as stored now; ``BLOB_UPLOAD_UNKNOWN`` if there is none."""
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise errors.BlobUploadUnknown(detail=upload_id)
-        try:
-            stamp = self.driver.get_content(paths.upload_started_at(name, upload_id))
-            started_at = parse_time(stamp.decode())
-        except PathNotFoundError:
-            raise errors.BlobUploadUnknown(detail=upload_id) from None
-        except ValueError:
-            raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
+        started_at = self._started_at(name, upload_id)
         return Upload(name, upload_id, self._stored_size(name, upload_id), started_at)
 
     @contextlib.contextmanager
-    def exclusive(self, name: str, upload_id: str) -> Iterator[Upload]:
+    def exclusive(self, name: str, upload_id: str, writing: bool = False) -> Iterator[Upload]:
         """The upload as stored, with no other request on it until the block ends.
 
         ``BLOB_UPLOAD_UNKNOWN`` if it is gone (committed or cancelled meanwhile included);
-        ``TOOMANYREQUESTS`` if another request keeps it past the lock's wait.
+        ``TOOMANYREQUESTS`` if another request keeps it past the lock's wait. With
+        ``writing``, the data is opened for :meth:`append` here and the upload's size is the
+        writer's: one look at the stored data, where a stat and then the writer would each
+        look (on S3 a listing of the upload and of its parts each).
         """
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise errors.BlobUploadUnknown(detail=upload_id)
+        started = paths.upload_started_at(name, upload_id)
         with contextlib.ExitStack() as held:
             try:
                 # The start time file: every upload has one, Go's too, until it is removed.
-                held.enter_context(self.locks.hold(paths.upload_started_at(name, upload_id)))
+                # Reading it, first thing under the lock, is the lock's look for it.
+                held.enter_context(self.locks.hold(started, check=False))
             except PathNotFoundError:
                 raise errors.BlobUploadUnknown(detail=upload_id) from None
             except LockTimeoutError:
                 raise errors.TooManyRequests(
                     "another request is using this upload", detail=upload_id
                 ) from None
-            yield self.get(name, upload_id)
+            started_at = self._started_at(name, upload_id)
+            if not writing:
+                yield Upload(name, upload_id, self._stored_size(name, upload_id), started_at)
+                return
+            writer = self._reopen(paths.upload_data(name, upload_id))
+            if writer is not None:
+                held.enter_context(writer)  # closed before the lock is let go
+            yield Upload(name, upload_id, writer.size if writer else 0, started_at, writer)
 
     def append(self, upload: Upload, source: Source) -> Upload:
         """Write what ``source`` delivers at the end of the upload, hashing it as it passes.
@@ -181,7 +190,7 @@ class Uploads:
         if hasher is None and upload.size == 0:
             hasher = hashlib.new(CANONICAL)
         data = paths.upload_data(upload.name, upload.id)
-        with self._open_appending(data, upload.size) as writer:
+        with upload.writer or self._open_appending(data, upload.size) as writer:
             if hasher is None:
                 source(writer.write)
             else:
@@ -195,10 +204,12 @@ class Uploads:
 
                 source(write_and_hash)
             size = writer.size
-        # Only this request's bytes follow the hashed offset if nobody else appended meanwhile.
-        if hasher is not None and self.driver.stat(data).size == size:
+        # The writer's size, not a stat: under the upload's lock nobody else appends, and each
+        # use of a live hash checks its offset against the stored size again (the next
+        # request's look at the upload; commit's once the data is made durable).
+        if hasher is not None:
             self.hashes.put(upload.id, size, hasher)
-        return replace(upload, size=size)
+        return replace(upload, size=size, writer=None)
 
     def commit(self, upload: Upload, digest: Digest) -> Descriptor:
         """Verify the upload against ``digest`` and make it a blob of ``upload.name``.
@@ -262,11 +273,28 @@ class Uploads:
         with self.driver.writer(path, append=True) as writer:
             writer.commit()
 
+    def _started_at(self, name: str, upload_id: str) -> datetime:
+        try:
+            stamp = self.driver.get_content(paths.upload_started_at(name, upload_id))
+            return parse_time(stamp.decode())
+        except PathNotFoundError:
+            raise errors.BlobUploadUnknown(detail=upload_id) from None
+        except ValueError:
+            raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
+
     def _stored_size(self, name: str, upload_id: str) -> int:
         try:
             return self.driver.stat(paths.upload_data(name, upload_id)).size
         except PathNotFoundError:
             return 0
+
+    def _reopen(self, path: str) -> FileWriter | None:
+        """The data open for appending; None when there is none (an upload nothing was
+        written to: Go's drivers may leave no file), so a failed check creates none."""
+        try:
+            return self.driver.writer(path, append=True)
+        except PathNotFoundError:
+            return None
 
     def _open_appending(self, path: str, size: int) -> FileWriter:
         try:

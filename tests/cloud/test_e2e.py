@@ -9,6 +9,9 @@ signed URL's path).
 from __future__ import annotations
 
 import random
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -64,6 +67,54 @@ def test_chunked_upload_across_workers(cloud_registry: CloudRegistry) -> None:
     )
     assert response.status_code == 200, response.text
     assert sha256(response.content) == digest
+
+
+def test_two_patches_at_one_offset_are_served_one_after_the_other(
+    cloud_registry: CloudRegistry,
+) -> None:
+    """A PATCH arrives while another at the same offset is still sending its body (a client's
+    retry, or two clients): it waits for the upload's lock, then finds the size the first
+    left and answers 416 without writing; the upload holds the first body alone. The writer
+    is opened before the offset check, so this is what keeps a refused PATCH harmless."""
+    response = requests.post(
+        f"{cloud_registry.url}/v2/cloud/race/blobs/uploads/", timeout=REQUEST_TIMEOUT
+    )
+    assert response.status_code == 202, response.text
+    location = cloud_registry.rewrite(response.headers["Location"])
+    first, second = b"A" * CHUNK, b"B" * CHUNK
+    path = location.split(cloud_registry.netloc, 1)[1]
+    with socket.create_connection(("127.0.0.1", cloud_registry.port), timeout=60) as slow:
+        slow.sendall(
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {CHUNK}\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + first[:10]
+        )
+        time.sleep(0.5)  # its handler holds the lock and waits for the rest of the body
+        with ThreadPoolExecutor(1) as pool:
+            racing = pool.submit(requests.patch, location, data=second, timeout=60)
+            time.sleep(1.0)
+            assert not racing.done()
+            slow.sendall(first[10:])
+            reply = slow.recv(65536)
+            refused = racing.result(timeout=60)
+    assert reply.startswith(b"HTTP/1.1 202 "), reply
+    assert refused.status_code == 416, refused.text
+    assert refused.headers["Range"] == f"0-{CHUNK - 1}"
+    digest = sha256(first)
+    response = requests.put(location, params={"digest": digest}, timeout=REQUEST_TIMEOUT)
+    assert response.status_code == 416  # that token is behind the upload too
+    status = requests.get(location, timeout=REQUEST_TIMEOUT)
+    assert status.headers["Range"] == f"0-{CHUNK - 1}"
+    response = requests.put(
+        cloud_registry.rewrite(status.headers["Location"]),
+        params={"digest": digest},
+        timeout=REQUEST_TIMEOUT,
+    )
+    assert response.status_code == 201, response.text
+    response = requests.get(
+        f"{cloud_registry.url}/v2/cloud/race/blobs/{digest}", timeout=REQUEST_TIMEOUT
+    )
+    assert response.status_code == 200 and response.content == first
 
 
 def test_blob_get_redirects_to_a_url_the_client_follows(cloud_registry: CloudRegistry) -> None:

@@ -89,6 +89,20 @@ def test_a_small_closed_upload_is_a_session_object_as_go_writes_it(
     driver.delete("/small")
 
 
+def test_a_resumed_writer_closed_unwritten_leaves_the_session_object(
+    driver: StorageDriver, bucket: storage.Bucket
+) -> None:
+    """A PATCH refused at its offset opened the writer: nothing may be written back."""
+    with driver.writer("/untouched/data") as w:
+        w.write(b"x" * (CHUNK + 5))
+    before = bucket.get_blob("own-tests/untouched/data")
+    with driver.writer("/untouched/data", append=True) as w:
+        assert w.size == CHUNK + 5
+    after = bucket.get_blob("own-tests/untouched/data")
+    assert (after.generation, after.metadata) == (before.generation, before.metadata)
+    driver.delete("/untouched")
+
+
 @pytest.mark.parametrize("offset", ["0", ""])
 def test_resumes_a_session_object_go_wrote_before_any_session(
     driver: StorageDriver, bucket: storage.Bucket, offset: str

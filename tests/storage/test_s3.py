@@ -7,6 +7,7 @@ import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -302,6 +303,29 @@ def test_go_value_forms(moto_s3: str) -> None:
     assert values.path_style  # as Go 2.8 with a regionendpoint
     assert not parse_parameters(parameters(moto_s3, forcepathstyle=False)).path_style
     assert create("s3aws", parameters(moto_s3)).name == "s3aws"
+
+
+def test_listed_times_are_read_as_botocore_reads_them(driver: StorageDriver, bucket: Any) -> None:
+    """The standard library reads the times in listings (ours is set on the driver's botocore
+    session); the instants are botocore's own, and header dates still go to botocore."""
+    from botocore.utils import parse_timestamp
+
+    from distribution.storage.driver.s3 import _timestamp
+
+    for text in ("2026-12-06T05:00:00.000Z", "2026-12-06T05:00:00Z", "2026-12-06T05:00:00.5Z"):
+        assert _timestamp(text) == parse_timestamp(text)
+        assert _timestamp(text).utcoffset() == timedelta(0)
+    http_date = "Sun, 06 Dec 2026 05:00:00 GMT"
+    assert _timestamp(http_date) == parse_timestamp(http_date)
+    with driver.writer("/times/data") as w:
+        w.write(b"in progress")
+    (upload,) = _uploads(bucket, "own-tests/times/data")
+    assert driver.stat("/times/data").mtime == upload["Initiated"]
+    driver.put_content("/times/file", b"x")
+    (listed,) = driver.files("/times")
+    (found,) = bucket.list_objects_v2(Bucket=BUCKET, Prefix="own-tests/times/")["Contents"]
+    assert listed.mtime == found["LastModified"]  # the test's client: botocore's parser
+    driver.delete("/times")
 
 
 def test_every_parameter_as_a_registry_variable() -> None:

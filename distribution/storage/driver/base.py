@@ -264,7 +264,7 @@ class StorageDriver(abc.ABC):
         return None
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float) -> Iterator[None]:
+    def lock(self, path: str, timeout: float, check: bool = True) -> Iterator[None]:
         """Hold an exclusive lock on the file at ``path`` for the ``with`` block.
 
         It excludes every other holder of the same path's lock, in any thread or process,
@@ -272,11 +272,15 @@ class StorageDriver(abc.ABC):
         whose storage can lock across hosts does so (filesystem: ``flock`` on the file itself,
         which NFS carries). Raises :class:`PathNotFoundError` when no file is there once the
         lock is held, :class:`LockTimeoutError` when another keeps it past ``timeout`` seconds.
+
+        ``check=False`` is for a holder whose first act is to read the file: that read looks
+        for it, so the driver need not (a cloud driver's look costs requests). A driver whose
+        lock is the file itself still raises :class:`PathNotFoundError` without one.
         """
         from distribution.storage.driver import flock  # it raises this module's errors
 
         with flock.host_lock(f"{self.name}:{path}", timeout):
-            if self.stat(path).is_dir:
+            if check and self.stat(path).is_dir:
                 raise PathNotFoundError(path)
             yield
 

@@ -113,12 +113,12 @@ class CheckedDriver(StorageDriver):
             return self.driver.version(path)
 
     @contextmanager
-    def lock(self, path: str, timeout: float) -> Iterator[None]:
+    def lock(self, path: str, timeout: float, check: bool = True) -> Iterator[None]:
         """Only taking and letting go of the lock are the driver's: errors of the block pass."""
         self._check(path)
         held = ExitStack()
         with _tagged(self.name, None):
-            held.enter_context(self.driver.lock(path, timeout))
+            held.enter_context(self.driver.lock(path, timeout, check))
         try:
             yield
         finally:

@@ -235,9 +235,11 @@ class FilesystemDriver(StorageDriver):
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def lock(self, path: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+    def lock(
+        self, path: str, timeout: float, check: bool = True
+    ) -> contextlib.AbstractContextManager[None]:
         """``flock`` on the file itself: it excludes every process of every host that shares
-        this directory, NFS included."""
+        this directory, NFS included (so a missing file is always found, ``check`` or not)."""
         return flock.held(self._full(path), timeout, path)
 
     def _full(self, path: str) -> str:

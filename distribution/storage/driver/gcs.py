@@ -326,6 +326,9 @@ class _Writer(FileWriter):
         self._session: str | None = None
         self._offset = 0
         self._lost = False
+        #: Whether the session object must be (re)written at close: not for a resumed
+        #: session nothing was written to (a PATCH refused at its offset writes nothing).
+        self._changed = True
 
     def resume(self, blob: storage.Blob) -> None:
         """Continue ``blob``: its upload session if it is one, else a copy of its content."""
@@ -346,6 +349,7 @@ class _Writer(FileWriter):
                 blob.download_as_bytes(timeout=HTTP_TIMEOUT, retry=self._driver._retry)
             )
             self._size = self._offset + len(self._buffer)
+            self._changed = False
             return
         chunk = self._driver._chunksize
         with blob.open("rb", chunk_size=chunk, retry=self._driver._retry) as existing:
@@ -353,6 +357,7 @@ class _Writer(FileWriter):
                 self.write(data)
 
     def _write(self, data: bytes) -> int:
+        self._changed = True
         with _translated(self._key):
             self._buffer += data
             chunk = self._driver._chunksize
@@ -361,7 +366,7 @@ class _Writer(FileWriter):
         return len(data)
 
     def _close(self) -> None:
-        if self._committed or self._lost:
+        if self._committed or self._lost or not self._changed:
             return
         # Always a session object, as Go's Close writes it: Go 2.8 resumes nothing else.
         with _translated(self._key):
