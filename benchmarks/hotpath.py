@@ -87,6 +87,11 @@ def heads(layer: str) -> dict[str, bytes]:
         "v2": f"GET /v2/ HTTP/1.1\r\n{common}\r\n".encode(),
         "manifest": f"GET /v2/a/b/manifests/latest HTTP/1.1\r\n{common}{accept}\r\n".encode(),
         "head": f"HEAD /v2/a/b/blobs/{layer} HTTP/1.1\r\n{common}\r\n".encode(),
+        # as hey sends it (Go's client, with hey's default Content-Type)
+        "head-hey": (
+            f"HEAD /v2/a/b/blobs/{layer} HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n"
+            "User-Agent: hey/0.0.1\r\nContent-Type: text/html\r\nAccept-Encoding: gzip\r\n\r\n"
+        ).encode(),
     }
 
 
