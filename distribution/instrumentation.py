@@ -183,16 +183,17 @@ _V4_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
 def _begin() -> None:
-    environ = request.environ
-    request_id = g.request_id = new_request_id()
-    g.started_at = time.perf_counter()
+    ctx, req = g._get_current_object(), request._get_current_object()  # each proxy looked up once
+    environ = req.environ
+    request_id = ctx.request_id = new_request_id()
+    ctx.started_at = time.perf_counter()
     fields = request_fields(environ, request_id)
-    for key, value in (request.view_args or {}).items():
+    for key, value in (req.view_args or {}).items():
         if key in ("name", "reference", "digest", "uuid"):
             fields[f"vars.{key}"] = value
-    g.log_token = log_module.bind(fields)
+    ctx.log_token = log_module.bind(fields)
     if ROUTE_KEY in environ:
-        route = metrics.route_name(request.endpoint)
+        route = metrics.route_name(req.endpoint)
         environ[ROUTE_KEY] = route
         if route is not None:
             metrics.http_in_flight.labels(route).inc()

@@ -5,7 +5,7 @@ Blobs are streamed from the driver, never read whole (see :mod:`distribution.api
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Request, Response, redirect, request
 from werkzeug.http import parse_range_header
 
 from distribution import errors, instrumentation, notifications
@@ -23,15 +23,16 @@ CACHE_CONTROL = "max-age=31536000"
 @bp.route("/v2/<path:name>/blobs/<digest>", methods=["GET", "HEAD"])
 def get_blob(name: str, digest: str) -> Response:
     """The blob's content, or a 307 to the storage backend when it offers a URL."""
-    repository = RepositoryBlobs(context.registry().blobs, name)
+    registry, req = context.registry(), request._get_current_object()  # each looked up once
+    repository = RepositoryBlobs(registry.blobs, name)
     descriptor = repository.stat(Digest.parse(digest))
     notifications.blob_pulled(name, descriptor)
-    if not context.config().storage.redirect.disable:
-        client = instrumentation.remote_addr(request.environ)
-        url = repository.blobs.redirect_url(descriptor.digest, request.method, client)
+    if not registry.config.storage.redirect.disable:
+        client = instrumentation.remote_addr(req.environ)
+        url = repository.blobs.redirect_url(descriptor.digest, req.method, client)
         if url:
             return redirect(url, code=307)
-    return _serve(repository, descriptor)
+    return _serve(req, repository, descriptor)
 
 
 @bp.route("/v2/<path:name>/blobs/<digest>", methods=["DELETE"])
@@ -48,40 +49,40 @@ def delete_blob(name: str, digest: str) -> Response:
     return response
 
 
-def _serve(repository: RepositoryBlobs, descriptor: Descriptor) -> Response:
+def _serve(req: Request, repository: RepositoryBlobs, descriptor: Descriptor) -> Response:
     """200, 206, 304 or 416 for ``descriptor``, with the headers distribution sends."""
     headers = {
         "ETag": f'"{descriptor.digest}"',
         "Cache-Control": CACHE_CONTROL,
         "Docker-Content-Digest": str(descriptor.digest),
     }
-    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(
+    if "HTTP_IF_NONE_MATCH" in req.environ and req.if_none_match.contains_weak(
         str(descriptor.digest)
     ):
         return Response(status=304, headers=headers)
     size = descriptor.size
     status, (start, stop) = 200, (0, size)
-    requested = _byte_range(size, headers)
+    requested = _byte_range(req, size, headers)
     if requested is not None:
         status, (start, stop) = 206, requested
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     headers.update({"Accept-Ranges": "bytes", "Content-Length": str(stop - start)})
-    if request.method == "HEAD":
+    if req.method == "HEAD":
         return Response(status=status, headers=headers, mimetype=OCTET_STREAM)
-    body = FileBody(request.environ, repository.blobs.open(descriptor.digest, start), stop - start)
+    body = FileBody(req.environ, repository.blobs.open(descriptor.digest, start), stop - start)
     return Response(
         body, status=status, headers=headers, mimetype=OCTET_STREAM, direct_passthrough=True
     )
 
 
-def _byte_range(size: int, headers: dict[str, str]) -> tuple[int, int] | None:
+def _byte_range(req: Request, size: int, headers: dict[str, str]) -> tuple[int, int] | None:
     """The ``[start, stop)`` the request asks for, as Go's ``http.ServeContent``; None: all.
 
     A malformed ``Range`` or one past the end is ``RANGE_INVALID`` (416); a multi-range request
     gets the whole blob, as RFC 9110 allows, and so does an ``If-Range`` for another ETag.
     """
-    header = request.headers.get("Range")
-    if_range = request.headers.get("If-Range")
+    header = req.headers.get("Range")
+    if_range = req.headers.get("If-Range")
     if not header or (if_range is not None and if_range != headers["ETag"]) or "," in header:
         return None
     parsed = parse_range_header(header)

@@ -41,14 +41,14 @@ def get_manifest(name: str, reference: str) -> Response:
     answered with its linux/amd64 image, as v3 does for old clients.
     """
     tag, digest = _parse_reference(reference, for_put=False)
-    registry = context.registry()
+    registry, req = context.registry(), request._get_current_object()  # each looked up once
     store = ManifestStore(registry.blobs, name)
     if tag is not None:
         digest = TagStore(registry.driver, name, contents=registry.contents).resolve(tag)
-    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(str(digest)):
+    if "HTTP_IF_NONE_MATCH" in req.environ and req.if_none_match.contains(str(digest)):
         usage.pulled(name, tag, digest)
         return Response(status=304)
-    accepted = manifest.accepted_types(request.headers.get("Accept", ""))
+    accepted = manifest.accepted_types(req.environ.get("HTTP_ACCEPT", ""))
     body = store.get(digest)
     media_type = manifest.classify_stored(digest, body)
     manifest.check_acceptable(media_type, accepted)
