@@ -221,6 +221,14 @@ class TestNegotiation:
         env.push("app", "t", env.image("app"))
         assert env.get("app", "t", accept=f"*/*;q=0.1, {OCI_MANIFEST};q=0.5").status_code == 200
 
+    @pytest.mark.parametrize(
+        "accept", [f"{OCI_MANIFEST}; charset=utf-8", f"{OCI_MANIFEST};q=2", f"x/y, {OCI_MANIFEST}"]
+    )
+    def test_an_accepted_type_is_read_before_its_parameters(self, env: Env, accept: str) -> None:
+        """As Go's ``mime.ParseMediaType``: parameters, even a bad ``q``, do not hide the type."""
+        env.push("app", "t", env.image("app"))
+        assert env.get("app", "t", accept=accept).status_code == 200
+
     @pytest.mark.parametrize("accept", [None, "*/*", OCI_MANIFEST])
     def test_oci_index_needs_oci_index_accept(self, env: Env, accept: str | None) -> None:
         body, _ = child_index(env, "app")
