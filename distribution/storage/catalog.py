@@ -13,9 +13,10 @@ the garbage collector to clean.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
-from distribution.storage import paths
+from distribution.storage import ahead, paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 
 
@@ -43,15 +44,13 @@ def repositories(
     whether more remain.
 
     Folders that sort wholly before ``last`` are skipped without being listed, and the walk
-    stops at the first name past the page, so a page costs about one listing per folder on
-    its path rather than a walk of the whole tree. A filter counts before the page is cut,
-    so every page but the last is full, and folders it rules out are not walked at all.
+    stops a few folders past the page, so a page costs about one listing per folder on its
+    path rather than a walk of the whole tree. A filter counts before the page is cut, so
+    every page but the last is full, and folders it rules out are not walked at all.
     """
     found: list[str] = []
-    for name in _walk(driver, paths.REPOSITORIES, "", last, only):
-        if only is not None and not only.includes(name):
-            continue
-        if not has_content(driver, name):
+    for name, content in _walk(_Look(driver, last, only, check=True)):
+        if not content:
             continue
         if len(found) == limit:
             return found, True
@@ -82,26 +81,61 @@ def _entries(driver: StorageDriver, folder: str) -> list[str]:
 
 def walk(driver: StorageDriver) -> Iterator[str]:
     """Every repository, in catalog order, found as the walk goes."""
-    return _walk(driver, paths.REPOSITORIES, "", "", None)
+    return (name for name, _ in _walk(_Look(driver, "", None, check=False)))
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What the walk reads of one folder: its entries and, for a repository to list, whether
+    it holds anything (``check``; else it counts as holding something)."""
+
+    driver: StorageDriver
+    last: str
+    only: Filter | None
+    check: bool
+
+    def __call__(self, folder: str, name: str) -> tuple[list[str], bool | None]:
+        """``folder``'s entries (full paths) in path order, none when it is gone; and None
+        when it is no repository to list (the root, no ``_manifests``, at or before ``last``,
+        filtered out), else whether it has content."""
+        try:
+            children = sorted(self.driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
+        except PathNotFoundError:
+            children = []
+        if (
+            not name
+            or not any(child.endswith("/_manifests") for child in children)
+            or path_key(name) <= path_key(self.last)
+            or (self.only is not None and not self.only.includes(name))
+        ):
+            return children, None
+        return children, has_content(self.driver, name) if self.check else True
 
 
 def _walk(
-    driver: StorageDriver, folder: str, name: str, last: str, only: Filter | None
-) -> Iterator[str]:
-    try:
-        children = sorted(driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
-    except PathNotFoundError:
-        return
-    entries = [child.rsplit("/", 1)[1] for child in children]
-    if name and "_manifests" in entries and path_key(name) > path_key(last):
-        yield name
-    for child, entry in zip(children, entries, strict=True):
+    look: _Look,
+    folder: str = paths.REPOSITORIES,
+    name: str = "",
+    seen: tuple[list[str], bool | None] | None = None,
+) -> Iterator[tuple[str, bool]]:
+    """``(repository, has content)`` at and under ``folder``; the folders below each level are
+    looked at a few at a time ahead of the one walked (``seen``: ``folder``'s look, made)."""
+    children, content = seen if seen is not None else look(folder, name)
+    if content is not None:
+        yield name, content
+    below: list[tuple[str, str]] = []
+    for child in children:
+        entry = child.rsplit("/", 1)[1]
         if entry.startswith("_"):
             continue
         repository = f"{name}/{entry}" if name else entry
-        if _before(repository, last) or (only is not None and not only.may_contain(repository)):
+        if _before(repository, look.last) or (
+            look.only is not None and not look.only.may_contain(repository)
+        ):
             continue
-        yield from _walk(driver, child, repository, last, only)
+        below.append((child, repository))
+    for (child, repository), made in ahead.ordered(lambda item: look(*item), below):
+        yield from _walk(look, child, repository, made)
 
 
 def _before(folder: str, last: str) -> bool:
