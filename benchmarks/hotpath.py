@@ -13,6 +13,7 @@ from __future__ import annotations
 import cProfile
 import hashlib
 import json
+import os
 import pstats
 import socket
 import sys
@@ -132,7 +133,7 @@ def main(argv: list[str]) -> None:
             if profile:
                 profiler = cProfile.Profile()
                 profiler.runcall(serve, app, cfg, head, server, client)
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "30")))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from distribution import (
     notifications,
     proxy,
     reference,
+    routing,
     tracing,
     ui,
 )
@@ -81,8 +82,11 @@ class RegistryFlask(Flask):
     - no check, for every hook and view, that the function is not ``async`` (none is, and
       ``inspect`` takes a few microseconds each time);
     - no Flask session (the UI signs its own cookie, :mod:`distribution.ui.session`);
-    - the URL adapter bound with the request's host found once, not twice.
+    - the URL adapter bound with the request's host found once, not twice;
+    - URL matches remembered (:mod:`distribution.routing`).
     """
+
+    url_map_class = routing.RegistryMap
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
