@@ -26,15 +26,17 @@ from gunicorn.config import Config
 from gunicorn.http import wsgi
 
 from distribution import config as config_module
+from distribution import server as registry_server
 from distribution import worker
 from distribution.app import create_app
 
-REQUESTS = 2000
+REQUESTS = int(os.environ.get("REQUESTS", "2000"))
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def build_app() -> tuple[Callable, str]:
-    """A registry on a temporary directory holding one image ``a/b:latest``; its layer."""
+def build_app() -> tuple[Callable, str, Config]:
+    """A registry on a temporary directory holding one image ``a/b:latest``; its layer; the
+    gunicorn settings ``registry serve`` would run it with."""
     root = tempfile.mkdtemp()
     config = config_module.parse(
         f"""
@@ -78,7 +80,12 @@ http: {{addr: 127.0.0.1:5000, secret: x}}
     )
     assert answer.status_code == 201, answer.data
     time.sleep(2.2)  # past the file cache's settling time: its entries are kept from now
-    return app, digests[0]
+    cfg = Config()
+    for key, value in registry_server.gunicorn_options(config).items():
+        cfg.set(key, value)
+    if hasattr(worker, "settle"):  # absent from trees older than the change that added it
+        worker.settle(cfg)
+    return app, digests[0], cfg
 
 
 def heads(layer: str) -> dict[str, bytes]:
@@ -115,10 +122,7 @@ def serve(app: Callable, cfg: Config, head: bytes, server: socket.socket, client
 def main(argv: list[str]) -> None:
     profile = "--profile" in argv
     cases = [arg for arg in argv if not arg.startswith("--")] or ["v2", "manifest", "head"]
-    app, layer = build_app()
-    cfg = Config()
-    if hasattr(worker, "settle"):  # absent from trees older than the change that added it
-        worker.settle(cfg)
+    app, layer, cfg = build_app()
     server, client = socket.socketpair()
     with server, client:
         for name in cases:
@@ -133,7 +137,9 @@ def main(argv: list[str]) -> None:
             if profile:
                 profiler = cProfile.Profile()
                 profiler.runcall(serve, app, cfg, head, server, client)
-                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "30")))
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+                    int(os.environ.get("TOP", "30"))
+                )
 
 
 if __name__ == "__main__":
