@@ -18,7 +18,16 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from distribution import app as app_module
-from distribution import debug, maintenance, notifications, proxyheaders, tls, tlsconfig, worker
+from distribution import (
+    balance,
+    debug,
+    maintenance,
+    notifications,
+    proxyheaders,
+    tls,
+    tlsconfig,
+    worker,
+)
 from distribution import log as log_module
 from distribution.api.access import USER_ENVIRON
 from distribution.api.filebody import DIRECT_BYTES
@@ -50,6 +59,7 @@ class RegistryServer(BaseApplication):
             self.cfg.set(key, value)
         maintenance.install(self.cfg, self.config)
         notifications.install(self.cfg, self.config)
+        balance.install(self.cfg)
 
     def run(self) -> None:
         """Start the master; what it has imported is frozen first, so the garbage collector

@@ -47,7 +47,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from distribution import debug, tls
+from distribution import balance, debug, tls
 from distribution.config import HTTPTimeouts
 from distribution.tls import clienthello
 
@@ -68,6 +68,8 @@ THREAD_IDLE = 30.0
 NEXT_REQUEST_WAIT_MS = 2
 #: Seconds between two heartbeats to gunicorn's arbiter.
 HEARTBEAT = 1.0
+#: Seconds between two looks at the board while other workers hold fewer connections.
+HELD_BACK_RECHECK = 0.01
 #: Bytes of body, at most, sent in one piece with the response head.
 COALESCE_MAX = 64 << 10
 
@@ -190,6 +192,9 @@ class RegistryWorker(ThreadWorker):
 
     timeouts = HTTPTimeouts()
     tls_factory: Callable[[Any], tls.ServerTLS] | None = None
+    #: Set by the master before the fork (:func:`distribution.balance.install`).
+    board: balance.Board | None = None
+    board_slot = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -199,6 +204,8 @@ class RegistryWorker(ThreadWorker):
         self._server_tls: tls.ServerTLS | None = None
         self._parked: set[_Connection] = set()
         self._next_heartbeat = 0.0
+        self._published = -1
+        self._held_back = False
 
     def init_process(self) -> None:
         # The arbiter may stop a worker while it boots: until init_signals installs the
@@ -231,7 +238,8 @@ class RegistryWorker(ThreadWorker):
             if time.monotonic() >= self._next_heartbeat:
                 self.notify()  # a system call: once a second, not on every event
                 self._next_heartbeat = time.monotonic() + HEARTBEAT
-            can_accept = self.nr_conns < self.worker_connections
+                self._published = -1  # and to the board, which takes it as a heartbeat too
+            can_accept = self.nr_conns < self.worker_connections and self._fair_share()
             if can_accept != self._accepting:
                 self.set_accept_enabled(can_accept)
             self.wait_for_and_dispatch_events(timeout=self._next_wakeup())
@@ -240,6 +248,16 @@ class RegistryWorker(ThreadWorker):
             self._expire()
             self._unpark()
         self._stop()
+
+    def _fair_share(self) -> bool:
+        """Publish this worker's connections on the board; whether it may accept another."""
+        if self.board is None:
+            return True
+        if self.nr_conns != self._published:
+            self.board.publish(self.board_slot, self.nr_conns)
+            self._published = self.nr_conns
+        self._held_back = not self.board.may_accept(self.board_slot, self.nr_conns)
+        return not self._held_back
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -566,14 +584,20 @@ class RegistryWorker(ThreadWorker):
                 self._close(conn)
 
     def _next_wakeup(self) -> float:
+        """Seconds until the next deadline, at most one; while held back, the board's counts
+        are looked at again soon (another worker may have taken its share meanwhile)."""
+        longest = HELD_BACK_RECHECK if self._held_back else 1.0
         if not self._deadlines:
-            return 1.0
-        return min(1.0, max(0.0, self._deadlines[0][0] - time.monotonic()))
+            return longest
+        return min(longest, max(0.0, self._deadlines[0][0] - time.monotonic()))
 
     def _stop(self) -> None:
         """Stop accepting. Requests in flight, heads half received included, get up to
         ``graceful_timeout``; a connection with nothing received yet, a short linger for a
-        request already on its way."""
+        request already on its way. Off the board first: the other workers take every new
+        connection."""
+        if self.board is not None:
+            self.board.withdraw(self.board_slot)
         self.set_accept_enabled(False)
         linger = time.monotonic() + STOP_KEEPALIVE_LINGER
         for _, _, conn in list(self._deadlines):
