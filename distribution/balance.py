@@ -12,6 +12,10 @@ memory shared through ``fork``. A worker accepts only while it holds no more tha
 :data:`SLACK` more than the least loaded live worker. The least loaded always accepts, so
 some worker always does. A worker that stops publishing (hung, or gone before the master
 reaped it) counts as absent after :data:`STALE` seconds.
+
+The board is a scheduling hint inside one master, not registry state: workers and replicas
+still share state only through storage and Redis. A count read wrong places one connection
+on the wrong worker, no more.
 """
 
 from __future__ import annotations
