@@ -11,11 +11,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from threading import Thread
 
 import pytest
 import requests
 
+from distribution.api import body
 from tests.conftest import free_port, make_certificate
 from tests.process import START_TIMEOUT
 
@@ -123,3 +126,26 @@ def test_tls_keep_alive(tls_server, certificate) -> None:
         answers = _responses(conn, 2)
     assert [a["sha256"] for a in answers] == [hashlib.sha256(b).hexdigest() for b in bodies]
     assert all(a["direct"] for a in answers)
+
+
+def test_receive_buffers_follow_the_bodies_not_the_threads() -> None:
+    """Bodies received at once get their own buffers; afterwards at most ``IDLE_BUFFERS`` stay,
+    and a buffer one thread let go serves the next body on any thread."""
+    body._idle.clear()
+    with ExitStack() as stack:
+        views = [stack.enter_context(body._buffer()) for _ in range(4)]
+        assert len({id(view.obj) for view in views}) == 4
+        assert all(len(view) == body.CHUNK_SIZE for view in views)
+    assert len(body._idle) == body.IDLE_BUFFERS
+    kept = {id(view.obj) for view in body._idle}
+    taken: list[int] = []
+
+    def receive() -> None:
+        with body._buffer() as view:
+            taken.append(id(view.obj))
+
+    thread = Thread(target=receive)
+    thread.start()
+    thread.join()
+    assert taken[0] in kept
+    assert len(body._idle) == body.IDLE_BUFFERS

@@ -14,10 +14,11 @@ is read and dropped (for a bounded time) before the answer goes out.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,10 @@ MAX_LENGTH_DIGITS = 19
 #: How long a response waits while the unread rest of its request's body is dropped.
 DISCARD_SECONDS = 1.0
 
-Sink = Callable[[memoryview], Any]
+#: Receive buffers kept between bodies, per process.
+IDLE_BUFFERS = 2
 
-_buffers = threading.local()
+Sink = Callable[[memoryview], Any]
 
 
 class IncompleteBody(Exception):
@@ -93,7 +95,11 @@ class DirectSource:
         self.reader.length = remaining
         if buffered:
             sink(memoryview(buffered))
-        view = _buffer()
+        with _buffer() as view:
+            self._receive(view, sink, length, remaining)
+        return length
+
+    def _receive(self, view: memoryview, sink: Sink, length: int, remaining: int) -> None:
         while remaining:
             try:
                 received = self.sock.recv_into(view, min(remaining, CHUNK_SIZE))
@@ -106,7 +112,6 @@ class DirectSource:
             remaining -= received
             self.reader.length = remaining
             sink(view[:received])
-        return length
 
 
 def direct_source(environ: dict[str, Any], length: int | None) -> DirectSource | None:
@@ -183,9 +188,24 @@ def discard_rest(environ: dict[str, Any], seconds: float) -> None:
             sock.settimeout(timeout)
 
 
-def _buffer() -> memoryview:
-    """This thread's reusable receive buffer."""
-    view = getattr(_buffers, "view", None)
+@contextlib.contextmanager
+def _buffer() -> Iterator[memoryview]:
+    """A receive buffer for one body: one of the idle ones, or a new one.
+
+    Shared by the process's threads rather than kept per thread: memory follows the bodies
+    being received at once, not every thread that ever received one (16 MiB a worker).
+    """
+    with _idle_lock:
+        view = _idle.pop() if _idle else None
     if view is None:
-        view = _buffers.view = memoryview(bytearray(CHUNK_SIZE))
-    return view
+        view = memoryview(bytearray(CHUNK_SIZE))
+    try:
+        yield view
+    finally:
+        with _idle_lock:
+            if len(_idle) < IDLE_BUFFERS:
+                _idle.append(view)
+
+
+_idle: list[memoryview] = []
+_idle_lock = threading.Lock()

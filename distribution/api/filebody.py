@@ -32,6 +32,10 @@ from typing import Any, BinaryIO
 SEND_CHUNK = 1 << 20
 #: Bytes mapped at a time: a mapped page counts in the worker's resident memory until unmapped.
 MAP_WINDOW = 8 << 20
+#: Bytes read for the first piece when the rest goes from mapped windows: what the worker
+#: sends in one with the head (``worker.COALESCE_MAX``). A larger read would be a buffer of
+#: its own per pull, which glibc keeps in the thread's arena after it is freed.
+FIRST_PIECE = 64 << 10
 #: ``environ`` key: bytes of the body sent on the socket around the server.
 DIRECT_BYTES = "distribution.direct_bytes"
 
@@ -53,22 +57,22 @@ class FileBody:
         self._remaining = length
 
     def __iter__(self) -> Iterator[bytes]:
-        data = self._read()
+        sock = _direct_socket(self._environ)
+        data = self._read(FIRST_PIECE if sock is not None else SEND_CHUNK)
         if data:
             yield data
-        sock = _direct_socket(self._environ)
         if sock is not None and self._remaining:
             self._send_mapped(sock)
-        while data := self._read():
+        while data := self._read(SEND_CHUNK):
             yield data
 
     def close(self) -> None:
         self._file.close()
 
-    def _read(self) -> bytes:
+    def _read(self, most: int) -> bytes:
         if not self._remaining:
             return b""
-        data = self._file.read(min(SEND_CHUNK, self._remaining))
+        data = self._file.read(min(most, self._remaining))
         if not data:
             name = getattr(self._file, "name", "the file")
             raise FileCutShort(f"{name}: {self._remaining} bytes missing at its end")
