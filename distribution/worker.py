@@ -239,7 +239,7 @@ class RegistryWorker(ThreadWorker):
                 self.notify()  # a system call: once a second, not on every event
                 self._next_heartbeat = time.monotonic() + HEARTBEAT
                 self._published = -1  # and to the board, which takes it as a heartbeat too
-            can_accept = self.nr_conns < self.worker_connections and self._fair_share()
+            can_accept = self._fair_share() and self.nr_conns < self.worker_connections
             if can_accept != self._accepting:
                 self.set_accept_enabled(can_accept)
             self.wait_for_and_dispatch_events(timeout=self._next_wakeup())
@@ -598,6 +598,7 @@ class RegistryWorker(ThreadWorker):
         connection."""
         if self.board is not None:
             self.board.withdraw(self.board_slot)
+        self._held_back = False
         self.set_accept_enabled(False)
         linger = time.monotonic() + STOP_KEEPALIVE_LINGER
         for _, _, conn in list(self._deadlines):
