@@ -55,14 +55,18 @@ def _workers(master: int) -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
-def _established(port: int) -> set[str]:
-    """Socket inodes of the server side of established TCP connections on ``port``."""
+#: TCP states in /proc/net/tcp: established, and closed by the client but not yet by us.
+ESTABLISHED, CLOSE_WAIT = "01", "08"
+
+
+def _sockets(port: int, states: tuple[str, ...] = (ESTABLISHED,)) -> set[str]:
+    """Socket inodes of the server side of TCP connections on ``port`` in ``states``."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":
+            if local_port == port and fields[3] in states:
                 inodes.add(fields[9])
     return inodes
 
@@ -102,11 +106,11 @@ def _open_at_once(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
-def _shares(registry, port: int, expected: int) -> list[int]:
+def _shares(registry, port: int, expected: int, states=(ESTABLISHED,)) -> list[int]:
     """Each worker's connections, once the server side has them all."""
     deadline = time.monotonic() + 5
     while True:
-        inodes = _established(port)
+        inodes = _sockets(port, states)
         shares = [_held(pid, inodes) for pid in _workers(registry.proc.pid)]
         if sum(shares) >= expected or time.monotonic() > deadline:
             return shares
@@ -133,7 +137,8 @@ def test_connections_opened_at_once_are_shared(start_registry) -> None:
         assert max(shares) - min(shares) <= balance.SLACK + 1, shares
         for sock in socks:
             sock.close()
-        while sum(_shares(registry, port, 0)):  # the server sees them closed
+        # until the workers have closed them too (and no longer count them)
+        while sum(_shares(registry, port, 0, (ESTABLISHED, CLOSE_WAIT))):
             time.sleep(0.05)
 
 
