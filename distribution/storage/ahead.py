@@ -3,7 +3,7 @@
 A walk of the tree reads one folder after another, and on a cold page cache (or a cloud
 store) each read waits on the disk or the network while the CPU idles. Reading the next few
 folders while the caller handles this one keeps several reads in flight: eight at once, a
-cold catalog walk of 10,000 repositories took 1.45 s instead of 2.5-3.0 (benchmarks/README.md).
+cold catalog walk of 10,000 repositories took 1.45 s instead of 3.0 (benchmarks/README.md).
 """
 
 from __future__ import annotations
