@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from distribution.api.filebody import MAP_WINDOW, SEND_CHUNK
+from tests.api.test_uploads_process import proc_field, workers
 from tests.conftest import free_port, make_certificate
 from tests.observability.test_metrics import samples
 from tests.replicas.blobs import push_blob
@@ -82,6 +83,25 @@ def test_blob_bodies_are_whole_on_one_keep_alive_connection(start_registry, tmp_
     assert registry.stop() == 0
     assert f'"GET {path} HTTP/1.1" 200 {len(DATA)} ' in registry.stdout
     assert f'"GET {path} HTTP/1.1" 206 {len(DATA) - MAP_WINDOW} ' in registry.stdout
+
+
+def test_sent_pages_leave_the_workers_memory(start_registry, tmp_path: Path) -> None:
+    """A window's pages are let go once sent: a pull does not raise a worker's peak by one."""
+    registry = start_registry(filesystem_config(tmp_path / "data"))
+    digest = push_blob(registry.url, NAME, DATA)
+    path = f"/v2/{NAME}/blobs/{digest}"
+    pids = workers(registry)
+    conns = [connect(registry) for _ in pids]
+    for conn in conns:  # each worker's first blob answer, before the peak is read
+        assert get(conn, path, Range="bytes=0-99")[::2] == (206, DATA[:100])
+    before = {pid: proc_field(pid, "VmHWM", "status") for pid in pids}
+    for conn in conns * 2:
+        status, _, body = get(conn, path)
+        assert (status, body == DATA) == (200, True)
+    grown_kib = max(proc_field(pid, "VmHWM", "status") - before[pid] for pid in pids)
+    assert grown_kib < MAP_WINDOW // 2 // 1024, grown_kib
+    for conn in conns:
+        conn.close()
 
 
 def test_blob_bodies_over_tls(start_registry, tmp_path: Path) -> None:

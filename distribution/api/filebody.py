@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 #: Bytes read or sent at a time: larger sends cost fewer system calls, smaller ones stay in the
 #: CPU's cache while the kernel copies them (1 MiB measured best).
 SEND_CHUNK = 1 << 20
-#: Bytes mapped at a time: a mapped page counts in the worker's resident memory until unmapped.
+#: Bytes mapped at a time, and asked of the disk ahead of the one being sent.
 MAP_WINDOW = 8 << 20
 #: Bytes read for the first piece when the rest goes from mapped windows: what the worker
 #: sends in one with the head (``worker.COALESCE_MAX``). A larger read would be a buffer of
@@ -101,12 +101,25 @@ class FileBody:
                     with view[offset : offset + SEND_CHUNK] as piece:
                         sock.sendall(piece)
                     self._sent_directly(min(SEND_CHUNK, size - offset))
+                    _forget(window, offset, SEND_CHUNK)
             position = base + size
         self._file.seek(position)
 
     def _sent_directly(self, count: int) -> None:
         self._remaining -= count
         self._environ[DIRECT_BYTES] = self._environ.get(DIRECT_BYTES, 0) + count
+
+
+def _forget(window: mmap.mmap, offset: int, length: int) -> None:
+    """Unmap the pages of a piece the socket has copied, so they leave the worker's memory.
+
+    A mapped page stays in the process's resident set until the window is unmapped: 8 MiB per
+    pull on top of the worker's own memory (its VmHWM grew from 38.9 to 47.3 MiB in one pull).
+    The page cache keeps the pages; only this mapping of them goes.
+    """
+    start = offset - offset % mmap.PAGESIZE
+    with contextlib.suppress(OSError, ValueError):  # only a hint
+        window.madvise(mmap.MADV_DONTNEED, start, min(offset + length, len(window)) - start)
 
 
 def _read_ahead(fd: int, offset: int, length: int) -> None:
