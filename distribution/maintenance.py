@@ -237,7 +237,9 @@ def install(cfg: Any, config: Configuration) -> None:
 def start(config: Configuration, lock_path: str) -> threading.Thread | None:
     """Start this worker's maintenance thread; it works once it holds the replica's lock."""
     storage = config.storage
-    driver = drivers.create(storage.driver, storage.parameters)
+    # Not verified again, as the worker's own (Registry.from_config): a worker booting while
+    # storage is unreachable must not stop the server.
+    driver = drivers.create(storage.driver, storage.parameters, verify=False)
     scheduled = jobs(config, driver)
     if not scheduled:
         return None

@@ -37,7 +37,11 @@ class Registry:
 
     @classmethod
     def from_config(cls, config: Configuration) -> Registry:
+        """The registry a worker serves, its storage not verified again: ``registry serve``
+        verified it before forking the workers (:func:`distribution.cli.prepare`). A worker
+        that fails while booting makes gunicorn stop the whole server, so storage unreachable
+        while one starts (the second still booting, or one respawned after the OOM killer)
+        would take the registry down rather than have it answer 503 until storage is back."""
         storage = config.storage
-        return cls(
-            config, drivers.create(storage.driver, storage.parameters), cache_from_config(config)
-        )
+        driver = drivers.create(storage.driver, storage.parameters, verify=False)
+        return cls(config, driver, cache_from_config(config))

@@ -8,7 +8,9 @@ and every blob served hashes to its digest.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +118,34 @@ def test_upload_survives_the_emulator_going_away(
         response = requests.get(f"{registry.url}/v2/{REPO}/blobs/{blob}", timeout=REQUEST_TIMEOUT)
         assert response.status_code == 200, response.text
         assert sha256(response.content) == blob
+    assert "Traceback" not in registry.process.log, registry.process.log
+
+
+def test_workers_started_while_the_emulator_is_down_serve_503(
+    emulator: tuple[str, Emulator], start_cloud_registry: StartCloudRegistry
+) -> None:
+    """A worker that boots while storage is unreachable (respawned after the OOM killer, or the
+    second one still booting when storage went away) answers 503 like the others: storage was
+    checked once, when ``registry serve`` started, and the registry keeps running."""
+    driver, server = emulator
+    registry = start_cloud_registry(driver, server.url)
+    stored = _push(registry, random.Random(29).randbytes(1024))
+    blob_url = f"{registry.url}/v2/{REPO}/blobs/{stored}"
+
+    server.stop()
+    killed = registry.serving_pids()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    response = requests.get(blob_url, timeout=REQUEST_TIMEOUT)  # waits for a new worker
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+
+    server.start()
+    response = requests.get(blob_url, timeout=REQUEST_TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert sha256(response.content) == stored
+    assert registry.process.proc.poll() is None, registry.process.log
+    assert not registry.serving_pids() & killed
     assert "Traceback" not in registry.process.log, registry.process.log
 
 

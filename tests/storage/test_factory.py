@@ -12,6 +12,7 @@ from distribution.storage.driver import (
     DriverUnavailableError,
     InvalidParameterError,
     StorageDriver,
+    StorageDriverError,
     UnknownDriverError,
     create,
     factory,
@@ -102,6 +103,19 @@ def test_register_a_constructor() -> None:
     driver = create("custom", {"option": 1})
     assert isinstance(driver, CheckedDriver)
     assert seen == [{"option": 1}]
+
+
+def test_create_verifies_the_storage_unless_told_not_to() -> None:
+    class Unreachable(InMemoryDriver):
+        def verify(self) -> None:
+            raise StorageDriverError("cannot reach bucket 'b'", "custom")
+
+    register("custom", lambda parameters: Unreachable())
+    with pytest.raises(StorageDriverError, match="cannot reach bucket 'b'"):
+        create("custom")
+    driver = create("custom", verify=False)  # a worker's: its master verified the storage
+    with pytest.raises(StorageDriverError, match="cannot reach bucket 'b'"):
+        driver.verify()
 
 
 def test_a_missing_optional_dependency_fails_only_when_selected(

@@ -142,7 +142,6 @@ class AzureDriver(StorageDriver):
         self._container: ContainerClient = service.get_container_client(container)
         root = rootdirectory.strip("/")
         self._root = f"{root}/" if root else ""
-        self._check_container(container)
 
     @property
     def name(self) -> str:
@@ -269,8 +268,9 @@ class AzureDriver(StorageDriver):
             return None
         return self._signed_url(self._blob(path), SAS_EXPIRY)
 
-    def _check_container(self, container: str) -> None:
+    def verify(self) -> None:
         """Fail at start-up, in one line, rather than on the first request."""
+        container = self._container.container_name
         try:
             self._container.get_container_properties()
         except ResourceNotFoundError as exc:

@@ -203,6 +203,13 @@ class StorageDriver(abc.ABC):
     def name(self) -> str:
         """The name the driver is registered and configured under."""
 
+    def verify(self) -> None:
+        """Raise :class:`StorageDriverError` (or :class:`InvalidParameterError`, naming the
+        parameter) when the storage cannot be used: a bucket or container missing, credentials
+        refused, a service that does not answer. Called once at start-up by
+        :func:`~distribution.storage.driver.factory.create`; nothing to check by default."""
+        return None
+
     @abc.abstractmethod
     def get_content(self, path: str) -> bytes:
         """Return the whole file; meant for small files (links, manifests).

@@ -53,6 +53,9 @@ class CheckedDriver(StorageDriver):
     def directory_versions(self) -> bool:  # type: ignore[override]
         return self.driver.directory_versions
 
+    def verify(self) -> None:
+        self.driver.verify()
+
     def get_content(self, path: str) -> bytes:
         self._check(path)
         with _tagged(self.name, "GetContent", path):

@@ -64,17 +64,27 @@ def names() -> list[str]:
     return sorted(_constructors)
 
 
-def create(name: str, parameters: Mapping[str, Any] | None = None) -> StorageDriver:
+def create(
+    name: str, parameters: Mapping[str, Any] | None = None, *, verify: bool = True
+) -> StorageDriver:
     """Build the driver ``name`` from its config parameters, behind the checking wrapper.
 
+    With ``verify`` the storage is tried at once (:meth:`StorageDriver.verify`), so that a bad
+    bucket or a service that does not answer fails at start-up in one line; without it, the
+    driver makes no request until it is used.
+
     Raises :class:`UnknownDriverError`, :class:`DriverUnavailableError` or
-    :class:`~distribution.storage.driver.base.InvalidParameterError`, all ``ValueError``.
+    :class:`~distribution.storage.driver.base.InvalidParameterError`, all ``ValueError``, and
+    :class:`~distribution.storage.driver.base.StorageDriverError` when verification fails.
     """
     try:
         constructor = _constructors[name]
     except KeyError:
         raise UnknownDriverError(name, names()) from None
-    return CheckedDriver(constructor(parameters or {}))
+    driver = constructor(parameters or {})
+    if verify:
+        driver.verify()
+    return CheckedDriver(driver)
 
 
 _constructors: dict[str, Constructor] = {}

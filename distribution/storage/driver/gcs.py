@@ -127,7 +127,6 @@ class GCSDriver(StorageDriver):
         self._max_retries = max_retries
         self._retry_delay = retry_delay
         self._retry = _retry_policy(max_retries, retry_delay)
-        self._check_bucket(bucket)
 
     @property
     def name(self) -> str:
@@ -244,9 +243,10 @@ class GCSDriver(StorageDriver):
                 credentials=self._credentials,
             )
 
-    def _check_bucket(self, bucket: str) -> None:
+    def verify(self) -> None:
         """Fail at start-up, in one line, rather than on the first request. Listing needs
         only object permissions, which is all a registry's service account may have."""
+        bucket = self._bucket.name
         try:
             next(iter(self._list(max_results=1)), None)
         except google_exceptions.NotFound as exc:

@@ -296,7 +296,6 @@ class S3Driver(StorageDriver):
         credentials = None if parameters.accesskey else _session().get_credentials()
         self._credentials_method = getattr(credentials, "method", None)
         self._object_headers = _object_headers(parameters)
-        self._check_bucket()
 
     @property
     def name(self) -> str:
@@ -474,7 +473,7 @@ class S3Driver(StorageDriver):
                 ExpiresIn=PRESIGN_EXPIRY,
             )
 
-    def _check_bucket(self) -> None:
+    def verify(self) -> None:
         """Fail at start-up, in one line naming the parameter, rather than on a request.
         Listing needs only the permission the registry needs anyway."""
         parameters = self.parameters
