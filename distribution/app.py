@@ -127,10 +127,13 @@ def _wsgi_text(value: str | None) -> str | None:
     return None if value is None else value.encode("latin-1").decode(errors="replace")
 
 
-def create_app(config: Configuration, registry: Registry | None = None) -> Flask:
+def create_app(
+    config: Configuration, registry: Registry | None = None, *, start: bool = True
+) -> Flask:
     """Build the registry's WSGI application for ``config``.
 
-    ``registry`` defaults to one built from ``config.storage``; tests pass their own.
+    ``registry`` defaults to one built from ``config.storage``; tests pass their own. Without
+    ``start`` no background thread starts (see :func:`start`).
     """
     app = RegistryFlask("distribution")
     app.json = GoJSON(app)
@@ -148,7 +151,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(StorageDriverError, _render_storage_error)
     app.register_error_handler(Exception, _render_unexpected)
-    notifications.init_app(app, config)
+    notifications.init_app(app, config, start)
     proxy.init_app(app, config)
     usage.init_app(app, config)
 
@@ -156,7 +159,7 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
         app.before_request(_refuse_writes)
     if config.http.prefix and config.http.prefix.strip("/"):
         app.wsgi_app = _mount(app.wsgi_app, "/" + config.http.prefix.strip("/"))
-    checks = health.from_config(config, app.extensions[context.EXTENSION].driver)
+    checks = health.from_config(config, app.extensions[context.EXTENSION].driver, start)
     app.extensions[health.EXTENSION] = checks
     app.wsgi_app = health.gate(app.wsgi_app, checks)
     app.wsgi_app = body.discard_unread(app.wsgi_app)
@@ -173,6 +176,16 @@ def create_app(config: Configuration, registry: Registry | None = None) -> Flask
         return response
 
     return app
+
+
+def start(app: Flask) -> None:
+    """Start ``app``'s background threads in this process: health checks and notification
+    delivery. ``registry serve`` builds the app once in gunicorn's master, which runs none, and
+    each worker starts them as it boots, since threads do not survive a fork."""
+    app.extensions[health.EXTENSION].start()
+    dispatcher = app.extensions.get(notifications.EXTENSION)
+    if dispatcher is not None:
+        dispatcher.start()
 
 
 def error_response(error: errors.RegistryError) -> Response:

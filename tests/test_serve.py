@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -18,7 +19,10 @@ import pytest
 import requests
 
 from distribution import __version__, cli, server
+from tests.api.test_uploads_process import workers
 from tests.conftest import free_port, make_certificate
+from tests.notifications.receiver import Receiver
+from tests.test_balance import _shares
 
 API_HEADER = "Docker-Distribution-API-Version"
 
@@ -99,11 +103,11 @@ def test_access_log_names_only_authenticated_users_and_escapes_control_character
 
     assert (refused.status_code, allowed.status_code) == (401, 200)
     lines = [line for line in registry.stdout.splitlines() if '"GET /v2/ HTTP/1.1"' in line]
-    lines = lines[-2:]  # after the start-up probe
-    assert " - - [" in lines[0] and '" 401 ' in lines[0]
+    # Each thread logs after it answers: the two lines may come in either order.
+    refused_line = next(line for line in lines if line.endswith('"agent\\x5Cred"'))
+    assert " - - [" in refused_line and '" 401 ' in refused_line
     assert "mallory" not in registry.stdout and forged not in registry.stdout
-    assert lines[0].endswith('"agent\\x5Cred"')
-    assert " - alice [" in lines[1]
+    assert '" 200 ' in next(line for line in lines if " - alice [" in line)
 
 
 def test_sigterm_lets_a_slow_request_finish(start_registry) -> None:
@@ -275,3 +279,67 @@ def test_a_filesystem_registry_loads_no_library_it_does_not_use(tmp_path: Path) 
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_the_master_builds_the_app_once_and_each_worker_runs_its_threads(
+    start_registry, tmp_path: Path
+) -> None:
+    """The app is built in the master before the fork (its pages shared, issue 24); the health
+    checks and the notification delivery, threads that do not survive a fork, run in each
+    worker and never in the master."""
+    receiver = Receiver().start()
+    drain = tmp_path / "drain"
+    try:
+        registry = start_registry(
+            f"""
+version: 0.1
+storage: {{filesystem: {{rootdirectory: {tmp_path / "data"}}}}}
+http: {{secret: s}}
+health: {{file: [{{file: {drain}, interval: 10ms}}]}}
+notifications:
+  endpoints: [{{name: hook, url: {receiver.url}, timeout: 5s, threshold: 3, backoff: 1s}}]
+"""
+        )
+        master = registry.proc.pid
+        workers(registry)
+        assert os.listdir(f"/proc/{master}/task") == [str(master)]  # no thread
+        blob = b"built once"
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        path = f"/v2/app/blobs/{digest}"
+        pushed = requests.post(f"{registry.url}/v2/app/blobs/uploads/?digest={digest}", data=blob)
+        assert pushed.status_code == 201, pushed.text
+
+        assert _on_every_worker(registry, path) == {200}
+        events = receiver.wait_for(lambda got: sum(e["action"] == "pull" for e in got) >= 16)
+        assert len({event["source"]["instanceID"] for event in events}) == 1  # one registry
+
+        drain.touch()
+        deadline = time.monotonic() + 10
+        while (statuses := _on_every_worker(registry, path)) != {503}:
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.05)
+        assert os.listdir(f"/proc/{master}/task") == [str(master)]
+    finally:
+        receiver.stop()
+
+
+def _on_every_worker(registry, path: str, count: int = 16) -> set[int]:
+    """The statuses of ``GET path`` on ``count`` connections held together, which the workers
+    share (:mod:`distribution.balance`): every worker answers some."""
+    port = int(registry.url.rsplit(":", 1)[1])
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(count)]
+    try:
+        for connection in connections:
+            connection.connect()
+        shares = _shares(registry, port, count)
+        assert len(shares) == 2 and min(shares) > 0, shares
+        statuses = set()
+        for connection in connections:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            statuses.add(response.status)
+        return statuses
+    finally:
+        for connection in connections:
+            connection.close()

@@ -5,15 +5,17 @@ requests read without waiting: ``GET /debug/health`` on the debug server reports
 ones, and while any fails the API answers every request with 503 ``UNAVAILABLE`` (Go's
 ``health.Handler``), which is what takes a draining replica out of its load balancer.
 
-Under gunicorn each worker process runs its own checkers (they start with the app, after the
-fork) and answers from its own results; all workers check the same things on the same
-interval, so they agree within one interval of each other.
+Under gunicorn each worker process runs its own checkers (they start as the worker boots, the
+app having been built in the master before the fork) and answers from its own results; all
+workers check the same things on the same interval, so they agree within one interval of each
+other.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 
@@ -72,24 +74,37 @@ class ThresholdUpdater(Updater):
 
 
 class HealthChecks:
-    """Named checks, each polled in a daemon thread until :meth:`close`."""
+    """Named checks, each polled in a daemon thread of the process that started them, until
+    :meth:`close`.
 
-    def __init__(self) -> None:
+    Threads do not survive a fork: built unstarted (``started=False``, as ``registry serve``
+    builds the app in gunicorn's master), the checks poll once :meth:`start` runs in a worker.
+    """
+
+    def __init__(self, started: bool = True) -> None:
         self._updaters: dict[str, Updater] = {}
+        self._polls: list[tuple[str, checks.Check, float, Updater]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pid = os.getpid() if started else None
 
     def poll(self, name: str, check: checks.Check, interval: float, updater: Updater) -> None:
-        """Run ``check`` every ``interval`` seconds, the first time one interval from now."""
+        """Run ``check`` every ``interval`` seconds from the start, the first time one interval
+        after it."""
         self._updaters[name] = updater
-        thread = threading.Thread(
-            target=self._run,
-            args=(check, interval, updater),
-            name=f"health {name}",
-            daemon=True,
-        )
-        self._threads.append(thread)
-        thread.start()
+        self._polls.append((name, check, interval, updater))
+        if self._pid == os.getpid():
+            self._spawn(name, check, interval, updater)
+
+    def start(self) -> None:
+        """Poll in this process, once (again in a forked child)."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._stop = threading.Event()
+        self._threads = []
+        for poll in self._polls:
+            self._spawn(*poll)
 
     def status(self) -> dict[str, str]:
         """The failing checks: name to error text; empty when healthy."""
@@ -111,8 +126,20 @@ class HealthChecks:
         for thread in self._threads:
             thread.join()
 
-    def _run(self, check: checks.Check, interval: float, updater: Updater) -> None:
-        while not self._stop.wait(interval):
+    def _spawn(self, name: str, check: checks.Check, interval: float, updater: Updater) -> None:
+        thread = threading.Thread(
+            target=self._run,
+            args=(check, interval, updater, self._stop),
+            name=f"health {name}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(
+        self, check: checks.Check, interval: float, updater: Updater, stop: threading.Event
+    ) -> None:
+        while not stop.wait(interval):
             try:
                 updater.update(check())
             except Exception as err:  # a broken check must not end its thread
@@ -120,10 +147,11 @@ class HealthChecks:
                 updater.update(str(err))
 
 
-def from_config(config: Configuration, driver: StorageDriver) -> HealthChecks:
-    """Start the checks ``config.health`` asks for, named as Go names them."""
+def from_config(config: Configuration, driver: StorageDriver, start: bool = True) -> HealthChecks:
+    """The checks ``config.health`` asks for, named as Go names them, polling unless not
+    ``start``."""
     health = config.health
-    result = HealthChecks()
+    result = HealthChecks(started=start)
     if health.storagedriver.enabled:
         result.poll(
             f"storagedriver_{config.storage.driver}",

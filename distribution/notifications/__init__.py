@@ -112,12 +112,14 @@ def check_eviction(config: Configuration) -> None:
         )
 
 
-def init_app(app: Flask, config: Configuration) -> None:
-    """Create this app's dispatcher when an endpoint is enabled and start its threads."""
+def init_app(app: Flask, config: Configuration, start: bool = True) -> None:
+    """Create this app's dispatcher when an endpoint is enabled and, with ``start``, its
+    threads (else they start with the first event or :meth:`Dispatcher.start`)."""
     dispatcher = Dispatcher.from_config(config)
     if dispatcher is not None:
         app.extensions[EXTENSION] = dispatcher
-        dispatcher.start()
+        if start:
+            dispatcher.start()
 
 
 def install(cfg: Any, config: Configuration) -> None:

@@ -91,10 +91,11 @@ class StorageSink:
 
     def __init__(self, driver: StorageDriver) -> None:
         self.driver = driver
-        self._owner = f"{socket.gethostname()}-{os.getpid()}".replace("_", "-")
 
     def write(self, data: bytes) -> None:
-        name = f"{time.time_ns():020d}-{self._owner}-{uuid.uuid4().hex[:8]}"
+        # The writing process, not the one that built the sink (gunicorn's master).
+        owner = f"{socket.gethostname()}-{os.getpid()}".replace("_", "-")
+        name = f"{time.time_ns():020d}-{owner}-{uuid.uuid4().hex[:8]}"
         name = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
         self.driver.put_content(paths.journal_batch(name), data)
 
@@ -132,12 +133,12 @@ class Journal:
         self._pending = Batch()
         self._size = 0
         _journals.add(self)
-        _start_flusher()
 
     def pulled(self, name: str, tag: str | None, digest: object) -> None:
         """A manifest was fetched, by tag or by digest: remember both, with the time."""
         if not self.record_pulls:
             return
+        _start_flusher()
         now = time.time()
         with self._lock:
             refs = self._pending.pulls.get(name)
@@ -152,6 +153,7 @@ class Journal:
 
     def changed(self, name: str) -> None:
         """A manifest or tag of ``name`` was pushed or deleted: its usage needs a new look."""
+        _start_flusher()
         with self._lock:
             self._pending.changed[name] = time.time()
 
@@ -256,7 +258,8 @@ def flush_all() -> None:
 
 
 def _start_flusher() -> None:
-    """One thread per process flushes every journal (started again in a forked child)."""
+    """One thread per process flushes every journal, from the first entry noted there: not
+    in gunicorn's master, which builds the app and forks the workers."""
     global _flusher_pid
     if _flusher_pid == os.getpid():
         return

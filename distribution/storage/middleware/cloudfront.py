@@ -16,6 +16,7 @@ import base64
 import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 import urllib.request
@@ -125,7 +126,13 @@ def sign(url: str, key: rsa.RSAPrivateKey, keypairid: str, expires: int) -> str:
 
 
 class AWSRanges:
-    """AWS's published address ranges (optionally of some regions), refreshed in a thread."""
+    """AWS's published address ranges (optionally of some regions), refreshed in a thread of
+    the process that reads them.
+
+    ``registry serve`` builds its storage in gunicorn's master, where no thread may run (a
+    fork copies a lock a thread holds, held forever), so the refreshing thread starts in each
+    worker at its first redirect.
+    """
 
     def __init__(self, url: str, regions: tuple[str, ...], every: float) -> None:
         self.url = url
@@ -134,10 +141,11 @@ class AWSRanges:
         self.networks: list[Network] = []
         self.initialized = False
         self._lock = threading.Lock()
+        self._refreshing: int | None = None
 
     def start(self) -> None:
+        """Fetch the ranges now; a process refreshes them from its first :meth:`keep_fresh`."""
         self.update()
-        threading.Thread(target=self._refresh, name="aws-ip-ranges", daemon=True).start()
 
     def update(self) -> None:
         try:
@@ -167,6 +175,16 @@ class AWSRanges:
         with self._lock:
             return any(ip.version == net.version and ip in net for net in self.networks)
 
+    def keep_fresh(self) -> None:
+        """Have a thread of this process refresh the ranges, started once per process."""
+        if self._refreshing == os.getpid():
+            return
+        with self._lock:
+            if self._refreshing == os.getpid():
+                return
+            self._refreshing = os.getpid()
+        threading.Thread(target=self._refresh, name="aws-ip-ranges", daemon=True).start()
+
     def _refresh(self) -> None:
         while True:
             time.sleep(self.every)
@@ -185,6 +203,8 @@ class _CloudFront:
     def redirect_url(
         self, path: str, method: str = "GET", remote_addr: str | None = None
     ) -> str | None:
+        if self.ranges is not None:
+            self.ranges.keep_fresh()
         if self.ranges is not None and self.ranges.initialized:
             address = _ip(remote_addr or "")
             if self.ranges.contains(address):
