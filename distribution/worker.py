@@ -70,6 +70,10 @@ NEXT_REQUEST_WAIT_MS = 2
 HEARTBEAT = 1.0
 #: Seconds between two looks at the board while other workers hold fewer connections.
 HELD_BACK_RECHECK = 0.01
+#: Seconds between two looks at the connections waiting for their certificate (or, on a Unix
+#: socket, for the rest of their ClientHello): their unread hello keeps them readable, so the
+#: poller cannot wait for them.
+PARKED_RECHECK = 0.05
 #: Bytes of body, at most, sent in one piece with the response head.
 COALESCE_MAX = 64 << 10
 
@@ -203,6 +207,7 @@ class RegistryWorker(ThreadWorker):
         self._order = itertools.count()
         self._server_tls: tls.ServerTLS | None = None
         self._parked: set[_Connection] = set()
+        self._next_unpark = 0.0
         self._next_heartbeat = 0.0
         self._published = -1
         self._held_back = False
@@ -457,14 +462,21 @@ class RegistryWorker(ThreadWorker):
             conn.lowat = needed
 
     def _park(self, conn: _Connection) -> None:
-        """Take ``conn`` off the poller until the next pass of the loop, when its hello is
-        read again: it waits for a certificate (or the rest of its hello), within its
-        deadline."""
+        """Take ``conn`` off the poller until its hello is read again, within
+        :data:`PARKED_RECHECK`: it waits for a certificate (or the rest of its hello), within
+        its deadline."""
         self.poller.unregister(conn.sock)
         conn.state = "certificate"
         self._parked.add(conn)
 
     def _unpark(self) -> None:
+        """Put the parked connections back on the poller, once every :data:`PARKED_RECHECK`
+        (on each pass, a readable hello would have the loop spin while a certificate is
+        ordered)."""
+        now = time.monotonic()
+        if not self._parked or now < self._next_unpark:
+            return
+        self._next_unpark = now + PARKED_RECHECK
         parked, self._parked = self._parked, set()
         for conn in parked:
             if conn.state == "certificate":
@@ -584,9 +596,12 @@ class RegistryWorker(ThreadWorker):
                 self._close(conn)
 
     def _next_wakeup(self) -> float:
-        """Seconds until the next deadline, at most one; while held back, the board's counts
-        are looked at again soon (another worker may have taken its share meanwhile)."""
+        """Seconds until the next deadline or look at the parked connections, at most one;
+        while held back, the board's counts are looked at again soon (another worker may have
+        taken its share meanwhile)."""
         longest = HELD_BACK_RECHECK if self._held_back else 1.0
+        if self._parked:
+            longest = min(longest, max(0.0, self._next_unpark - time.monotonic()))
         if not self._deadlines:
             return longest
         return min(longest, max(0.0, self._deadlines[0][0] - time.monotonic()))

@@ -307,7 +307,11 @@ def test_immutable_tags_with_skopeo(registry, skopeo, layouts):
 
 @dataclass
 class PushLoop:
-    """ci pushes ``team-a/loop:<n>`` with skopeo, over and over, until told to stop."""
+    """ci pushes ``team-a/loop:<n>`` with skopeo, over and over, until told to stop.
+
+    A push's result is recorded under ``lock``, which :meth:`set_rules` holds while it changes
+    the file: the pushes recorded before it ended before the change.
+    """
 
     skopeo: Skopeo
     source: str
@@ -315,6 +319,7 @@ class PushLoop:
     results: list[bool] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, limit: int = 200, seconds: float = 180) -> None:
         deadline = time.monotonic() + seconds
@@ -325,9 +330,17 @@ class PushLoop:
             result = push(self.skopeo, self.source, ref, "ci:ci-pw", check=False)
             stderr = result.stderr.decode()
             # A refused HEAD has no body: skopeo then says "403 (Forbidden)", not "denied".
-            if result.returncode != 0 and "denied" not in stderr and "403" not in stderr:
-                self.errors.append(stderr)
-            self.results.append(result.returncode == 0)
+            with self.lock:
+                if result.returncode != 0 and "denied" not in stderr and "403" not in stderr:
+                    self.errors.append(stderr)
+                self.results.append(result.returncode == 0)
+
+    def set_rules(self, text: str) -> int:
+        """Replace the rules with ``text``; how many pushes had ended before. The push of that
+        index may have been in flight; every later one starts after the change."""
+        with self.lock:
+            self.registry.set_rules(text)
+            return len(self.results)
 
     def wait_for(self, outcome: bool, after: int, timeout: float = 60) -> int:
         """Wait until a push after the first ``after`` ends with ``outcome``; its index."""
@@ -349,20 +362,19 @@ def test_rules_reloaded_while_a_push_loop_runs(registry, skopeo, layouts):
         first = loop.wait_for(True, 0)
         # ci loses push on team-a/** ...
         reloads = _reloads(registry)
-        registry.set_rules(RULES.replace("users: [alice, ci]", "users: [alice]"))
-        changed = len(loop.results)
+        # A push that ends while the file changes may be counted before the change or after:
+        # the index is taken with the change, under the loop's lock.
+        changed = loop.set_rules(RULES.replace("users: [alice, ci]", "users: [alice]"))
         denied = loop.wait_for(False, changed)
         # Each worker reads the file at its next request: a worker that has not yet seen these
         # rules when the broken file comes keeps the ones it had (README, "Access control").
         # skopeo may keep its connections on one worker: fresh connections reach the other.
         _wait_until(lambda: _poked(registry) and _reloads(registry) >= reloads + 2)
         # ... a broken file keeps those rules (no push gets through) ...
-        registry.set_rules(RULES.replace("[pull, push, delete]", "[pull, push, delete, fly]"))
-        broken = len(loop.results)
+        broken = loop.set_rules(RULES.replace("[pull, push, delete]", "[pull, push, delete, fly]"))
         loop.wait_for(False, broken + 2)
         # ... and a good file gives push back.
-        registry.set_rules(RULES)
-        restored = len(loop.results)
+        restored = loop.set_rules(RULES)
         allowed = loop.wait_for(True, restored)
     finally:
         loop.stop.set()

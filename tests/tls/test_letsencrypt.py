@@ -395,6 +395,35 @@ def test_an_unreachable_directory_is_one_line_and_a_backoff(registries, tmp_path
     wait_listening(registry, port)
 
 
+def test_a_connection_waiting_for_its_certificate_costs_no_cpu(registries, tmp_path: Path) -> None:
+    # An ACME server that takes connections and never answers: the order stays in progress.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        directory = f"https://127.0.0.1:{silent.getsockname()[1]}/dir"
+        port = free_port()
+        registry = registries(port, directory, any_ca(tmp_path), workers=1)
+        refused: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                handshake(port, NAME)
+            except (OSError, ssl.SSLError) as err:
+                refused.append(err)
+
+        client = threading.Thread(target=connect)
+        client.start()
+        silent.settimeout(TIMEOUT)
+        ordering, _ = silent.accept()  # the registry orders: the connection waits
+        with ordering:
+            cpu = cpu_seconds(registry.proc.pid)
+            time.sleep(4)
+            assert cpu_seconds(registry.proc.pid) - cpu < 1.0  # nothing spins while it waits
+            assert client.is_alive() and not refused
+    # The ACME server gone, the order fails and the waiting connection is refused.
+    client.join(TIMEOUT)
+    assert len(refused) == 1 and re.search(r"(?i)internal.error", str(refused[0])), refused
+    assert len(lines(registry.log, "cannot obtain a certificate")) == 1, registry.log
+
+
 def test_a_ca_that_refuses_the_order_is_one_line(pebbles, registries, tmp_path: Path) -> None:
     port = free_port()
     pebble = pebbles(port, blocked=(NAME,))
