@@ -6,6 +6,11 @@ file that cannot be read or does not check out keeps the previous rules and logs
 naming the problem (once per version of the file). At start-up the same problems stop the
 registry instead, naming the key.
 
+"The previous rules" are the last this process read. A gunicorn worker starts with the rules
+the master read at start-up, which the file may have replaced since: a worker started (or
+respawned) while the file is broken has no rules it can trust, and answers 503 until the file
+reads again, rather than fall back to older, perhaps more open, rules.
+
 An empty file is an error, not "no rules": an editor that truncates before writing must never
 open the registry for a moment.
 """
@@ -19,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distribution import config as config_module
+from distribution import errors
 from distribution.access.policy import Policy, parse
 from distribution.config import ConfigError, Configuration
 
@@ -37,6 +43,10 @@ class PolicySource:
         self._auth = auth
         self._lock = threading.Lock()
         self._version = _stat(path) if path else None
+        #: The process that read ``_policy``; another one (forked since) cannot fall back on it.
+        self._reader = os.getpid()
+        #: Why this process has no rules it can trust, when it has none.
+        self._untrusted: str | None = None
 
     @classmethod
     def from_config(cls, config: Configuration) -> PolicySource:
@@ -62,26 +72,40 @@ class PolicySource:
         if self.path is None:
             return self._policy
         version = _stat(self.path)
-        if version == self._version:
-            return self._policy
-        with self._lock:
-            if version != self._version:
-                self._reload(version)
-            return self._policy
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    self._reload(version)
+        if self._untrusted is not None:
+            raise errors.Unavailable(detail=self._untrusted)
+        return self._policy
 
     def _reload(self, version: tuple[int, int, int] | str) -> None:
         assert self.path is not None
         self._version = version
         if isinstance(version, str):
-            log.error("access rules: %s; keeping the previous rules", version)
+            self._refuse(version)
             return
         try:
             policy = read_file(self.path, self._auth)
         except ConfigError as err:
-            log.error("access rules: %s; keeping the previous rules", err)
+            self._refuse(str(err))
             return
-        self._policy = policy
+        self._policy, self._reader, self._untrusted = policy, os.getpid(), None
         log.info("access rules reloaded from %s: %s", self.path, policy.describe())
+
+    def _refuse(self, problem: str) -> None:
+        """The file as it is now cannot be used: keep the previous rules if this process read
+        them, else have none."""
+        if self._reader == os.getpid():
+            log.error("access rules: %s; keeping the previous rules", problem)
+            return
+        self._untrusted = f"access rules cannot be read: {problem}"
+        log.error(
+            "access rules: %s; this worker started after the last rules it could read, and "
+            "answers 503 until the file reads again",
+            problem,
+        )
 
 
 def check(config: Configuration) -> None:

@@ -63,9 +63,11 @@ def authorize() -> None:
     extensions = current_app.extensions
     ctx.user = None
     ctx.identity = ANONYMOUS
+    if not (req.path == "/v2" or req.path.startswith("/v2/")):
+        return
     ctx.access_policy = current = extensions[rules.EXTENSION].current()
     controller: AccessController | None = extensions.get(EXTENSION)
-    if controller is None or not (req.path == "/v2" or req.path.startswith("/v2/")):
+    if controller is None:
         return
     name = (req.view_args or {}).get("name")
     if current.mode is rules.Mode.RULES:
@@ -87,7 +89,9 @@ def authorize() -> None:
 def policy() -> rules.Policy:
     """The policy the current request is decided with (read once per request)."""
     found = g.get("access_policy")
-    return found if found is not None else current_app.extensions[rules.EXTENSION].current()
+    if found is None:
+        found = g.access_policy = current_app.extensions[rules.EXTENSION].current()
+    return found
 
 
 def identity() -> rules.Identity:

@@ -7,6 +7,7 @@ change them while the registry runs.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.access.clients import Podman, push_image
 from tests.access.example import RULES, write_htpasswd
+from tests.api.test_uploads_process import workers
 from tests.conftest import free_port
 from tests.e2e import images
 from tests.e2e.harness import Skopeo
@@ -393,13 +395,46 @@ def test_rules_reloaded_while_a_push_loop_runs(registry, skopeo, layouts):
     assert "Traceback" not in log
 
 
+def test_a_worker_started_after_the_file_broke_answers_503(registry):
+    """Workers start with the rules the master read at start-up. One started after the file
+    replaced them and then broke has no rules it can trust: it answers 503, and never decides
+    with the start-up rules (here they would give ``ci`` back its push)."""
+    upload = "/v2/team-a/app/blobs/uploads/"
+    assert _fresh(registry, "ci", "POST", upload) == 202
+    registry.set_rules(RULES.replace("users: [alice, ci]", "users: [alice]"))
+    registry.set_rules(RULES.replace("[pull, push, delete]", "[pull, push, delete, fly]"))
+    before = workers(registry.process)
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    _wait_until(lambda: not set(workers(registry.process)) & set(before))
+
+    answers = [_fresh(registry, "ci", "POST", upload) for _ in range(8)]
+    answers += [_fresh(registry, "alice", "GET", "/v2/") for _ in range(4)]
+    assert set(answers) == {503}, answers
+    assert _fresh(registry, None, "GET", "/") == 200  # load balancers' probe stays open
+    registry.set_rules(RULES.replace("users: [alice, ci]", "users: [alice]"))
+    assert {_fresh(registry, "ci", "POST", upload) for _ in range(8)} == {403}
+    assert {_fresh(registry, "alice", "POST", upload) for _ in range(4)} == {202}
+    assert "answers 503 until the file reads again" in registry.log
+    assert "Traceback" not in registry.log
+
+
+def _fresh(registry: Registry, user: str | None, method: str, path: str) -> int:
+    """The status of one request on a new connection (any worker may take it)."""
+    with registry.session(user) as session:
+        response = session.request(
+            method, registry.url + path, headers={"Connection": "close"}, timeout=TIMEOUT
+        )
+        return response.status_code
+
+
 def _reloads(registry: Registry) -> int:
     return registry.log.count("access rules reloaded from")
 
 
 def _poked(registry: Registry) -> bool:
-    """Send ``GET /`` on a new connection, so that each worker in turn reads the rules."""
-    requests.get(registry.url + "/", headers={"Connection": "close"}, timeout=10)
+    """Send ``GET /v2/`` on a new connection, so that each worker in turn reads the rules."""
+    requests.get(registry.url + "/v2/", headers={"Connection": "close"}, timeout=10)
     return True
 
 
