@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -23,6 +24,7 @@ from distribution.app import create_app
 from distribution.config import ConfigError, Configuration
 from distribution.digest import Digest
 from distribution.storage import middleware, paths
+from distribution.storage.middleware import cloudfront
 from tests.api.blob_fixtures import push_blob
 from tests.cloud.test_drivers import _serve
 from tests.storage.s3_emulator import BUCKET, parameters
@@ -176,6 +178,30 @@ def test_cloudfront_lets_aws_addresses_go_to_s3(
     config = configure(s3, [{"name": "cloudfront", "options": options}])
     location, _ = redirected(config, client_ip)
     assert location.startswith(moto_s3 if direct else "https://cdn.test/middleware/")
+
+
+def test_aws_ranges_refresh_in_the_process_that_reads_them(ip_ranges: str) -> None:
+    """Fetched where the storage is built (gunicorn's master) with no thread started there; a
+    process forked later refreshes them at its first redirect, once ``every`` has passed."""
+    threads = threading.active_count()
+    ranges = cloudfront.AWSRanges(ip_ranges, (), every=0.2)
+    ranges.start()
+    assert ranges.contains("127.0.0.1") and threading.active_count() == threads
+    child = os.fork()
+    if child == 0:  # a worker respawned after the ranges went stale
+        status = 1
+        try:
+            time.sleep(0.3)
+            ranges.networks = []
+            ranges.keep_fresh()
+            deadline = time.monotonic() + 5
+            while not ranges.contains("127.0.0.1") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            status = 0 if ranges.contains("127.0.0.1") else 1
+        finally:
+            os._exit(status)
+    assert os.waitpid(child, 0)[1] == 0
+    assert threading.active_count() == threads
 
 
 @pytest.mark.parametrize(

@@ -142,12 +142,14 @@ class AWSRanges:
         self.initialized = False
         self._lock = threading.Lock()
         self._refreshing: int | None = None
+        self._attempted = float("-inf")
 
     def start(self) -> None:
         """Fetch the ranges now; a process refreshes them from its first :meth:`keep_fresh`."""
         self.update()
 
     def update(self) -> None:
+        self._attempted = time.monotonic()
         try:
             with urllib.request.urlopen(self.url, timeout=FETCH_TIMEOUT) as response:
                 document = json.load(response)
@@ -186,8 +188,10 @@ class AWSRanges:
         threading.Thread(target=self._refresh, name="aws-ip-ranges", daemon=True).start()
 
     def _refresh(self) -> None:
+        """Fetch ``every`` seconds after the last try, which a worker forked long after it
+        (one respawned) finds overdue."""
         while True:
-            time.sleep(self.every)
+            time.sleep(max(0.0, self._attempted + self.every - time.monotonic()))
             self.update()
 
 
