@@ -31,7 +31,11 @@ class TestS3DriverOnMoto(DriverSuite):
 
     @pytest.fixture
     def driver_parameters(self, moto_s3: str) -> dict[str, Any]:
-        return parameters(moto_s3, chunksize=CHUNK)
+        # moto answers 500 ("I/O operation on closed file" in its log) to a read or a write
+        # of an object that another request is replacing: 28 of 126 requests in one run of
+        # the concurrent put test, four in a row for one. S3 and Ceph do not; more retries
+        # ride it out.
+        return parameters(moto_s3, chunksize=CHUNK, max_retries=10)
 
 
 class TestS3DriverOnCeph(DriverSuite):
