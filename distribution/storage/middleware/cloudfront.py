@@ -185,7 +185,8 @@ class AWSRanges:
             if self._refreshing == os.getpid():
                 return
             self._refreshing = os.getpid()
-        threading.Thread(target=self._refresh, name="aws-ip-ranges", daemon=True).start()
+        name = f"aws-ip-ranges {self.url}"
+        threading.Thread(target=self._refresh, name=name, daemon=True).start()
 
     def _refresh(self) -> None:
         """Fetch ``every`` seconds after the last try, which a worker forked long after it
