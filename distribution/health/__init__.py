@@ -82,8 +82,7 @@ class HealthChecks:
     """
 
     def __init__(self, started: bool = True) -> None:
-        self._updaters: dict[str, Updater] = {}
-        self._polls: list[tuple[str, checks.Check, float, Updater]] = []
+        self._polls: dict[str, tuple[checks.Check, float, Updater]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pid = os.getpid() if started else None
@@ -91,8 +90,7 @@ class HealthChecks:
     def poll(self, name: str, check: checks.Check, interval: float, updater: Updater) -> None:
         """Run ``check`` every ``interval`` seconds from the start, the first time one interval
         after it."""
-        self._updaters[name] = updater
-        self._polls.append((name, check, interval, updater))
+        self._polls[name] = (check, interval, updater)
         if self._pid == os.getpid():
             self._spawn(name, check, interval, updater)
 
@@ -103,23 +101,23 @@ class HealthChecks:
         self._pid = os.getpid()
         self._stop = threading.Event()
         self._threads = []
-        for poll in self._polls:
-            self._spawn(*poll)
+        for name, (check, interval, updater) in self._polls.items():
+            self._spawn(name, check, interval, updater)
 
     def status(self) -> dict[str, str]:
         """The failing checks: name to error text; empty when healthy."""
         failing = {}
-        for name, updater in self._updaters.items():
+        for name, (_, _, updater) in self._polls.items():
             error = updater.check()
             if error is not None:
                 failing[name] = error
         return failing
 
     def names(self) -> list[str]:
-        return list(self._updaters)
+        return list(self._polls)
 
     def __bool__(self) -> bool:
-        return bool(self._updaters)
+        return bool(self._polls)
 
     def close(self) -> None:
         self._stop.set()
