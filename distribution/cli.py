@@ -1,5 +1,9 @@
 """The ``registry`` command: ``serve``, ``garbage-collect``, ``verify``, ``access check``, and
-(:mod:`distribution.storage_cli`) ``usage``, ``retention`` and ``delete-repository``."""
+(:mod:`distribution.storage_cli`) ``usage``, ``retention`` and ``delete-repository``.
+
+The modules only one command uses (the collector, the scrubber, the htpasswd tool) are
+imported when it runs: ``registry serve`` builds the app in this process and forks its workers
+from it, so whatever is imported here takes room in every one of them."""
 
 from __future__ import annotations
 
@@ -31,10 +35,10 @@ from distribution import access as access_rules
 from distribution import config as config_module
 from distribution import log as log_module
 from distribution.auth import factory as auth_factory
-from distribution.auth import htpasswd, htpasswd_tool
+from distribution.auth import htpasswd
 from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
-from distribution.storage import driver, gc, scrub
+from distribution.storage import driver
 from distribution.storage import middleware as storage_middleware
 
 #: The embedded default's storage root, as in the Go registry's image.
@@ -48,6 +52,8 @@ log = logging.getLogger("distribution.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["htpasswd"]:  # Apache's flags, not argparse's
+        from distribution.auth import htpasswd_tool
+
         return htpasswd_tool.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
@@ -245,6 +251,8 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
 
 def verify(args: argparse.Namespace) -> int:
     """``registry verify``: damaged blobs on stdout, progress on stderr (exit 2 if any)."""
+    from distribution.storage import scrub
+
     log_module.configure("warn")
     loaded = _load_storage(args.config)
     if isinstance(loaded, int):
@@ -295,6 +303,8 @@ def _load_storage(path: str | None) -> tuple[Configuration, driver.StorageDriver
 
 def garbage_collect(args: argparse.Namespace) -> int:
     """``registry garbage-collect``: Go's output on stdout, errors on stderr, exit 1 on failure."""
+    from distribution.storage import gc
+
     log_module.configure("warn")
     loaded = _load_storage(args.config)
     if isinstance(loaded, int):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import smtplib
 import ssl
 import sys
 import threading
@@ -126,7 +125,7 @@ class MailHandler(logging.Handler):
             subject, body = mails.get()
             try:
                 self.send(subject, body)
-            except (OSError, smtplib.SMTPException, ssl.SSLError) as err:
+            except OSError as err:  # smtplib's and ssl's errors are OSErrors
                 # Not through logging: a failing mail hook must not mail about itself.
                 print(
                     f"log.hooks: cannot send mail via {self.options.smtp.addr}: {err}",
@@ -135,6 +134,8 @@ class MailHandler(logging.Handler):
 
     def send(self, subject: str, body: str) -> None:
         """One mail, as Go's ``mailer.sendMail`` writes it."""
+        import smtplib  # here: every registry imports this module, few send mail
+
         options = self.options
         text = (
             f"To:{';'.join(options.to)}\r\nFrom: {options.from_}\r\nSubject: {subject}\r\n"

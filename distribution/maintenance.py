@@ -42,7 +42,7 @@ from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.proxy import schedule
 from distribution.storage import driver as drivers
-from distribution.storage import gc, locks, paths, purge
+from distribution.storage import locks, paths, purge
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
         )
     collection = maintenance.gc
     if collection.enabled:
+        from distribution.storage import gc  # only where online collection is on
+
         options = gc.Options(
             dry_run=collection.dryrun,
             delete_untagged=collection.deleteuntagged,

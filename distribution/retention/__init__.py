@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distribution import access, quotas
 from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.config import Configuration
 from distribution.retention.policy import RetentionSettings, parse
-from distribution.retention.run import Outcome, Report, run
-from distribution.storage import gc
 from distribution.storage.driver import StorageDriver
 from distribution.storage.locks import Locks
 from distribution.usage import refresh, settings  # the function (usage.job.refresh)
 
-__all__ = ["Outcome", "Report", "RetentionSettings", "check", "parse", "run", "run_once"]
+if TYPE_CHECKING:
+    from distribution.retention.run import Report
+    from distribution.storage import gc
+
+__all__ = ["RetentionSettings", "check", "parse", "run_once"]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,13 @@ def run_once(
 ) -> tuple[Report, gc.Report | None]:
     """One retention run, and the collection after it when ``collect`` and something went.
 
-    Dry, nothing in storage changes (the journal of pull times is only read).
+    Dry, nothing in storage changes (the journal of pull times is only read). The run and
+    the collector are imported here, when a run starts: a registry with no policy (and every
+    worker of one with a policy, but the one running it) never needs them.
     """
+    from distribution.retention.run import run
+    from distribution.storage import gc
+
     retention = parse(config)
     usage = settings.parse(config)
     limits = quotas.parse(config)

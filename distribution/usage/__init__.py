@@ -29,7 +29,6 @@ from distribution import metrics, quotas, redisconn
 from distribution.config import Configuration
 from distribution.storage.driver import StorageDriver
 from distribution.usage import journal, settings
-from distribution.usage.gauges import UsageCollector
 from distribution.usage.job import Outcome, load_report, load_summary, refresh
 from distribution.usage.journal import Journal, RedisSink, StorageSink
 from distribution.usage.settings import UsageSettings
@@ -60,9 +59,12 @@ def check(config: Configuration) -> None:
 
 
 def init_app(app: Flask, config: Configuration, driver: StorageDriver) -> None:
-    """Give the app its journal and the metrics their usage gauges."""
+    """Give the app its journal and, where metrics are recorded, their usage gauges."""
     app.extensions[EXTENSION] = journal_for(config, driver)
-    metrics.add_collector("usage", UsageCollector(driver))
+    if metrics.recording():  # prometheus-client is loaded only then
+        from distribution.usage.gauges import UsageCollector
+
+        metrics.add_collector("usage", UsageCollector(driver))
 
 
 def journal_for(config: Configuration, driver: StorageDriver) -> Journal | None:

@@ -37,6 +37,7 @@ storage:
 {extra}
 http:
   secret: usage-secret
+{http}
 """
 
 
@@ -59,7 +60,8 @@ MakeEnv = Callable[..., Env]
 
 @pytest.fixture(params=DRIVERS)
 def make_env(request: pytest.FixtureRequest, tmp_path: Path) -> MakeEnv:
-    """``make_env(extra="")``: an app on the parametrised driver, ``extra`` under storage."""
+    """``make_env(extra="", http="")``: an app on the parametrised driver, ``extra`` under
+    storage, ``http`` under http."""
     name = request.param
     root = f"usage-{next(_roots)}"
     if name == "inmemory":
@@ -79,8 +81,8 @@ def make_env(request: pytest.FixtureRequest, tmp_path: Path) -> MakeEnv:
         )
         stored = lambda: azure_blobs(url, root)  # noqa: E731
 
-    def make(extra: str = "") -> Env:
-        app = make_app(CONFIG.format(storage=storage, extra=extra))
+    def make(extra: str = "", http: str = "") -> Env:
+        app = make_app(CONFIG.format(storage=storage, extra=extra, http=http))
         return Env(name, app, Api(flask_send(app.test_client())), stored)
 
     return make

@@ -134,7 +134,10 @@ def test_last_push_and_pull(env: Env) -> None:
 
 
 def test_the_summary_and_gauges(make_env: MakeEnv) -> None:
-    env = make_env("    quotas: [{repositories: 'team-a/**', limit: 1MiB}]")
+    env = make_env(
+        "    quotas: [{repositories: 'team-a/**', limit: 1MiB}]",
+        http="  debug: {addr: '127.0.0.1:5001', prometheus: {enabled: true}}",
+    )
     body, _ = env.api.image("team-a/app", [b"a" * 1000], "a")
     env.api.push_manifest("team-a/app", "v1", body)
     usage.run_job(env.app.extensions["registry"].config, env.driver)
