@@ -9,7 +9,8 @@ Each job runs in exactly one worker of one replica:
 * **One replica**: the worker holding the lock runs a job only while it holds the cluster's
   *lease*. With ``redis`` configured the lease is a Redis key set with ``SET NX PX`` and renewed
   by its owner (compare-and-expire in a script), so exactly one replica holds it at a time and
-  another takes over within ``LEASE_TTL`` of the holder's death. Without Redis the lease is a
+  another takes over within ``LEASE_TTL`` of the holder's death (a worker that exits gives it
+  back first: :meth:`_Runner.finish`). Without Redis the lease is a
   small file in storage, written and read back: storage offers no compare-and-set, so two
   replicas may both hold it for up to one renewal period. That guarantee is weaker, and
   harmless: purging is idempotent and online GC is safe against anything running beside it.
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from distribution import proxy, redisconn, retention, usage
+from distribution import proxy, redisconn, retention, usage, worker
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
@@ -54,6 +55,8 @@ REDIS_KEY = "maintenance::lease"
 STORAGE_SETTLE = 0.5
 #: Longest wait before the first usage refresh after start.
 USAGE_FIRST_DELAY = 10.0
+#: Seconds an exiting worker waits for its running job to stop and the lease to go back.
+RELEASE_WAIT = 5.0
 
 
 class StorageLease:
@@ -225,6 +228,8 @@ def install(cfg: Any, config: Configuration) -> None:
 
     def worker_exit(server: Any, worker: Any) -> None:
         _stopping.set()  # before the interpreter's shutdown refuses the jobs' thread pools
+        if _runner is not None:
+            _runner.finish(RELEASE_WAIT)
         previous_worker_exit(server, worker)
 
     def on_exit(server: Any) -> None:
@@ -245,14 +250,18 @@ def start(config: Configuration, lock_path: str) -> threading.Thread | None:
     scheduled = jobs(config, driver)
     if not scheduled:
         return None
-    runner = _Runner(scheduled, lambda: make_lease(config, driver), lock_path)
-    thread = threading.Thread(target=runner.run, name="maintenance", daemon=True)
+    global _runner
+    _runner = _Runner(scheduled, lambda: make_lease(config, driver), lock_path)
+    thread = threading.Thread(target=_runner.run, name="maintenance", daemon=True)
     thread.start()
     return thread
 
 
-#: Set when this worker exits: running jobs stop, and none starts.
-_stopping = threading.Event()
+#: Set when this worker is asked to stop or exits: running jobs stop, none starts, and the
+#: lease goes back.
+_stopping = worker.STOPPING
+#: This worker's runner, if its config schedules any job.
+_runner: _Runner | None = None
 
 
 class _Runner:
@@ -263,11 +272,29 @@ class _Runner:
         self.lease_factory = lease_factory
         self.lock_path = lock_path
         self.held = threading.Event()
+        #: This worker holds the replica's lock.
+        self.leading = threading.Event()
+        #: The runner has stopped (its lease given back, when it could be).
+        self.done = threading.Event()
+
+    def finish(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) for a leading runner to stop its job and give the lease
+        back, so that another replica takes the jobs over at once rather than when the
+        lease expires. A runner still waiting for the replica's lock holds nothing."""
+        if self.leading.is_set():
+            self.done.wait(timeout)
 
     def run(self) -> None:
         lock = open(self.lock_path, "a")  # noqa: SIM115 - held for the life of the worker
         fcntl.flock(lock, fcntl.LOCK_EX)
+        self.leading.set()
         log.info("maintenance: worker %d runs this replica's maintenance", os.getpid())
+        try:
+            self._lead()
+        finally:
+            self.done.set()
+
+    def _lead(self) -> None:
         lease = self.lease_factory()
         now = time.monotonic()
         due = {job.name: now + job.first_delay for job in self.jobs}
@@ -293,7 +320,11 @@ class _Runner:
                     log.debug("maintenance: %s runs in another replica", job.name)
                     continue
                 self._run(job)
-            time.sleep(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
+            _stopping.wait(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
+        if keeper is not None:
+            keeper.join()
+        if self.held.is_set():
+            self._release(lease)
 
     def _run(self, job: Job) -> None:
         log.info("maintenance: running %s in worker %d", job.name, os.getpid())
@@ -308,9 +339,9 @@ class _Runner:
             log.info("Starting upload purge in %s", timedelta(seconds=round(job.interval)))
 
     def _keep(self, lease: Lease) -> None:
-        """Renew the lease while held; once lost, try again every renewal period."""
-        while True:
-            time.sleep(LEASE_TTL / 3)
+        """Renew the lease while held; once lost, try again every renewal period. Ends when
+        the worker exits."""
+        while not _stopping.wait(LEASE_TTL / 3):
             held = self._try(lease)
             if held != self.held.is_set():
                 log.info(
@@ -322,6 +353,15 @@ class _Runner:
                 self.held.set()
             else:
                 self.held.clear()
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            lease.release()
+        except Exception as exc:  # unreachable: it expires within its time to live
+            log.warning("maintenance: cannot give the lease back: %s", exc)
+            return
+        self.held.clear()
+        log.info("maintenance: worker %d gave the maintenance lease back", os.getpid())
 
     def _try(self, lease: Lease) -> bool:
         try:

@@ -53,6 +53,9 @@ from distribution.tls import clienthello
 
 log = logging.getLogger(__name__)
 
+#: Set once this worker process is asked to stop (SIGTERM, SIGINT, SIGQUIT): while its
+#: requests drain, its background jobs stop and start nothing new (:mod:`.maintenance`).
+STOPPING = threading.Event()
 #: Bytes a request line and headers may take; a larger head is answered 431 and closed.
 MAX_HEAD = 1 << 20
 #: Bytes read from the socket at a time while waiting for a head.
@@ -228,7 +231,12 @@ class RegistryWorker(ThreadWorker):
     def get_thread_pool(self) -> ElasticPool:  # type: ignore[override]
         return ElasticPool(self.cfg.threads, self.worker_connections)
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        STOPPING.set()
+        super().handle_exit(sig, frame)
+
     def handle_quit(self, sig: int, frame: Any) -> None:
+        STOPPING.set()
         self.tpool.shutdown()
         super(ThreadWorker, self).handle_quit(sig, frame)
 
