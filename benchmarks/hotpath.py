@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from gunicorn import http
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 
@@ -104,7 +103,7 @@ def heads(layer: str) -> dict[str, bytes]:
 
 
 def serve(app: Callable, cfg: Config, head: bytes, server: socket.socket, client: socket.socket):
-    parser = http.get_parser(cfg, server, ("127.0.0.1", 1))
+    parser = worker.HTTPParser(cfg, server, ("127.0.0.1", 1))
     for _ in range(REQUESTS):
         parser.unreader.unread(head)
         request = next(parser)

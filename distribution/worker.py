@@ -45,6 +45,7 @@ from gunicorn import http, util
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.body import LengthReader
+from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from distribution import balance, debug, tls
@@ -542,7 +543,7 @@ class RegistryWorker(ThreadWorker):
         else:
             conn.sock.setblocking(True)
         if conn.parser is None:
-            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+            conn.parser = HTTPParser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(conn.head))
         conn.head = bytearray()
         self.tpool.submit(lambda: self._serve(conn))
@@ -772,6 +773,18 @@ def _kernel_timeouts(sock: socket.socket, seconds: float) -> None:
     timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+class HTTPParser(RequestParser):
+    """gunicorn's HTTP/1 parser (what ``http.get_parser`` gives for our settings), without the
+    socket timeout it reads and sets back before each request to drain the last one's body,
+    when that body is already read: a GET's, most of them. Setting a timeout is a system call
+    that lets go of the GIL, which under load costs a switch between threads."""
+
+    def finish_body(self, deadline: float | None = None, max_bytes: int | None = None) -> bool:
+        if self.mesg and _read_whole(self.mesg):
+            return True
+        return super().finish_body(deadline, max_bytes)
 
 
 def _read_whole(req: Any) -> bool:
