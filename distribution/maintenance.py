@@ -9,11 +9,13 @@ Each job runs in exactly one worker of one replica:
 * **One replica**: the worker holding the lock runs a job only while it holds the cluster's
   *lease*. With ``redis`` configured the lease is a Redis key set with ``SET NX PX`` and renewed
   by its owner (compare-and-expire in a script), so exactly one replica holds it at a time and
-  another takes over within ``LEASE_TTL`` of the holder's death (a worker that exits gives it
-  back first: :meth:`_Runner.finish`). Without Redis the lease is a
+  another takes over within ``LEASE_TTL`` of the holder's death. Without Redis the lease is a
   small file in storage, written and read back: storage offers no compare-and-set, so two
   replicas may both hold it for up to one renewal period. That guarantee is weaker, and
   harmless: purging is idempotent and online GC is safe against anything running beside it.
+* **Handing over**: a worker asked to stop (:data:`~distribution.worker.STOPPING`) stops its
+  job at the next step, starts none, and gives the lease back, so another replica takes the
+  jobs over without waiting for the lease to expire.
 
 The lease is asked for only when a job is due, so a registry whose jobs are far off (upload
 purging's first run comes after a random delay of up to an hour, as in Go) writes nothing.
@@ -37,13 +39,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from distribution import proxy, redisconn, retention, usage, worker
+from distribution import proxy, redisconn, retention, usage
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.proxy import schedule
 from distribution.storage import driver as drivers
 from distribution.storage import locks, paths, purge
+from distribution.worker import STOPPING
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +230,9 @@ def install(cfg: Any, config: Configuration) -> None:
         start(config, lock_path)
 
     def worker_exit(server: Any, worker: Any) -> None:
-        _stopping.set()  # before the interpreter's shutdown refuses the jobs' thread pools
+        # Set by a stop signal already, but not when a worker ends otherwise; before the
+        # interpreter's shutdown refuses the jobs' thread pools.
+        STOPPING.set()
         if _runner is not None:
             _runner.finish(RELEASE_WAIT)
         previous_worker_exit(server, worker)
@@ -257,9 +262,6 @@ def start(config: Configuration, lock_path: str) -> threading.Thread | None:
     return thread
 
 
-#: Set when this worker is asked to stop or exits: running jobs stop, none starts, and the
-#: lease goes back.
-_stopping = worker.STOPPING
 #: This worker's runner, if its config schedules any job.
 _runner: _Runner | None = None
 
@@ -302,10 +304,10 @@ class _Runner:
             if job.name == "uploadpurging":
                 log.info("Starting upload purge in %s", timedelta(seconds=round(job.first_delay)))
         keeper: threading.Thread | None = None
-        while not _stopping.is_set():
+        while not STOPPING.is_set():
             now = time.monotonic()
             for job in self.jobs:
-                if due[job.name] > now or _stopping.is_set():
+                if due[job.name] > now or STOPPING.is_set():
                     continue
                 due[job.name] = now + job.interval
                 if not self.held.is_set() and self._try(lease):
@@ -320,7 +322,7 @@ class _Runner:
                     log.debug("maintenance: %s runs in another replica", job.name)
                     continue
                 self._run(job)
-            _stopping.wait(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
+            STOPPING.wait(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
         if keeper is not None:
             keeper.join()
         if self.held.is_set():
@@ -329,9 +331,9 @@ class _Runner:
     def _run(self, job: Job) -> None:
         log.info("maintenance: running %s in worker %d", job.name, os.getpid())
         try:
-            job.run(lambda: self.held.is_set() and not _stopping.is_set())
+            job.run(lambda: self.held.is_set() and not STOPPING.is_set())
         except Exception as exc:
-            if not _stopping.is_set():
+            if not STOPPING.is_set():
                 log.exception("maintenance: %s failed", job.name)
             else:  # the worker is exiting: the job stops where it is, as after a lost lease
                 log.info("maintenance: %s stopped with worker %d: %s", job.name, os.getpid(), exc)
@@ -340,8 +342,8 @@ class _Runner:
 
     def _keep(self, lease: Lease) -> None:
         """Renew the lease while held; once lost, try again every renewal period. Ends when
-        the worker exits."""
-        while not _stopping.wait(LEASE_TTL / 3):
+        the worker stops."""
+        while not STOPPING.wait(LEASE_TTL / 3):
             held = self._try(lease)
             if held != self.held.is_set():
                 log.info(
