@@ -406,9 +406,9 @@ def test_a_workers_settings_are_plain_attributes_with_gunicorns_values() -> None
 
 
 def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
-    """gunicorn's parser reads and sets back the socket's timeout before each request, to
-    drain the last one's body: two system calls per request. Ours skips them when that body
-    is already read (a GET's), and still drains one left unread."""
+    """gunicorn's parser sets the socket's timeout back after draining the last request's
+    body, a system call before each request. Ours skips that when the body is already read
+    (a GET's), and still drains one left unread."""
 
     class Counted(socket.socket):
         settimeouts = 0
