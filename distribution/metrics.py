@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -62,21 +63,6 @@ ENDPOINT_ROUTES: dict[str, str | None] = {
     "uploads.start_upload": "blob_upload",
     "base.root": None,  # Go's load-balancer probe sits outside its instrumented router
 }
-
-#: Every metric, as ``metrics.<name>``.
-NAMES = (
-    "http_in_flight",
-    "http_requests",
-    "http_duration",
-    "http_request_size",
-    "http_response_size",
-    "uploads_in_progress",
-    "storage_action",
-    "access_decisions",
-    "cache_lookups",
-    "notifications",
-    "proxy",
-)
 
 _lock = threading.Lock()
 _built = False
@@ -302,12 +288,13 @@ def _build() -> None:
         if _built:
             return
         if _recording:
-            from prometheus_client import CollectorRegistry
+            from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
             _registry = CollectorRegistry()
-            created = _create(_registry)
-        else:
-            created = dict.fromkeys(NAMES, _UNRECORDED)
+            created = _create(Counter, Gauge, Histogram, _registry)
+        else:  # the same names, each a no-op, without loading prometheus-client
+            made = _create(_unrecorded, _unrecorded, _unrecorded, None)
+            created = dict.fromkeys(made, _UNRECORDED)
         _metric_names[:] = list(created)
         globals().update(created)
         _built = True
@@ -330,10 +317,18 @@ def _status_text(status: int) -> str:
         return f"{status} "
 
 
-def _create(registry: CollectorRegistry) -> dict[str, Any]:
-    """The metrics named in :data:`NAMES`, made in ``registry``."""
-    from prometheus_client import Counter, Gauge, Histogram
+def _unrecorded(*args: Any, **kwargs: Any) -> _Unrecorded:
+    return _UNRECORDED
 
+
+def _create(
+    Counter: Callable[..., Any],
+    Gauge: Callable[..., Any],
+    Histogram: Callable[..., Any],
+    registry: CollectorRegistry | None,
+) -> dict[str, Any]:
+    """Every metric, by its name as ``metrics.<name>``, made with prometheus-client's
+    classes or, for the names alone, with :func:`_unrecorded`."""
     http = {"namespace": NAMESPACE, "subsystem": "http", "registry": registry}
     notifications = {"namespace": NAMESPACE, "subsystem": "notifications", "registry": registry}
     proxy = {"namespace": NAMESPACE, "subsystem": "proxy", "registry": registry}
