@@ -184,7 +184,7 @@ def test_metrics_add_up_the_requests_of_every_worker(start_registry, tmp_path: P
             if len(base_gets_by_process(directory)) >= 2:
                 break
     # a request counts when the server closes its body, which may be after the client has it
-    wait_until(lambda: sum(base_gets_by_process(directory).values()) == sent, timeout=5)
+    wait_until(lambda: sum(base_gets_by_process(directory).values()) >= sent, timeout=5)
     by_process = base_gets_by_process(directory)
     assert len(by_process) == 2, by_process
     assert all(count > 0 for count in by_process.values())
