@@ -359,7 +359,7 @@ class _Runner:
     def _release(self, lease: Lease) -> None:
         try:
             lease.release()
-        except Exception as exc:  # unreachable: it expires within its time to live
+        except Exception as exc:  # Redis or storage unreachable: the lease expires by itself
             log.warning("maintenance: cannot give the lease back: %s", exc)
             return
         self.held.clear()
