@@ -10,12 +10,14 @@ import os
 import re
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from distribution import app as app_module
 from distribution import (
@@ -79,12 +81,34 @@ class RegistryServer(BaseApplication):
         self.wsgi()
         gc.collect()
         gc.freeze()
-        super().run()
+        try:
+            RegistryArbiter(self).run()
+        except RuntimeError as err:  # as gunicorn's own ``run`` reports it
+            print(f"\nError: {err}\n", file=sys.stderr)
+            sys.exit(1)
 
     def load(self) -> Flask | debug.WSGIApp:
         self.flask_app = app_module.create_app(self.config, start=False)
         app = debug.with_debug_server(self.flask_app, self.config)
         return proxyheaders.guard(app, self.config.http.trustedproxies)
+
+
+class RegistryArbiter(Arbiter):
+    """gunicorn's master, forking each worker with the signals that stop it held back."""
+
+    def spawn_worker(self) -> int:
+        """Between the fork and the worker's own handlers, the master's (copied by the fork)
+        would swallow a SIGTERM sent to the new worker, which would then serve on until the
+        graceful timeout kills it: a registry stopped just as it started took 30 s to stop.
+        Held back from before the fork, the signal reaches the worker once it handles it
+        (:meth:`~distribution.worker.RegistryWorker.init_signals`); the master lets them
+        through as soon as it has forked."""
+        worker.hold_stop_signals(True)
+        try:
+            return super().spawn_worker()  # in the worker, it returns only by exiting
+        finally:
+            if os.getpid() == self.pid:
+                worker.hold_stop_signals(False)
 
 
 def gunicorn_options(config: Configuration) -> dict[str, Any]:

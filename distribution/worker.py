@@ -217,16 +217,14 @@ class RegistryWorker(ThreadWorker):
         self._held_back = False
 
     def init_process(self) -> None:
-        # The arbiter may stop a worker while it boots: until init_signals installs the
-        # worker's handlers, the arbiter's own (copied by fork) would swallow the signal and the
-        # worker would serve on until the graceful timeout. Held back, it arrives after.
-        hold_stop_signals(True)
         _raise_open_files_limit()
         settle(self.cfg)
         super().init_process()
 
     def init_signals(self) -> None:
         super().init_signals()
+        # Held back since before the fork (server.RegistryArbiter): a stop that came while
+        # this worker booted arrives now, at its own handler.
         hold_stop_signals(False)
 
     def get_thread_pool(self) -> ElasticPool:  # type: ignore[override]

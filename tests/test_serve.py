@@ -350,3 +350,46 @@ def _on_every_worker(registry, path: str, count: int = 16) -> set[int]:
     finally:
         for connection in connections:
             connection.close()
+
+
+def test_a_worker_stopped_as_it_boots_stops(tmp_path: Path) -> None:
+    """A SIGTERM that reaches a worker between its fork and its own handlers (the master
+    stopping just as it forked) stops that worker at once; it used to serve on, and the
+    registry took its whole drain timeout (30 s) to stop. gunicorn's ``post_fork`` hook runs
+    in that window, so it sends the signal there."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {tmp_path}/data}}\n"
+        f"http: {{addr: '127.0.0.1:{free_port()}', secret: x, workers: 1}}\n"
+    )
+    stopped = tmp_path / "stopped"  # the first worker's pid: only it is stopped
+    script = (
+        "import os, signal\n"
+        "from distribution import config, server\n"
+        f"registry = server.RegistryServer(config.load({str(config)!r}))\n"
+        "previous = registry.cfg.post_fork\n"
+        "def post_fork(arbiter, worker):\n"
+        "    previous(arbiter, worker)\n"
+        f"    if not os.path.exists({str(stopped)!r}):\n"
+        f"        open({str(stopped)!r}, 'w').write(str(os.getpid()))\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "registry.cfg.set('post_fork', post_fork)\n"
+        "registry.run()\n"
+    )
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        master = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not stopped.exists() or f"Worker exiting (pid: {stopped.read_text()})" not in (
+            log.read_text()
+        ):
+            assert master.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        master.terminate()
+        assert master.wait(timeout=40) == 0
+    assert "Traceback" not in log.read_text()
