@@ -17,7 +17,8 @@ TIMEOUT = 90
 
 
 class Podman:
-    """podman with its own image store (vfs, no privileges needed), HOME and TMPDIR."""
+    """podman with its own image store (vfs, no privileges needed), HOME, TMPDIR and
+    credentials file (see :class:`tests.e2e.harness.Skopeo`)."""
 
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,12 @@ class Podman:
             "--storage-driver=vfs",
         ]
         self.env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
-        for name in ("XDG_RUNTIME_DIR", "REGISTRY_AUTH_FILE", "CONTAINERS_CONF"):
+        for name in ("XDG_RUNTIME_DIR", "CONTAINERS_CONF"):
             self.env.pop(name, None)
+        auth = home / "auth.json"  # podman and skopeo refuse to start without it
+        if not auth.exists():
+            auth.write_text('{"auths": {}}')
+        self.env["REGISTRY_AUTH_FILE"] = str(auth)
 
     def close(self) -> None:
         shutil.rmtree(self.runroot, ignore_errors=True)

@@ -121,13 +121,19 @@ def children(pid: int) -> set[int]:
 
 
 class Skopeo:
-    """skopeo 1.9.3 with its own HOME and TMPDIR (blob-info cache, temp files) per test."""
+    """skopeo 1.9.3 with its own HOME, TMPDIR (blob-info cache, temp files) and credentials
+    file per test: without ``XDG_RUNTIME_DIR`` skopeo keeps logins in one file for all of
+    root's processes (``/run/containers/0/auth.json``), and a later test's registry on the
+    same port would get them."""
 
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
         self.env.pop("XDG_RUNTIME_DIR", None)
-        self.env.pop("REGISTRY_AUTH_FILE", None)
+        auth = home / "auth.json"  # podman and skopeo refuse to start without it
+        if not auth.exists():
+            auth.write_text('{"auths": {}}')
+        self.env["REGISTRY_AUTH_FILE"] = str(auth)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         command = [SKOPEO, "--insecure-policy", *args]
