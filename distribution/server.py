@@ -22,6 +22,7 @@ from gunicorn.arbiter import Arbiter
 from distribution import app as app_module
 from distribution import (
     balance,
+    codepages,
     debug,
     maintenance,
     notifications,
@@ -77,10 +78,12 @@ class RegistryServer(BaseApplication):
         frozen, so the workers share those pages: no worker builds the app again (each build
         copied about 5 MiB of the shared pages into the worker), and the garbage collector of
         a worker never writes to them. The app's threads start in each worker
-        (:func:`~distribution.app.start`)."""
+        (:func:`~distribution.app.start`). The library code that building the app ran, and
+        the master does not run again, is then unmapped (:mod:`~distribution.codepages`)."""
         self.wsgi()
         gc.collect()
         gc.freeze()
+        codepages.release()
         try:
             RegistryArbiter(self).run()
         except RuntimeError as err:  # as gunicorn's own ``run`` reports it

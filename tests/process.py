@@ -103,3 +103,15 @@ class ServerProcess:
         """SIGTERM, then wait; the exit status."""
         self.terminate()
         return self.wait_stopped(strict)
+
+
+def resident_kib(pid: int, library: str) -> int:
+    """KiB of the mappings of ``library`` (a part of its path) resident in process ``pid``."""
+    kib, current = 0, ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if not fields[0].endswith(":"):  # a mapping's header: start-end perms ... path
+            current = fields[5] if len(fields) >= 6 else ""
+        elif fields[0] == "Rss:" and library in current:
+            kib += int(fields[1])
+    return kib
