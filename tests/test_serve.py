@@ -271,7 +271,7 @@ def test_a_filesystem_registry_loads_no_library_it_does_not_use(tmp_path: Path) 
     )
     unused = [
         *("acme", "azure", "boto3", "botocore", "cryptography", "google", "redis", "requests"),
-        *("prometheus_client", "smtplib"),
+        *("bcrypt", "prometheus_client", "smtplib", "urllib.request"),
         *("distribution.auth.htpasswd_tool", "distribution.retention.run"),
         *("distribution.storage.gc", "distribution.storage.scrub"),
     ]

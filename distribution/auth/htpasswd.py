@@ -26,9 +26,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
-
-import bcrypt
 
 from distribution import log as log_module
 from distribution.auth.base import (
@@ -88,6 +87,7 @@ def ensure_file(path: str) -> None:
         return
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     password = secrets.token_urlsafe(32)
+    bcrypt = _bcrypt()
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -170,6 +170,7 @@ class HtpasswdController(AccessController):
         #: ``HMAC(user, password)`` -> (expiry, generation); the key never leaves the process.
         self._cache: dict[bytes, tuple[float, int]] = {}
         self._cache_key = secrets.token_bytes(32)
+        _bcrypt()  # now, in gunicorn's master, so that the workers share it
 
     def authorized(self, headers: Mapping[str, str], accesses: Sequence[Access]) -> Grant:
         credentials = basic_credentials(headers)
@@ -193,7 +194,7 @@ class HtpasswdController(AccessController):
             return True
         hashed = users.get(user)
         started = time.monotonic()
-        matched = bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._dummy_hash())
+        matched = _bcrypt().checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._dummy_hash())
         if not (matched and hashed is not None):
             time.sleep(max(0.0, self._refusal_seconds - (time.monotonic() - started)))
             return False
@@ -249,6 +250,7 @@ class HtpasswdController(AccessController):
 
     def _dummy_hash(self) -> bytes:
         if self._dummy is None:
+            bcrypt = _bcrypt()
             self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(10))
         return self._dummy
 
@@ -257,6 +259,7 @@ def _dummy_at_highest_cost(users: dict[str, bytes]) -> tuple[bytes, float]:
     """A hash of nothing at the highest cost among ``users``, and the seconds a check takes."""
     costs = [int(found[1]) for hashed in users.values() if (found := BCRYPT.fullmatch(hashed))]
     cost = min(max(max(costs, default=10), 4), 31)
+    bcrypt = _bcrypt()
     dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
     started = time.monotonic()
     bcrypt.checkpw(b"", dummy)
@@ -268,3 +271,11 @@ def _empty_basic(headers: Mapping[str, str]) -> bool:
     challenge, when they hold no credentials. It asks for nothing more than no header does."""
     found = authorization(headers)
     return found is not None and found[0] == "basic" and found[1] == EMPTY_BASIC
+
+
+def _bcrypt() -> ModuleType:
+    """bcrypt, imported when first used: the web UI imports this module in every registry,
+    and bcrypt costs each process 0.5 MiB that only a registry with ``auth: htpasswd`` needs."""
+    import bcrypt
+
+    return bcrypt

@@ -47,7 +47,7 @@ def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed_password)
         return real(password, hashed_password)
 
-    monkeypatch.setattr(module.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
     return calls
 
 
