@@ -1,9 +1,9 @@
 """Letting go of the library pages a process ran only while it started.
 
-Building the app runs library code that the master of ``registry serve`` never runs again:
-OpenSSL's set-up in ``libcrypto``, Python's compiler and importer, each C extension's
-initialisation. Those pages stay mapped, counted in the master's resident set and in the
-registry's PSS, for as long as it runs: about 5 MiB of the 52 an idle registry maps
+Starting runs library code that the master of ``registry serve`` never runs again: OpenSSL's
+set-up in ``libcrypto``, Python's importer and compiler, each C extension's initialisation.
+Those pages stay mapped, counted in the master's resident set and in the registry's PSS, for
+as long as it runs: unmapping them takes 6-7 MiB off the 52 an idle registry maps
 (benchmarks/README.md). A worker does not inherit them: a fork copies no page-table entries
 of a file mapping that has no private pages, so each worker maps only the code it runs.
 
@@ -32,7 +32,7 @@ def release(smaps: str = SMAPS) -> int:
     Only a hint: where ``/proc`` or ``madvise`` is missing it does nothing.
     """
     try:
-        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        madvise = ctypes.CDLL(None).madvise
         with open(smaps, encoding="ascii", errors="replace") as lines:
             ranges = list(read_only_ranges(lines))
     except (OSError, AttributeError):

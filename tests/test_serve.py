@@ -342,7 +342,7 @@ def test_the_master_lets_go_of_the_library_code_it_ran_to_start(start_registry) 
     requests.get(f"{registry.url}/v2/", timeout=10).raise_for_status()
     held = {pid: resident_kib(pid, "libcrypto") for pid in (master, *children)}
     assert all(held.values()), held  # the interpreter's OpenSSL is loaded in each
-    assert held[master] <= min(held[child] for child in children), held
+    assert held[master] <= min(held[child] for child in children) + 256, held  # a few pages back
 
 
 def _on_every_worker(registry, path: str, count: int = 16) -> set[int]:
