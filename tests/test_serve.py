@@ -332,7 +332,7 @@ notifications:
 
 
 def test_the_master_lets_go_of_the_library_code_it_ran_to_start(start_registry) -> None:
-    """Building the app runs OpenSSL's set-up, which the master never runs again; it unmaps
+    """Starting up runs OpenSSL's set-up, which the master never runs again; it unmaps
     that code before it forks (:mod:`distribution.codepages`), so it maps no more of
     ``libcrypto`` than a worker does. It held 3.4 MiB of it, against a worker's 0.4."""
     registry = start_registry()
