@@ -26,14 +26,14 @@ MADV_DONTNEED = 4
 _READ_ONLY = frozenset({"r-xp", "r--p"})
 
 
-def release(smaps: str = SMAPS) -> int:
+def release() -> int:
     """Unmap the pages of this process's read-only file mappings; return the bytes advised.
 
     Only a hint: where ``/proc`` or ``madvise`` is missing it does nothing.
     """
     try:
         madvise = ctypes.CDLL(None).madvise
-        with open(smaps, encoding="ascii", errors="replace") as lines:
+        with open(SMAPS, encoding="ascii", errors="replace") as lines:
             ranges = list(read_only_ranges(lines))
     except (OSError, AttributeError):
         return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from tests.e2e.harness import credentials_file
 from tests.e2e.images import Image
 
 PODMAN = "/usr/bin/podman"
@@ -32,10 +33,7 @@ class Podman:
         self.env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
         for name in ("XDG_RUNTIME_DIR", "CONTAINERS_CONF"):
             self.env.pop(name, None)
-        auth = home / "auth.json"  # podman and skopeo refuse to start without it
-        if not auth.exists():
-            auth.write_text('{"auths": {}}')
-        self.env["REGISTRY_AUTH_FILE"] = str(auth)
+        self.env["REGISTRY_AUTH_FILE"] = credentials_file(home)
 
     def close(self) -> None:
         shutil.rmtree(self.runroot, ignore_errors=True)

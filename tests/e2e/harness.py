@@ -120,6 +120,15 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def credentials_file(home: Path) -> str:
+    """An empty registry credentials file under ``home`` for skopeo or podman (both refuse
+    to start when ``REGISTRY_AUTH_FILE`` names a missing one)."""
+    auth = home / "auth.json"
+    if not auth.exists():
+        auth.write_text('{"auths": {}}')
+    return str(auth)
+
+
 class Skopeo:
     """skopeo 1.9.3 with its own HOME, TMPDIR (blob-info cache, temp files) and credentials
     file per test: without ``XDG_RUNTIME_DIR`` skopeo keeps logins in one file for all of
@@ -130,10 +139,7 @@ class Skopeo:
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
         self.env.pop("XDG_RUNTIME_DIR", None)
-        auth = home / "auth.json"  # podman and skopeo refuse to start without it
-        if not auth.exists():
-            auth.write_text('{"auths": {}}')
-        self.env["REGISTRY_AUTH_FILE"] = str(auth)
+        self.env["REGISTRY_AUTH_FILE"] = credentials_file(home)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         command = [SKOPEO, "--insecure-policy", *args]
