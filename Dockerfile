@@ -35,6 +35,12 @@ LABEL org.opencontainers.image.title="distribution-py" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 COPY --from=build /install /usr/local
+# `registry serve` runs its interpreter with -OO when the bytecode for that is on disk
+# (distribution/entry.py), and the registry user cannot write it: it is compiled here for
+# what is on the interpreter's path, but for installers and tools the server never imports.
+RUN python -m compileall -q -j 0 -o 2 \
+        -x '/(pip|setuptools|ensurepip|idlelib|lib2to3|pydoc_data|tkinter|turtledemo)/' \
+        $(python -c 'import sys; print(*filter(None, sys.path))')
 # The image's own volume belongs to `registry`, whom the registry then runs as
 # (distribution/container/identity.py); a root-owned bind mount is served as in registry:2.
 RUN groupadd --gid 1000 registry \

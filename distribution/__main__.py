@@ -1,3 +1,3 @@
-from distribution.cli import main
+from distribution.entry import main
 
 raise SystemExit(main())

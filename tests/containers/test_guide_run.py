@@ -64,6 +64,11 @@ def test_run_push_pull_stop_start(start, client: Client, pushable: str, tmp_path
     assert status["CapEff"] == status["CapPrm"] == status["CapBnd"] == NO_CAPS
     assert status["NoNewPrivs"] == "1"
     assert healthy(registry.name)
+    # It cannot write bytecode, yet runs -OO (distribution/entry.py): the image carries it.
+    listed = "for line in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $line; echo; done"
+    lines = registry.exec("sh", "-c", listed).stdout.splitlines()
+    servers = [line for line in lines if "bin/registry serve" in line]  # not dumb-init
+    assert len(servers) >= 2 and all(" -OO " in line for line in servers), lines
 
 
 def test_other_host_port_and_listen_address(start) -> None:
