@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,24 @@ def test_a_large_upload_leaves_only_its_tail_in_the_page_cache(
     assert path.read_bytes() == piece * 64
 
 
+def test_pieces_off_the_page_marks_leave_no_page_behind(driver: StorageDriver, root: Path) -> None:
+    """Received pieces end anywhere, and so would the dropped ranges: each left the page (or
+    large folio) its end cut through, one per range, across every ``PATCH``. They end on
+    2 MiB marks instead, so nothing before the tail stays."""
+    piece = os.urandom((1 << 20) + 17)
+    for patch in range(4):
+        with driver.writer("/upload", append=bool(patch)) as writer:
+            for _ in range(16):
+                writer.write(piece)
+    path = root / "upload"
+    size = path.stat().st_size
+    before_tail = size - filesystem.CACHED_TAIL - filesystem.DROP_ALIGN
+    resident = _resident(path)
+    assert [offset for offset in resident if offset < before_tail] == []
+    tail = size - filesystem.CACHED_TAIL
+    assert tail - tail % mmap.PAGESIZE in resident
+
+
 def test_a_failed_write_out_is_the_writers_error(driver: StorageDriver, root: Path) -> None:
     """Waiting for written bytes to reach the disk can fail (EIO); the write fails with it.
     /dev/null takes writes but cannot be waited for (ESPIPE), which stands in for the disk."""
@@ -170,6 +190,21 @@ def test_a_failed_write_out_is_the_writers_error(driver: StorageDriver, root: Pa
     assert writer.size < 48 << 20
     with pytest.raises(StorageDriverError):
         writer.close()  # it drops behind too; the file is closed all the same
+
+
+def _resident(path: Path) -> list[int]:
+    """The offsets of the file's pages in the page cache, asked without reading any
+    (``mincore`` on a mapping of it; a read, even one that must not wait, starts readahead)."""
+    page = mmap.PAGESIZE
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY) as mapped:
+        pages = (len(mapped) + page - 1) // page
+        found = (ctypes.c_ubyte * pages)()
+        address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
+        mincore = ctypes.CDLL(None, use_errno=True).mincore
+        mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        assert mincore(address, len(mapped), found) == 0, os.strerror(ctypes.get_errno())
+        del address
+    return [index * page for index, flags in enumerate(found) if flags & 1]
 
 
 def _cached(path: Path, offset: int) -> bool:

@@ -41,6 +41,9 @@ VERSION_SETTLE = 2.0
 #: Bytes at the end of a file that a writer leaves in the page cache; those before it are
 #: dropped once on disk, so a large upload streams through a bounded window of page cache.
 CACHED_TAIL = 32 << 20
+#: What the dropped ranges end on: the page cache holds a file in naturally aligned folios of
+#: up to 2 MiB, and dropping a range leaves whatever page or folio its ends cut through.
+DROP_ALIGN = 2 << 20
 #: Bytes asked of each ``read`` by :meth:`FilesystemDriver.get_content`: links and most
 #: manifests fit in one.
 READ_SIZE = 64 << 10
@@ -252,7 +255,7 @@ class _FileWriter(FileWriter):
         self._file = file
         self._full_path = full_path
         self._flushed = self._size
-        self._dropped = max(0, self._size - CACHED_TAIL)
+        self._dropped = _aligned(max(0, self._size - CACHED_TAIL))
 
     def _write(self, data: bytes) -> int:
         n = self._file.write(data)
@@ -278,6 +281,7 @@ class _FileWriter(FileWriter):
         self._flushed = end
 
     def _drop_behind(self, end: int) -> None:
+        end = _aligned(end)
         if end > self._dropped:
             _drop_from_cache(self._file.fileno(), self._dropped, end - self._dropped)
             self._dropped = end
@@ -301,6 +305,10 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     """
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+def _aligned(offset: int) -> int:
+    return offset - offset % DROP_ALIGN
 
 
 def _drop_from_cache(fd: int, offset: int, length: int) -> None:
