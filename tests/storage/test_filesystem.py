@@ -203,7 +203,6 @@ def _resident(path: Path) -> list[int]:
         mincore = ctypes.CDLL(None, use_errno=True).mincore
         mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
         assert mincore(address, len(mapped), found) == 0, os.strerror(ctypes.get_errno())
-        del address
     return [index * page for index, flags in enumerate(found) if flags & 1]
 
 
