@@ -7,8 +7,9 @@ memory in the master, and so in each forked worker too (``benchmarks/README.md``
 left out"). ``-OO`` also drops ``assert`` statements; the registry's code uses them only to
 narrow types, never to check input. Its bytecode lives in separate ``.opt-2.pyc`` files,
 and an interpreter that can neither find nor write them compiles every module at each start,
-slower and bigger than without ``-OO``; the server then runs as started. A ``PYTHONOPTIMIZE``
-in the environment is the operator's choice, and is kept.
+slower and bigger than without ``-OO``; the server then runs as started. An interpreter
+started with ``-O`` or a ``PYTHONOPTIMIZE`` in the environment is the operator's choice, and
+is kept.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def main() -> int:
 
 def optimized_argv(arguments: Sequence[str]) -> list[str] | None:
     """The command line that runs this command again with ``-OO``, or None when it is not
-    ``serve``, already runs so, ``PYTHONOPTIMIZE`` is set, or the bytecode would not be
-    cached."""
-    if arguments[:1] != ["serve"] or sys.flags.optimize >= 2 or os.environ.get("PYTHONOPTIMIZE"):
+    ``serve``, the interpreter was given an optimization level (``-O``, ``-OO`` or
+    ``PYTHONOPTIMIZE``: that is this run too), or the bytecode would not be cached."""
+    if arguments[:1] != ["serve"] or sys.flags.optimize or os.environ.get("PYTHONOPTIMIZE"):
         return None
     if not sys.executable or not all(map(_bytecode_cached, _sample_sources())):
         return None

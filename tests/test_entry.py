@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -58,6 +59,14 @@ def test_without_bytecode_it_may_keep_the_server_runs_as_started(
     assert "-OO" not in _command_line(registry.proc.pid)
     assert requests.get(f"{registry.url}/v2/", timeout=10).status_code == 200
     assert not any(empty.iterdir())
+
+
+def test_an_operator_s_optimization_level_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -O``: asserts off, docstrings kept, as asked."""
+    monkeypatch.setattr(sys, "flags", SimpleNamespace(optimize=1))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+
+    assert entry.optimized_argv(["serve"]) is None
 
 
 @pytest.mark.parametrize(
