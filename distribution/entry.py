@@ -43,10 +43,11 @@ def optimized_argv(arguments: Sequence[str]) -> list[str] | None:
 
 
 def _sample_sources() -> list[str]:
-    """One module of each place the server imports from: the standard library, the installed
+    """One module of each place the server imports from: the standard library (not ``os``,
+    which the interpreter carries frozen and never loads from bytecode), the installed
     packages, and this package."""
     flask = importlib.util.find_spec("flask")
-    return [os.__file__, flask.origin if flask and flask.origin else __file__, __file__]
+    return [contextlib.__file__, flask.origin if flask and flask.origin else __file__, __file__]
 
 
 def _bytecode_cached(source: str) -> bool:
