@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from distribution import access, quotas
 from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.config import Configuration
+from distribution.quotas.alerts import Crossing
 from distribution.retention.policy import RetentionSettings, parse
 from distribution.storage.driver import StorageDriver
 from distribution.storage.locks import Locks
@@ -46,12 +47,15 @@ def run_once(
     locks: Locks | None = None,
     cache: BlobDescriptorCache = NO_CACHE,
     proceed: Callable[[], bool] = lambda: True,
+    announce: Callable[[list[Crossing]], None] = quotas.announce,
 ) -> tuple[Report, gc.Report | None]:
     """One retention run, and the collection after it when ``collect`` and something went.
 
-    Dry, nothing in storage changes (the journal of pull times is only read). The run and
-    the collector are imported here, when a run starts: a registry with no policy (and every
-    worker of one with a policy, but the one running it) never needs them.
+    Dry, nothing in storage changes (the journal of pull times is only read). Quota
+    crossings that the two usage refreshes find go to ``announce`` (the scheduler's job hands
+    them to its worker). The run and the collector are imported here, when a run starts: a
+    registry with no policy (and every worker of one with a policy, but the one running it)
+    never needs them.
     """
     from distribution.retention.run import run
     from distribution.storage import gc
@@ -67,6 +71,8 @@ def run_once(
         write=not dry_run,
         proceed=proceed,
     )
+    if not dry_run:
+        announce(before.crossings)
     report = run(
         driver,
         retention,
@@ -103,5 +109,5 @@ def run_once(
         full=False,
         proceed=proceed,
     )
-    quotas.announce(after.crossings)
+    announce(after.crossings)
     return report, collected

@@ -27,9 +27,10 @@ from flask import Flask
 
 from distribution import metrics, quotas, redisconn
 from distribution.config import Configuration
+from distribution.quotas.alerts import Crossing
 from distribution.storage.driver import StorageDriver
 from distribution.usage import journal, settings
-from distribution.usage.job import Outcome, load_report, load_summary, refresh
+from distribution.usage.job import Mark, load_report, load_summary, refresh, unchanged
 from distribution.usage.journal import Journal, RedisSink, StorageSink
 from distribution.usage.settings import UsageSettings
 
@@ -41,6 +42,7 @@ EXTENSION = "distribution.usage"
 __all__ = [
     "EXTENSION",
     "Journal",
+    "Runs",
     "UsageSettings",
     "check",
     "init_app",
@@ -49,7 +51,6 @@ __all__ = [
     "load_summary",
     "redis_client",
     "refresh",
-    "run_job",
 ]
 
 
@@ -87,31 +88,48 @@ def redis_client(config: Configuration) -> Any:
     return redisconn.connect(config.redis) if redisconn.configured(config.redis) else None
 
 
-def run_job(
-    config: Configuration,
-    driver: StorageDriver,
-    client: Any = None,
-    proceed: Callable[[], bool] = lambda: True,
-) -> Outcome:
-    """The maintenance job: refresh the figures, then report quota crossings."""
-    usage = settings.parse(config)
-    outcome = refresh(
-        driver,
-        fullscan=usage.fullscan,
-        quotas=quotas.parse(config),
-        client=client,
-        proceed=proceed,
-    )
-    total = outcome.report.total
-    log.log(
-        logging.INFO if outcome.full else logging.DEBUG,
-        "usage: %s scan of %d repositories in %.1f s: %d repositories, %d tags, %d bytes",
-        "full" if outcome.full else "incremental",
-        outcome.scanned,
-        outcome.seconds,
-        total.repositories,
-        total.tags,
-        total.bytes,
-    )
-    quotas.announce(outcome.crossings)
-    return outcome
+class Runs:
+    """The maintenance job: refresh the figures (in a process of its own, see
+    :mod:`distribution.maintenance.process`), then tell quota crossings in the worker, whose
+    dispatcher sends their notifications; no run while nothing happened since the last."""
+
+    def __init__(self, config: Configuration, driver: StorageDriver, client: Any = None) -> None:
+        self.config = config
+        self.driver = driver
+        self.client = client
+        #: Left by the last run this process saw save the state.
+        self.mark: Mark | None = None
+
+    def run(self, proceed: Callable[[], bool]) -> tuple[list[Crossing], Mark | None]:
+        outcome = refresh(
+            self.driver,
+            fullscan=settings.parse(self.config).fullscan,
+            quotas=quotas.parse(self.config),
+            client=self.client,
+            proceed=proceed,
+        )
+        total = outcome.report.total
+        log.log(
+            logging.INFO if outcome.full else logging.DEBUG,
+            "usage: %s scan of %d repositories in %.1f s: %d repositories, %d tags, %d bytes",
+            "full" if outcome.full else "incremental",
+            outcome.scanned,
+            outcome.seconds,
+            total.repositories,
+            total.tags,
+            total.bytes,
+        )
+        return outcome.crossings, outcome.mark
+
+    def then(self, result: tuple[list[Crossing], Mark | None]) -> None:
+        crossings, self.mark = result
+        quotas.announce(crossings)
+
+    def idle(self) -> bool:
+        """Nothing to do since the last run (a few storage reads, no process started)."""
+        return self.mark is not None and unchanged(
+            self.driver,
+            self.mark,
+            fullscan=settings.parse(self.config).fullscan,
+            client=self.client,
+        )

@@ -19,7 +19,6 @@ import gzip
 import json
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,9 +39,18 @@ SCAN_THREADS = 8
 LOCAL_DRIVERS = frozenset({"filesystem", "inmemory"})
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What a run that saved the state leaves for the next to compare: the state file's
+    version then, and its last full scan."""
+
+    version: tuple[int, float]
+    full_scan: float
+
+
 @dataclass
 class Outcome:
-    """What a run found and how long it took."""
+    """What a run found and how long it took; ``crossings`` and ``mark`` only when it saved."""
 
     state: State
     report: Report
@@ -50,6 +58,7 @@ class Outcome:
     scanned: int
     seconds: float
     crossings: list[alerts.Crossing]
+    mark: Mark | None = None
 
 
 def refresh(
@@ -74,32 +83,23 @@ def refresh(
     """
     started = time.monotonic()
     now = time.time() if now is None else now
-    version = _version(driver)
-    cached = _cache.get(driver)
-    if cached is not None and cached[0] == version and version is not None:
-        state: State | None = cached[1]
-    else:
-        cached, state = None, load(driver)
+    state = load(driver)
     if full is not None:
         scan_all = full
     else:
         scan_all = state is None or not state.full_scan or now - state.full_scan >= fullscan
     state = state or State(since=now)
     entries = journal.read(driver, client)
-    changed = set(changed)
-    if cached is not None and not (scan_all or entries or changed or state.pending):
-        # Nothing happened since the figures this process computed last.
-        return Outcome(state, cached[2], False, 0, time.monotonic() - started, [])
     batch = journal.merged(entries)
     state.merge_pulls(batch.pulls)
-    state.pending |= set(batch.changed) | changed
+    state.pending |= set(batch.changed) | set(changed)
     scanned = _scan_everything(driver, state, now) if scan_all else _scan_pending(driver, state)
     state.refreshed = now
     quotas = list(quotas)
     report = figures.compute(state, quotas, now)
     previous = _previous_percents(driver)
     current = [(q.repositories, q.limit, q.bytes) for q in report.quotas]
-    crossed = alerts.crossings(previous, current)
+    outcome = Outcome(state, report, scan_all, scanned, 0.0, [])
     if write and proceed():
         save(driver, state)
         journal.remove(driver, entries, client)
@@ -107,8 +107,31 @@ def refresh(
             paths.USAGE_REPORT, gzip.compress(json.dumps(report.to_json()).encode(), 5)
         )
         driver.put_content(paths.USAGE_SUMMARY, json.dumps(report.summary_json()).encode())
-        _cache[driver] = (_version(driver), state, report)
-    return Outcome(state, report, scan_all, scanned, time.monotonic() - started, crossed)
+        # Not saved, the crossings would be found (and told) again by the next run.
+        outcome.crossings = alerts.crossings(previous, current)
+        version = _version(driver)
+        outcome.mark = Mark(version, state.full_scan) if version is not None else None
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def unchanged(
+    driver: StorageDriver,
+    mark: Mark,
+    *,
+    fullscan: float = float("inf"),
+    client: Any = None,
+    now: float | None = None,
+) -> bool:
+    """Whether a refresh would find nothing to do since the run that left ``mark``: nobody
+    saved the state since, no journal batch waits and no full scan is due. A stat and a
+    listing (and a Redis ``LLEN``), where a refresh decodes the whole state."""
+    now = time.time() if now is None else now
+    return (
+        now - mark.full_scan < fullscan
+        and _version(driver) == mark.version
+        and not journal.waiting(driver, client)
+    )
 
 
 def load_report(driver: StorageDriver) -> dict[str, Any] | None:
@@ -126,14 +149,6 @@ def load_summary(driver: StorageDriver) -> dict[str, Any] | None:
         return json.loads(driver.get_content(paths.USAGE_SUMMARY))
     except PathNotFoundError:
         return None
-
-
-#: Per driver object, the state this process saved last with the file's version then, and the
-#: figures made from it: a maintenance leader reads and decodes the file only when another
-#: process (a new leader, ``registry retention``) wrote it since.
-_cache: weakref.WeakKeyDictionary[StorageDriver, tuple[tuple[int, float] | None, State, Report]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _version(driver: StorageDriver) -> tuple[int, float] | None:

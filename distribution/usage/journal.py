@@ -201,6 +201,23 @@ def read(driver: StorageDriver, client: Any = None) -> list[Entry]:
     return found
 
 
+def waiting(driver: StorageDriver, client: Any = None) -> bool:
+    """Whether any batch waits to be merged (a Redis that cannot answer may hold some)."""
+    try:
+        if driver.list(paths.JOURNAL):
+            return True
+    except PathNotFoundError:
+        pass
+    if client is None:
+        return False
+    import redis
+
+    try:
+        return bool(client.llen(REDIS_KEY))
+    except redis.RedisError:
+        return True
+
+
 def remove(driver: StorageDriver, entries: list[Entry], client: Any = None) -> None:
     """Remove batches that were merged (and saved) from where they were read."""
     redis_count = 0

@@ -169,3 +169,25 @@ def test_usage_follows_the_run(tree: Tree) -> None:
     rows = {row["name"]: row for row in report["repositories"]}
     assert rows["ci/app"]["tags"] == len(tree.tags("ci/app")) == 8
     assert rows["plain/x"]["tags"] == 1
+
+
+def test_quota_crossings_of_both_usage_refreshes_are_told(tmp_path: Path) -> None:
+    quota = '    quotas:\n      - {repositories: "plain/*", limit: 1}\naccess:\n'
+    tree = Tree.make(tmp_path / "root", POLICY.replace("access:\n", quota))
+    build(tree)
+    told: list = []
+    retention.run_once(
+        tree.config,
+        tree.driver,
+        dry_run=False,
+        collect=False,
+        locks=locks.from_config(tree.config, tree.driver),
+        announce=told.extend,
+    )
+    # found by the refresh before the deletions (plain/x stays over its byte)
+    assert [(c.repositories, c.threshold) for c in told] == [("plain/*", 80), ("plain/*", 100)]
+    again: list = []
+    retention.run_once(
+        tree.config, tree.driver, dry_run=False, collect=False, announce=again.extend
+    )
+    assert again == [], "told once"

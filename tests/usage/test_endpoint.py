@@ -46,9 +46,9 @@ def populated(auth: str, headers: dict[str, str] | None = None) -> Flask:
         body, _ = api.image(name, [layer(name), layer("base")], name)
         api.push_manifest(name, "v1", body)
     app.extensions[usage.EXTENSION].flush()
-    usage.run_job(
-        app.extensions[context.EXTENSION].config, app.extensions[context.EXTENSION].driver
-    )
+    registry = app.extensions[context.EXTENSION]
+    runs = usage.Runs(registry.config, registry.driver)
+    runs.then(runs.run(lambda: True))
     return app
 
 

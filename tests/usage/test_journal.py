@@ -55,8 +55,10 @@ def test_batches_of_two_replicas_merge(driver) -> None:
     b.pulled("app", "v1", "sha256:" + "1" * 64)
     b.pulled("lib", None, "sha256:" + "2" * 64)
     a.changed("app")
+    assert not journal.waiting(driver)
     a.flush()
     b.flush()
+    assert journal.waiting(driver)
     entries = journal.read(driver)
     assert len(entries) == 2
     merged = journal.merged(entries)
@@ -65,6 +67,7 @@ def test_batches_of_two_replicas_merge(driver) -> None:
     assert set(merged.changed) == {"app"}
     journal.remove(driver, entries)
     assert journal.read(driver) == []
+    assert not journal.waiting(driver)
 
 
 def test_redis_carries_the_batches_and_storage_takes_over_when_it_is_down(
@@ -76,6 +79,7 @@ def test_redis_carries_the_batches_and_storage_takes_over_when_it_is_down(
     noted.flush()
     assert client.llen(journal.REDIS_KEY) == 1
     assert not _stored_batches(driver)
+    assert journal.waiting(driver, client)
     entries = journal.read(driver, client)
     assert journal.merged(entries).pulls["app"].keys() == {"v1", "sha256:" + "1" * 64}
     # a batch arriving between reading and removing stays
@@ -84,7 +88,10 @@ def test_redis_carries_the_batches_and_storage_takes_over_when_it_is_down(
     assert [Batch.decode(d).changed for d in client.lrange(journal.REDIS_KEY, 0, -1)] == [
         {"late": 1.0}
     ]
+    client.delete(journal.REDIS_KEY)
+    assert not journal.waiting(driver, client)
     redis_server.stop()
+    assert journal.waiting(driver, client), "a Redis that cannot answer may hold batches"
     noted.pulled("app", "v2", "sha256:" + "2" * 64)
     noted.flush()
     assert len(_stored_batches(driver)) == 1

@@ -140,7 +140,8 @@ def test_the_summary_and_gauges(make_env: MakeEnv) -> None:
     )
     body, _ = env.api.image("team-a/app", [b"a" * 1000], "a")
     env.api.push_manifest("team-a/app", "v1", body)
-    usage.run_job(env.app.extensions["registry"].config, env.driver)
+    runs = usage.Runs(env.app.extensions["registry"].config, env.driver)
+    runs.then(runs.run(lambda: True))
     summary = usage.load_summary(env.driver)
     assert summary["quotas"][0]["repositories"] == "team-a/**"
     assert summary["quotas"][0]["limit"] == 1 << 20
@@ -163,6 +164,32 @@ def test_a_damaged_state_file_means_a_full_scan(make_env: MakeEnv) -> None:
     env.driver.put_content("/docker/registry/v2/_maintenance/usage/state.json.gz", b"junk")
     outcome = usage.refresh(env.driver)
     assert outcome.full and outcome.report.total.tags == 1
+
+
+@pytest.mark.parametrize("make_env", ["filesystem"], indirect=True)
+def test_no_run_while_nothing_happened(make_env: MakeEnv) -> None:
+    env = make_env()
+    body, _ = env.api.image("app", [b"layer"], "one")
+    env.api.push_manifest("app", "v1", body)
+    env.app.extensions[usage.EXTENSION].flush()
+    runs = usage.Runs(env.app.extensions["registry"].config, env.driver)
+    assert not runs.idle(), "no run yet"
+    runs.then(runs.run(lambda: True))
+    assert runs.idle()
+    assert env.api.get_manifest("app", "v1")[0] == 200
+    env.app.extensions[usage.EXTENSION].flush()
+    assert not runs.idle(), "a journal batch waits"
+    runs.then(runs.run(lambda: True))
+    assert runs.idle()
+    usage.refresh(env.driver, full=True)  # as another process would: the state is not ours
+    assert not runs.idle()
+    runs.then(runs.run(lambda: False))  # the lease was lost: nothing saved, no mark
+    assert runs.mark is None and not runs.idle()
+    runs.then(runs.run(lambda: True))
+    assert runs.idle()
+    mark = runs.mark
+    assert mark is not None
+    assert not usage.job.unchanged(env.driver, mark, fullscan=60, now=mark.full_scan + 60)
 
 
 def _shared_layer() -> bytes:

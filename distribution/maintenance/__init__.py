@@ -39,11 +39,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from distribution import proxy, redisconn, retention, usage
+from distribution import proxy, quotas, redisconn, retention, usage
 from distribution.cache.factory import from_config as cache_from_config
 from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
+from distribution.maintenance import process
 from distribution.proxy import schedule
+from distribution.quotas.alerts import Crossing
 from distribution.storage import driver as drivers
 from distribution.storage import locks, paths, purge
 from distribution.worker import STOPPING
@@ -104,12 +106,21 @@ class StorageLease:
 
 @dataclass
 class Job:
-    """Something to run every ``interval`` seconds, first after ``first_delay``."""
+    """Something to run every ``interval`` seconds, first after ``first_delay``.
+
+    ``run`` gets the ``proceed`` question (lease held, worker not stopping). A job ``apart``
+    runs in a process of its own (:mod:`.process`: the scans over every repository, whose
+    memory then goes back when they end); what ``run`` returned is handed to ``then`` in the
+    worker. ``idle`` tells, before a run, that there is nothing to do.
+    """
 
     name: str
     interval: float
     first_delay: float
-    run: Callable[[Callable[[], bool]], None]
+    run: Callable[[Callable[[], bool]], Any]
+    apart: bool = False
+    then: Callable[[Any], None] = lambda result: None
+    idle: Callable[[], bool] = lambda: False
 
 
 def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
@@ -143,9 +154,8 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
             report = gc.collect(driver, options, emit=log.debug, proceed=proceed)
             log.info(report.summary(options.dry_run))
 
-        found.append(
-            Job("gc", collection.interval, first_delay(collection.interval), collect_garbage)
-        )
+        every = collection.interval
+        found.append(Job("gc", every, first_delay(every), collect_garbage, apart=True))
     if proxy.expires(config):
         cache = cache_from_config(config)
 
@@ -164,18 +174,26 @@ def _usage_jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Jo
     figures = usage.settings.parse(config)
     client = usage.redis_client(config)
     if figures.enabled:
-
-        def refresh_usage(proceed: Callable[[], bool]) -> None:
-            usage.run_job(config, driver, client, proceed)
-
+        runs = usage.Runs(config, driver, client)
         first = min(figures.interval, USAGE_FIRST_DELAY)
-        found.append(Job("usage", figures.interval, first, refresh_usage))
+        found.append(
+            Job(
+                "usage",
+                figures.interval,
+                first,
+                runs.run,
+                apart=True,
+                then=runs.then,
+                idle=runs.idle,
+            )
+        )
     policies = retention.parse(config)
     if policies.enabled:
         registry_locks = locks.from_config(config, driver)
         cache = cache_from_config(config)
 
-        def apply_retention(proceed: Callable[[], bool]) -> None:
+        def apply_retention(proceed: Callable[[], bool]) -> list[Crossing]:
+            crossed: list[Crossing] = []
             retention.run_once(
                 config,
                 driver,
@@ -185,10 +203,21 @@ def _usage_jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Jo
                 locks=registry_locks,
                 cache=cache,
                 proceed=proceed,
+                announce=crossed.extend,
             )
+            return crossed
 
         every = policies.interval
-        found.append(Job("retention", every, first_delay(every), apply_retention))
+        found.append(
+            Job(
+                "retention",
+                every,
+                first_delay(every),
+                apply_retention,
+                apart=True,
+                then=quotas.announce,
+            )
+        )
     return found
 
 
@@ -248,18 +277,21 @@ def install(cfg: Any, config: Configuration) -> None:
 
 def start(config: Configuration, lock_path: str) -> threading.Thread | None:
     """Start this worker's maintenance thread; it works once it holds the replica's lock."""
-    storage = config.storage
-    # Not verified again, as the worker's own (Registry.from_config): a worker booting while
-    # storage is unreachable must not stop the server.
-    driver = drivers.create(storage.driver, storage.parameters, verify=False)
+    driver = driver_for(config)
     scheduled = jobs(config, driver)
     if not scheduled:
         return None
     global _runner
-    _runner = _Runner(scheduled, lambda: make_lease(config, driver), lock_path)
+    _runner = _Runner(config, scheduled, lambda: make_lease(config, driver), lock_path)
     thread = threading.Thread(target=_runner.run, name="maintenance", daemon=True)
     thread.start()
     return thread
+
+
+def driver_for(config: Configuration) -> drivers.StorageDriver:
+    """The jobs' driver. Not verified again, as the worker's own (``Registry.from_config``): a
+    worker booting while storage is unreachable must not stop the server."""
+    return drivers.create(config.storage.driver, config.storage.parameters, verify=False)
 
 
 #: This worker's runner, if its config schedules any job.
@@ -268,8 +300,13 @@ _runner: _Runner | None = None
 
 class _Runner:
     def __init__(
-        self, scheduled: list[Job], lease_factory: Callable[[], Lease], lock_path: str
+        self,
+        config: Configuration,
+        scheduled: list[Job],
+        lease_factory: Callable[[], Lease],
+        lock_path: str,
     ) -> None:
+        self.config = config
         self.jobs = scheduled
         self.lease_factory = lease_factory
         self.lock_path = lock_path
@@ -329,16 +366,28 @@ class _Runner:
             self._release(lease)
 
     def _run(self, job: Job) -> None:
+        if job.idle():
+            log.debug("maintenance: nothing for %s to do", job.name)
+            return
         log.info("maintenance: running %s in worker %d", job.name, os.getpid())
         try:
-            job.run(lambda: self.held.is_set() and not STOPPING.is_set())
+            if job.apart:
+                job.then(process.run(self.config, job.name, self._proceed))
+            else:
+                job.then(job.run(self._proceed))
         except Exception as exc:
-            if not STOPPING.is_set():
-                log.exception("maintenance: %s failed", job.name)
-            else:  # the worker is exiting: the job stops where it is, as after a lost lease
+            if STOPPING.is_set():  # the worker is exiting: the job stops where it is
                 log.info("maintenance: %s stopped with worker %d: %s", job.name, os.getpid(), exc)
+            elif isinstance(exc, process.JobFailed):  # the traceback is the child's, in it
+                log.error("maintenance: %s failed %s", job.name, exc)
+            else:
+                log.exception("maintenance: %s failed", job.name)
         if job.name == "uploadpurging":
             log.info("Starting upload purge in %s", timedelta(seconds=round(job.interval)))
+
+    def _proceed(self) -> bool:
+        """What a job asks before each step: the lease is held and the worker not stopping."""
+        return self.held.is_set() and not STOPPING.is_set()
 
     def _keep(self, lease: Lease) -> None:
         """Renew the lease while held; once lost, try again every renewal period. Ends when
