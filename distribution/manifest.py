@@ -22,8 +22,6 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.http import parse_options_header
-
 from distribution import errors
 from distribution.digest import Digest
 
@@ -148,7 +146,7 @@ def parse(content_type: str | None, body: bytes) -> Manifest:
     manifest of that type, and :class:`~distribution.errors.DigestInvalid` for a descriptor
     whose digest is malformed (Go's first error for one).
     """
-    media_type = parse_options_header(content_type or "")[0].lower()
+    media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type not in PUSHABLE:
         raise errors.ManifestInvalid(
             detail=f"unsupported manifest media type and no default available: {media_type}"

@@ -50,13 +50,11 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from distribution import balance, debug, tls
 from distribution.config import HTTPTimeouts
+from distribution.stopping import STOPPING
 from distribution.tls import clienthello
 
 log = logging.getLogger(__name__)
 
-#: Set once this worker process is asked to stop (SIGTERM, SIGINT, SIGQUIT): while its
-#: requests drain, its background jobs stop and start nothing new (:mod:`.maintenance`).
-STOPPING = threading.Event()
 #: Bytes a request line and headers may take; a larger head is answered 431 and closed.
 MAX_HEAD = 1 << 20
 #: Bytes read from the socket at a time while waiting for a head.

@@ -13,7 +13,7 @@ Each job runs in exactly one worker of one replica:
   small file in storage, written and read back: storage offers no compare-and-set, so two
   replicas may both hold it for up to one renewal period. That guarantee is weaker, and
   harmless: purging is idempotent and online GC is safe against anything running beside it.
-* **Handing over**: a worker asked to stop (:data:`~distribution.worker.STOPPING`) stops its
+* **Handing over**: a worker asked to stop (:data:`~distribution.stopping.STOPPING`) stops its
   job at the next step, starts none, and gives the lease back, so another replica takes the
   jobs over without waiting for the lease to expire.
 
@@ -46,9 +46,9 @@ from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.maintenance import process
 from distribution.proxy import schedule
 from distribution.quotas.alerts import Crossing
+from distribution.stopping import STOPPING
 from distribution.storage import driver as drivers
 from distribution.storage import locks, paths, purge
-from distribution.worker import STOPPING
 
 log = logging.getLogger(__name__)
 

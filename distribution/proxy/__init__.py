@@ -7,12 +7,13 @@ runs with the other maintenance jobs (:mod:`distribution.maintenance`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import Flask
-
-from distribution.api import context
 from distribution.config import ConfigError, Configuration
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def enabled(config: Configuration) -> bool:
@@ -41,6 +42,7 @@ def init_app(app: Flask, config: Configuration) -> None:
     """In proxy mode, answer reads through the cache and refuse writes; else do nothing."""
     if not enabled(config):
         return
+    from distribution.api import context
     from distribution.proxy import views  # a mirror's HTTP client, loaded only in one
     from distribution.proxy.cache import PullThrough
     from distribution.proxy.upstream import Upstream

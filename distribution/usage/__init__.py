@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from distribution import metrics, quotas, redisconn
 from distribution.config import Configuration
@@ -33,6 +31,9 @@ from distribution.usage import journal, settings
 from distribution.usage.job import Mark, load_report, load_summary, refresh, unchanged
 from distribution.usage.journal import Journal, RedisSink, StorageSink
 from distribution.usage.settings import UsageSettings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
