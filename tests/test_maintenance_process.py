@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from distribution import config as config_module
+from distribution import maintenance
 from distribution.maintenance import process
 from distribution.storage import paths
-from distribution.storage.driver import create
+from distribution.storage.driver import StorageDriverError, create
 from distribution.usage.job import Mark
 
 CONFIG = """
@@ -223,3 +224,18 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_look_that_fails_is_told_and_the_runner_goes_on(
+    tmp_path: Path, records: list[logging.LogRecord]
+) -> None:
+    def unreachable() -> bool:
+        raise StorageDriverError("storage is down")
+
+    ran = []
+    job = maintenance.Job("usage", 1.0, 0.0, ran.append, idle=unreachable)
+    runner = maintenance._Runner(load(tmp_path, tmp_path / "root"), [job], lambda: None, "")
+    runner._run(job)  # no exception: the maintenance thread lives on
+    assert ran == []
+    (line,) = [r for r in records if r.getMessage() == "maintenance: usage failed"]
+    assert line.exc_info is not None and "storage is down" in str(line.exc_info[1])

@@ -366,11 +366,11 @@ class _Runner:
             self._release(lease)
 
     def _run(self, job: Job) -> None:
-        if job.idle():
-            log.debug("maintenance: nothing for %s to do", job.name)
-            return
-        log.info("maintenance: running %s in worker %d", job.name, os.getpid())
         try:
+            if job.idle():
+                log.debug("maintenance: nothing for %s to do", job.name)
+                return
+            log.info("maintenance: running %s in worker %d", job.name, os.getpid())
             if job.apart:
                 job.then(process.run(self.config, job.name, self._proceed))
             else:

@@ -158,11 +158,7 @@ class _Forward(logging.Handler):
             fields = log_module.line_fields(record)
             if record.exc_info:
                 fields["error"] = logging.Formatter().formatException(record.exc_info)
-            value = {
-                key: getattr(record, key)
-                for key in _RECORD_KEYS
-                if hasattr(record, key)  # taskName: Python 3.12
-            }
+            value = {key: getattr(record, key) for key in _RECORD_KEYS}
             value.update(msg=record.getMessage(), args=None)
             value[log_module.FIELDS] = {key: _plain(v) for key, v in fields.items()}
             self.channel.send("log", value)
