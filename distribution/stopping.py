@@ -1,5 +1,6 @@
-"""Whether this process is asked to stop, in a module of its own: the worker sets it, and the
-maintenance jobs, which also run in processes that are no gunicorn worker, read it."""
+"""Whether this worker is asked to stop. The worker sets it and the maintenance scheduler reads
+it; in a module of its own so that the scheduler, which a job's own process imports too, does
+not load gunicorn with the worker."""
 
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ Each job runs in exactly one worker of one replica:
 * **Handing over**: a worker asked to stop (:data:`~distribution.stopping.STOPPING`) stops its
   job at the next step, starts none, and gives the lease back, so another replica takes the
   jobs over without waiting for the lease to expire.
+* **Apart**: the jobs that read every repository (usage figures, retention, online GC) run in a
+  process of their own that the worker starts for each run (:mod:`.process`), so that what a
+  run builds goes back to the system when it ends.
 
 The lease is asked for only when a job is due, so a registry whose jobs are far off (upload
 purging's first run comes after a random delay of up to an hour, as in Go) writes nothing.
