@@ -134,6 +134,25 @@ def test_a_killed_child_is_told_as_such(tmp_path: Path) -> None:
     assert str(failure) == f"process {pid} was killed by SIGKILL before the job did"
 
 
+def test_a_child_dead_before_its_request_is_told_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load(tmp_path, tmp_path / "root")
+    monkeypatch.setattr(process, "_CHILD", "import os; os._exit(1)")
+    send = process._send
+
+    def after_its_death(stream, message) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not any(not running(pid) for pid in children(os.getpid())):
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        send(stream, message)  # no reader: the write fails, the request stays buffered
+
+    monkeypatch.setattr(process, "_send", after_its_death)
+    with pytest.raises(process.JobFailed, match="exited with status 1 before the job did"):
+        process.run(config, "usage", lambda: True)
+
+
 #: A worker that dies when its job asks whether to write: it prints its child's pid first.
 WORKER = """
 import os, sys

@@ -69,9 +69,14 @@ def run(config: Configuration, name: str, proceed: Callable[[], bool]) -> Any:
     log.debug("maintenance: %s runs in process %d", name, child.pid)
     with child, open(reading, "rb") as messages:
         answers = cast(IO[bytes], child.stdin)
-        with contextlib.suppress(BrokenPipeError):  # it died at start: its status tells
-            _send(answers, (config, name))
-        kind, value = _converse(messages, answers, proceed)
+        try:
+            with contextlib.suppress(BrokenPipeError):  # it died at start: its status tells
+                _send(answers, (config, name))
+            kind, value = _converse(messages, answers, proceed)
+        finally:
+            # What a dead child did not read stays buffered; closing would try it again.
+            with contextlib.suppress(BrokenPipeError):
+                answers.close()
     if kind == "done":
         return value
     if kind == "failed":
