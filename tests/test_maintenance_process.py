@@ -24,6 +24,7 @@ from distribution.maintenance import process
 from distribution.storage import paths
 from distribution.storage.driver import StorageDriverError, create
 from distribution.usage.job import Mark
+from tests.e2e.harness import children
 
 CONFIG = """
 version: 0.1
@@ -227,24 +228,6 @@ def test_serve_runs_the_usage_job_in_a_child(tmp_path: Path, start_registry) -> 
     assert "Traceback" not in log
 
 
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            found |= {int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()}
-        except FileNotFoundError:
-            continue  # the thread ended
-    return found
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie waiting for whoever adopted it."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_look_that_fails_is_told_and_the_runner_goes_on(
     tmp_path: Path, records: list[logging.LogRecord]
 ) -> None:
@@ -258,3 +241,11 @@ def test_a_look_that_fails_is_told_and_the_runner_goes_on(
     assert ran == []
     (line,) = [r for r in records if r.getMessage() == "maintenance: usage failed"]
     assert line.exc_info is not None and "storage is down" in str(line.exc_info[1])
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

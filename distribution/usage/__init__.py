@@ -98,13 +98,14 @@ class Runs:
         self.config = config
         self.driver = driver
         self.client = client
+        self.fullscan = settings.parse(config).fullscan
         #: Left by the last run this process saw save the state.
         self.mark: Mark | None = None
 
     def run(self, proceed: Callable[[], bool]) -> tuple[list[Crossing], Mark | None]:
         outcome = refresh(
             self.driver,
-            fullscan=settings.parse(self.config).fullscan,
+            fullscan=self.fullscan,
             quotas=quotas.parse(self.config),
             client=self.client,
             proceed=proceed,
@@ -131,6 +132,6 @@ class Runs:
         return self.mark is not None and unchanged(
             self.driver,
             self.mark,
-            fullscan=settings.parse(self.config).fullscan,
+            fullscan=self.fullscan,
             client=self.client,
         )
