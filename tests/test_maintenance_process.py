@@ -247,5 +247,5 @@ def running(pid: int) -> bool:
     """Alive and not a zombie waiting for whoever adopted it."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as it was read
         return False
