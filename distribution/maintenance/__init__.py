@@ -4,7 +4,7 @@ usage figures and retention.
 Each job runs in exactly one worker of one replica:
 
 * **One worker per replica**: every gunicorn worker starts a daemon thread that blocks on
-  ``fcntl.flock`` of a file in a temporary folder the master made. One worker holds it; when
+  ``fcntl.flock`` of a nameless temporary file the master made. One worker holds it; when
   that worker dies the kernel releases the lock and a waiting worker takes over.
 * **One replica**: the worker holding the lock runs a job only while it holds the cluster's
   *lease*. With ``redis`` configured the lease is a Redis key set with ``SET NX PX`` and renewed
@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import socket
 import tempfile
 import threading
@@ -241,8 +240,8 @@ def make_lease(config: Configuration, driver: drivers.StorageDriver) -> Lease:
 def install(cfg: Any, config: Configuration) -> None:
     """Add the maintenance hooks to gunicorn's settings ``cfg``, keeping any hook already set.
 
-    Called in the master: the lock folder is made here, so every worker of this master (and
-    only those) share it, and removed when the master exits.
+    Called in the master: the lock file is made here, so every worker of this master (and only
+    those) share it.
     """
     maintenance = config.storage.maintenance
     if not maintenance.uploadpurging.enabled and not (
@@ -252,14 +251,16 @@ def install(cfg: Any, config: Configuration) -> None:
         or retention.parse(config).enabled
     ):
         return
-    lock_dir = tempfile.mkdtemp(prefix="registry-maintenance-")
-    lock_path = os.path.join(lock_dir, "lock")
+    # Unlinked from the start, it goes with the master's last descriptor, however the master
+    # ends. A worker opens it anew through /proc: a lock taken on the descriptor it inherited
+    # would be shared with every other worker, which inherited the same open file. Held for the
+    # master's life.
+    lock = tempfile.TemporaryFile(prefix="registry-maintenance-")  # noqa: SIM115
     previous_init, previous_worker_exit = cfg.post_worker_init, cfg.worker_exit
-    previous_exit = cfg.on_exit
 
     def post_worker_init(worker: Any) -> None:
         previous_init(worker)
-        start(config, lock_path)
+        start(config, f"/proc/self/fd/{lock.fileno()}")
 
     def worker_exit(server: Any, worker: Any) -> None:
         # Set by a stop signal already, but not when a worker ends otherwise; before the
@@ -269,13 +270,8 @@ def install(cfg: Any, config: Configuration) -> None:
             _runner.finish(RELEASE_WAIT)
         previous_worker_exit(server, worker)
 
-    def on_exit(server: Any) -> None:
-        previous_exit(server)
-        shutil.rmtree(lock_dir, ignore_errors=True)
-
     cfg.set("post_worker_init", post_worker_init)
     cfg.set("worker_exit", worker_exit)
-    cfg.set("on_exit", on_exit)
 
 
 def start(config: Configuration, lock_path: str) -> threading.Thread | None:

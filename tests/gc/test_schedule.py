@@ -3,17 +3,22 @@ storage root and a real Redis, with upload purging and GC due every second."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from distribution.leases import LEASE_TTL
+from tests.e2e.harness import children
 from tests.gc.content import Api, http_send
 from tests.redis_server import RedisServer
 
 TIMEOUT = 30.0
+#: The line of the worker that took its replica's lock.
+LEADING = r"worker (\d+) runs this replica's maintenance"
 
 
 def config(root: Path, redis_addr: str | None) -> str:
@@ -64,7 +69,7 @@ def test_one_worker_of_one_replica_runs_maintenance(tmp_path: Path, start_regist
         assert "Traceback" not in replica.stderr
     for log in logs:
         # One worker per replica took the replica's lock.
-        assert len(re.findall(r"worker \d+ runs this replica's maintenance", log)) == 1, log
+        assert len(re.findall(LEADING, log)) == 1, log
     everything = "\n".join(logs)
     for job in ("uploadpurging", "gc"):
         runners = set(re.findall(rf"running {job} in worker (\d+)", everything))
@@ -125,3 +130,30 @@ def test_a_stopped_leader_gives_the_lease_back(
     finally:
         if redis:
             redis.stop()
+
+
+def test_a_killed_leader_hands_over_and_a_killed_master_leaves_no_file(
+    tmp_path: Path, start_registry
+) -> None:
+    """The workers' lock passes on when its holder is killed, and it is a file without a
+    name: a master killed outright (no exit hook runs) leaves nothing in the temp folder."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    registry = start_registry(config(tmp_path / "root", None), env={"TMPDIR": str(temp)})
+    leaders: list[int] = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(leaders) < 2:
+        assert time.monotonic() < deadline, registry.stderr[-3000:]
+        leaders = [int(pid) for pid in re.findall(LEADING, registry.stderr)]
+        if len(leaders) == 1 and leaders[0] in children(registry.proc.pid):
+            os.kill(leaders[0], signal.SIGKILL)
+        time.sleep(0.1)
+    assert leaders[0] != leaders[1]
+
+    registry.proc.kill()
+    registry.proc.wait()
+    deadline = time.monotonic() + TIMEOUT
+    while Path(f"/proc/{leaders[1]}").exists():  # an orphaned worker ends on its own
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert not [name for name in os.listdir(temp) if name.startswith("registry-maintenance")]
