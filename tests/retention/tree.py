@@ -32,6 +32,8 @@ storage:
   maintenance:
     uploadpurging: {{enabled: false}}
     gc: {{age: 1s}}
+    # The API's own reads are not pulls: a test sets every pull and its time (``pulled``).
+    usage: {{pulls: false}}
 {extra}
 http:
   secret: test-secret
