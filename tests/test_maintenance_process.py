@@ -104,6 +104,21 @@ def test_a_failure_comes_back_with_the_child_traceback(tmp_path: Path) -> None:
     assert "distribution/usage/job.py" in message
 
 
+def test_the_child_imports_the_code_the_worker_runs_whatever_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry started in a folder holding another ``distribution`` package (a checkout of
+    another version, say) runs its jobs with its own code: ``-c`` alone would put that
+    folder first on the child's path."""
+    decoy = tmp_path / "elsewhere"
+    (decoy / "distribution").mkdir(parents=True)
+    (decoy / "distribution/__init__.py").write_text("raise ImportError('the decoy')\n")
+    config = load(tmp_path, tmp_path / "root")
+    monkeypatch.chdir(decoy)
+    crossings, _ = process.run(config, "usage", lambda: True)
+    assert crossings == []
+
+
 def test_a_job_the_config_does_not_schedule_is_a_failure(tmp_path: Path) -> None:
     config = load(tmp_path, tmp_path / "root")
     with pytest.raises(process.JobFailed, match="the configuration schedules no gc job"):

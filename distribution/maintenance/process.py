@@ -8,9 +8,10 @@ the memory goes back to the system when the run ends, and the worker's thread on
 pipe.
 
 The child is a new interpreter, not a fork (the worker has threads), started with the worker's
-interpreter flags (``-OO`` reuses its bytecode). It reads the configuration and the job's name
-on its stdin, builds the job as the scheduler does (:func:`distribution.maintenance.jobs`) and
-runs it, sending over a pipe of its own, as pickled messages:
+interpreter flags (``-OO`` reuses its bytecode) and import path. It reads the configuration and
+the job's name on its stdin, builds the job as the scheduler does
+(:func:`distribution.maintenance.jobs`) and runs it, sending over a pipe of its own, as pickled
+messages:
 
 * its log records, which the worker hands to its own handlers (format, fields, mail hooks);
 * ``proceed`` questions (the lease still held, the worker not stopping), answered on stdin;
@@ -45,6 +46,13 @@ log = logging.getLogger(__name__)
 _CHILD = "from distribution.maintenance.process import main; main()"
 
 
+def _child_code() -> str:
+    """The child's program: the worker's import path, then :data:`_CHILD`. ``-c`` alone would
+    put the current folder first, where another ``distribution`` package (a checkout of
+    another version) would be imported instead of the code the worker runs."""
+    return f"import sys; sys.path[:] = {sys.path!r}; {_CHILD}"
+
+
 class JobFailed(Exception):
     """The job raised in its process, or the process ended before the job did."""
 
@@ -57,7 +65,7 @@ def run(config: Configuration, name: str, proceed: Callable[[], bool]) -> Any:
     reading, writing = os.pipe()
     try:
         child = subprocess.Popen(
-            [sys.executable, *_interpreter_flags(), "-c", _CHILD, str(writing)],
+            [sys.executable, *_interpreter_flags(), "-c", _child_code(), str(writing)],
             stdin=subprocess.PIPE,
             pass_fds=(writing,),
         )
