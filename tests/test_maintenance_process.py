@@ -119,6 +119,39 @@ def test_the_child_imports_the_code_the_worker_runs_whatever_its_folder(
     assert crossings == []
 
 
+
+#: A worker that runs the usage job and, when its child asks to write, gets what a Ctrl-C in
+#: the registry's terminal sends: SIGINT to its whole process group.
+INTERRUPTED_WORKER = """
+import os, signal, sys
+from distribution import config
+from distribution.maintenance import process
+signal.signal(signal.SIGINT, lambda *_: None)  # gunicorn's workers handle it
+
+def proceed():
+    os.killpg(0, signal.SIGINT)
+    return True
+
+print(process.run(config.load(sys.argv[1]), "usage", proceed))
+"""
+
+
+def test_a_ctrl_c_in_the_terminal_reaches_the_worker_not_the_child(tmp_path: Path) -> None:
+    """The child is no part of the terminal's process group: it ends when its worker says
+    so, without a KeyboardInterrupt traceback on the registry's stderr."""
+    load(tmp_path, tmp_path / "root")
+    worker = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WORKER, str(tmp_path / "config.yml")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        start_new_session=True,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert worker.stdout.startswith("([], Mark(")
+    assert "Traceback" not in worker.stderr
+
+
 def test_a_job_the_config_does_not_schedule_is_a_failure(tmp_path: Path) -> None:
     config = load(tmp_path, tmp_path / "root")
     with pytest.raises(process.JobFailed, match="the configuration schedules no gc job"):

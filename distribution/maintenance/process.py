@@ -68,6 +68,9 @@ def run(config: Configuration, name: str, proceed: Callable[[], bool]) -> Any:
             [sys.executable, *_interpreter_flags(), "-c", _child_code(), str(writing)],
             stdin=subprocess.PIPE,
             pass_fds=(writing,),
+            # Out of the terminal's reach: a Ctrl-C there stops the server, whose workers
+            # then tell their children to stop, rather than reaching a child mid-step.
+            start_new_session=True,
         )
     except BaseException:
         os.close(reading)
