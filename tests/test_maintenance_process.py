@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,17 @@ def records() -> Iterator[list[logging.LogRecord]]:
     yield found
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def run_worker(script: str, config: Path, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``script`` as the worker, in a process of its own, given ``config``'s path."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        **options,
+    )
 
 
 def state_file(root: Path) -> Path:
@@ -119,7 +131,6 @@ def test_the_child_imports_the_code_the_worker_runs_whatever_its_folder(
     assert crossings == []
 
 
-
 #: A worker that runs the usage job and, when its child asks to write, gets what a Ctrl-C in
 #: the registry's terminal sends: SIGINT to its whole process group.
 INTERRUPTED_WORKER = """
@@ -140,13 +151,7 @@ def test_a_ctrl_c_in_the_terminal_reaches_the_worker_not_the_child(tmp_path: Pat
     """The child is no part of the terminal's process group: it ends when its worker says
     so, without a KeyboardInterrupt traceback on the registry's stderr."""
     load(tmp_path, tmp_path / "root")
-    worker = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED_WORKER, str(tmp_path / "config.yml")],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        start_new_session=True,
-    )
+    worker = run_worker(INTERRUPTED_WORKER, tmp_path / "config.yml", start_new_session=True)
     assert worker.returncode == 0, worker.stderr
     assert worker.stdout.startswith("([], Mark(")
     assert "Traceback" not in worker.stderr
@@ -223,13 +228,7 @@ process.run(config.load(sys.argv[1]), "usage", proceed)
 def test_a_child_whose_worker_is_gone_stops_before_writing(tmp_path: Path) -> None:
     root = tmp_path / "root"
     load(tmp_path, root)
-    worker = subprocess.run(
-        [sys.executable, "-c", WORKER, str(tmp_path / "config.yml")],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=True,
-    )
+    worker = run_worker(WORKER, tmp_path / "config.yml", check=True)
     (pid,) = map(int, worker.stdout.split())
     deadline = time.monotonic() + TIMEOUT
     while running(pid):
