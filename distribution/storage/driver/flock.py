@@ -12,11 +12,16 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 
-from distribution.storage.driver.base import LockTimeoutError, PathNotFoundError
+from distribution.storage.driver.base import (
+    LockTimeoutError,
+    PathNotFoundError,
+    StorageDriverError,
+)
 
 #: First and longest pause between two tries of a lock held by someone else.
 FIRST_PAUSE = 0.002
@@ -37,13 +42,29 @@ def held(full_path: str, timeout: float, path: str) -> Iterator[None]:
 def host_lock(key: str, timeout: float) -> Iterator[None]:
     """Hold an exclusive lock named ``key`` among every process of this host.
 
-    A lock file per key in the temp dir, removed by its holder when done.
+    A lock file per key in a folder of this user's in the temp dir, removed by its holder when
+    done.
     """
-    directory = os.path.join(tempfile.gettempdir(), f"registry-locks-{os.getuid()}")
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    directory = _private_folder(f"registry-locks-{os.getuid()}")
     name = hashlib.sha256(key.encode()).hexdigest()[:40]
     with _holding(os.path.join(directory, name), timeout, key, create=True):
         yield
+
+
+def _private_folder(name: str) -> str:
+    """The folder ``name`` in the temp dir, made if missing, refused unless this user alone
+    owns and writes it: another user of a shared ``/tmp`` who made it first would otherwise
+    hold or remove the locks (a symbolic link, or a folder others may write)."""
+    directory = os.path.join(tempfile.gettempdir(), name)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, 0o700)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise StorageDriverError(
+            f"{directory} must be a folder of user {os.getuid()} that only it may open; "
+            "remove it, or set TMPDIR to a private folder"
+        )
+    return directory
 
 
 @contextlib.contextmanager
