@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,11 +15,12 @@ from flask.testing import FlaskClient
 from distribution import config as config_module
 from distribution import metrics
 from distribution.app import create_app
+from tests.ports import free_port
 from tests.process import ServerProcess
 from tests.storage.s3_emulator import ceph_s3, moto_s3
 
 #: The S3 servers, defined once for the whole session: a Ceph cluster takes 20 s to start.
-__all__ = ["ceph_s3", "moto_s3"]
+__all__ = ["ceph_s3", "free_port", "moto_s3"]
 
 #: The configuration API tests run with unless they say otherwise.
 TEST_CONFIG = """
@@ -54,12 +54,6 @@ def recorded_metrics() -> Iterator[None]:
     metrics.record(True)
     yield
     metrics.record(False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_app(config_text: str = TEST_CONFIG) -> Flask:

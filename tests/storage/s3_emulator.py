@@ -18,7 +18,6 @@ import contextlib
 import json
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 BUCKET = "registry"
 #: Any key works on moto; Ceph's test user is created with this pair.
 ACCESS_KEY = "REGISTRYTESTKEY"
@@ -38,12 +39,6 @@ REGION = "us-east-1"
 START_TIMEOUT = 120.0
 #: An OSD is up within seconds when all is well; a loaded CI machine gets a minute.
 OSD_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def client(url: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY):  # type: ignore[no-untyped-def]
