@@ -45,6 +45,10 @@ DEFAULT_THREADS = 16
 DEFAULT_DRAIN_TIMEOUT = 30
 #: Connections a worker holds at once, waiting or in a request (gunicorn's default is 1000).
 WORKER_CONNECTIONS = 4096
+#: Where gunicorn makes each worker's heartbeat file, when it can: memory, which no busy disk
+#: delays, and which a read-only root file system (``docker run --read-only``) leaves writable.
+#: Otherwise the temporary folder, as gunicorn's default.
+HEARTBEAT_DIR = "/dev/shm"
 
 _GUNICORN_LOG_LEVELS = {"warn": "warning", "fatal": "critical", "panic": "critical"}
 
@@ -126,6 +130,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "threads": http.threads or DEFAULT_THREADS,
         # Connections per worker: waiting ones cost a descriptor, not a thread.
         "worker_connections": WORKER_CONNECTIONS,
+        "worker_tmp_dir": HEARTBEAT_DIR if os.access(HEARTBEAT_DIR, os.W_OK) else None,
         "graceful_timeout": drain,
         "keepalive": max(1, math.ceil(http.timeouts.idle)),
         # A Bearer token carrying an x5c chain outgrows gunicorn's 8190-byte default.

@@ -4,7 +4,7 @@ usage figures and retention.
 Each job runs in exactly one worker of one replica:
 
 * **One worker per replica**: every gunicorn worker starts a daemon thread that blocks on
-  ``fcntl.flock`` of a nameless temporary file the master made. One worker holds it; when
+  ``fcntl.flock`` of a nameless file in memory the master made. One worker holds it; when
   that worker dies the kernel releases the lock and a waiting worker takes over.
 * **One replica**: the worker holding the lock runs a job only while it holds the cluster's
   *lease*. With ``redis`` configured the lease is a Redis key set with ``SET NX PX`` and renewed
@@ -32,7 +32,6 @@ import logging
 import os
 import random
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -251,16 +250,16 @@ def install(cfg: Any, config: Configuration) -> None:
         or retention.parse(config).enabled
     ):
         return
-    # Unlinked from the start, it goes with the master's last descriptor, however the master
-    # ends. A worker opens it anew through /proc: a lock taken on the descriptor it inherited
-    # would be shared with every other worker, which inherited the same open file. Held for the
-    # master's life.
-    lock = tempfile.TemporaryFile(prefix="registry-maintenance-")  # noqa: SIM115
+    # A file in memory, with no name: it needs no writable folder (a read-only root file
+    # system), and it goes with the master's last descriptor, however the master ends. A worker
+    # opens it anew through /proc: a lock taken on the descriptor it inherited would be shared
+    # with every other worker, which inherited the same open file. Held for the master's life.
+    lock = os.memfd_create("registry-maintenance")
     previous_init, previous_worker_exit = cfg.post_worker_init, cfg.worker_exit
 
     def post_worker_init(worker: Any) -> None:
         previous_init(worker)
-        start(config, f"/proc/self/fd/{lock.fileno()}")
+        start(config, f"/proc/self/fd/{lock}")
 
     def worker_exit(server: Any, worker: Any) -> None:
         # Set by a stop signal already, but not when a worker ends otherwise; before the

@@ -14,7 +14,8 @@ from pathlib import Path
 import requests
 
 from tests.conftest import free_port
-from tests.containers.harness import Client, podman
+from tests.containers.conftest import StartContainer
+from tests.containers.harness import Client, Container, podman
 from tests.e2e.harness import Server
 from tests.tls.pki import Authority
 
@@ -36,6 +37,18 @@ def owners(root: Path) -> set[tuple[int, int]]:
             info = os.lstat(os.path.join(directory, name))
             found.add((info.st_uid, info.st_gid))
     return found
+
+
+def serve_volume(start: StartContainer, data: Path, *options: str) -> tuple[Container, str]:
+    """The image run with ``data`` as its volume and ``options``, published on a free port of
+    127.0.0.1, once it answers; and that host:port."""
+    port = free_port()
+    registry = start(
+        options=[*published(port), *options, "-v", f"{data}:/var/lib/registry"],
+        url=f"http://127.0.0.1:{port}",
+    )
+    registry.wait_ready()
+    return registry, f"127.0.0.1:{port}"
 
 
 def healthy(name: str) -> bool:
@@ -176,6 +189,21 @@ def test_kubernetes_style_non_root(start, client: Client, pushable: str, tmp_pat
     assert owners(data) == {(1000, 1000)}
     status = registry.status_of_pid_1()
     assert status["Uid"].split()[0] == "1000" and status["CapEff"] == NO_CAPS
+    assert healthy(registry.name)
+
+
+def test_read_only_root_without_a_tmpfs(
+    start, client: Client, pushable: str, tmp_path: Path
+) -> None:
+    """``docker run --read-only``, which (unlike podman's) mounts nothing writable on /tmp:
+    the registry needs no temporary folder, as registry:2 needs none."""
+    data = tmp_path / "data"
+    data.mkdir()
+    registry, netloc = serve_volume(start, data, "--read-only", "--read-only-tmpfs=false")
+    remote = f"{netloc}/read-only"
+    client.push(pushable, remote)
+    client.pull(remote)
+    assert "runs this replica's maintenance" in registry.logs()
     assert healthy(registry.name)
 
 
@@ -346,16 +374,7 @@ def test_garbage_collect_command(start, image: str, skopeo, image_set, tmp_path:
     blobs of a deleted manifest go, those still referenced stay."""
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
-    port = free_port()
-    registry = start(
-        options=[
-            *published(port),
-            *("-v", f"{data}:/var/lib/registry", "-e", "REGISTRY_STORAGE_DELETE_ENABLED=true"),
-        ],
-        url=f"http://127.0.0.1:{port}",
-    )
-    registry.wait_ready()
-    netloc = f"127.0.0.1:{port}"
+    registry, netloc = serve_volume(start, data, "-e", "REGISTRY_STORAGE_DELETE_ENABLED=true")
     kept, dropped = image_set.oci_image, image_set.docker_image
     skopeo.copy(image_set.oci("image"), f"docker://{netloc}/kept:1")
     skopeo.copy(f"dir:{image_set.docker_image_dir}", f"docker://{netloc}/dropped:1")
