@@ -72,11 +72,6 @@ def unbind(token: Token) -> None:
     _context_fields.reset(token)
 
 
-def bound() -> Mapping[str, Any]:
-    """The fields :func:`bind` attached to the current context."""
-    return _context_fields.get()
-
-
 class TextFormatter(logging.Formatter):
     """``time="..." level=info msg="..." key=value``: logrus's text format, keys sorted."""
 
