@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from flask.sessions import SessionInterface, SessionMixin
+from flask.sessions import NullSession, SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import MapAdapter
@@ -25,6 +25,7 @@ from distribution import (
     routing,
     tracing,
     ui,
+    wrappers,
 )
 from distribution.api import (
     access,
@@ -81,12 +82,15 @@ class RegistryFlask(Flask):
 
     - no check, for every hook and view, that the function is not ``async`` (none is, and
       ``inspect`` takes a few microseconds each time);
-    - no Flask session (the UI signs its own cookie, :mod:`distribution.ui.session`);
+    - no Flask session (the UI signs its own cookie, :mod:`distribution.ui.session`), and
+      one empty stand-in shared by every request;
+    - answers of :class:`distribution.wrappers.Response`, whose headers go out uncopied;
     - the URL adapter bound with the request's host found once, not twice;
     - URL matches remembered (:mod:`distribution.routing`).
     """
 
     url_map_class = routing.RegistryMap
+    response_class = wrappers.Response
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,10 +117,15 @@ class RegistryFlask(Flask):
 
 
 class _NoSessions(SessionInterface):
-    """No session is opened nor saved."""
+    """No session is opened nor saved; every request shares one empty, read-only stand-in."""
+
+    _null = NullSession()
 
     def open_session(self, app: Flask, request: Request) -> None:
         return None
+
+    def make_null_session(self, app: Flask) -> NullSession:
+        return self._null
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         return None

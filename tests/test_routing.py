@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import BadHost, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from distribution import routing
@@ -77,3 +77,31 @@ def test_the_registry_checks_a_remembered_name_every_time() -> None:
         response = client.get("/v2/lower/tags/list")
         assert response.status_code == 404
         assert response.get_json()["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+@pytest.mark.parametrize(
+    "host", ["registry", "Registry.Example.COM:5000", "bücher.example", "[::1]:5000", "10.0.0.1"]
+)
+def test_a_bound_host_is_werkzeugs(host: str) -> None:
+    plain = Map(rules()).bind(host, "/prefix", url_scheme="https", path_info="/v2/a/tags/list")
+    for _ in range(2):
+        ours = routing.RegistryMap(rules()).bind(
+            host, "/prefix", url_scheme="https", path_info="/v2/a/tags/list"
+        )
+        assert vars(ours) | {"map": None} == vars(plain) | {"map": None}
+
+
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example"])
+def test_a_host_that_is_no_name_is_refused_every_time(host: str) -> None:
+    with pytest.raises(BadHost):
+        Map(rules()).bind(host)
+    for _ in range(2):
+        with pytest.raises(BadHost):
+            routing.RegistryMap(rules()).bind(host)
+
+
+def test_the_registry_answers_a_bad_host_with_400_every_time() -> None:
+    client = make_app().test_client()
+    for _ in range(2):
+        assert client.get("/v2/", headers={"Host": "a..b"}).status_code == 400
+    assert client.get("/v2/", headers={"Host": "bücher.example"}).status_code == 200

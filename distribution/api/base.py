@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, current_app
+
+from distribution.wrappers import Response
 
 bp = Blueprint("base", __name__)
 

@@ -5,7 +5,7 @@ Blobs are streamed from the driver, never read whole (see :mod:`distribution.api
 
 from __future__ import annotations
 
-from flask import Blueprint, Request, Response, redirect, request
+from flask import Blueprint, Request, redirect, request
 from werkzeug.http import parse_range_header
 
 from distribution import errors, instrumentation, notifications
@@ -13,6 +13,7 @@ from distribution.api import context
 from distribution.api.filebody import FileBody
 from distribution.digest import Digest
 from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
+from distribution.wrappers import Response
 
 bp = Blueprint("blobs", __name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import NoReturn
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
 
 from distribution import errors, manifest, notifications
 from distribution import log as log_module
@@ -25,6 +25,7 @@ from distribution.storage.manifests import ManifestStore
 from distribution.storage.referrers import index as index_referrer
 from distribution.storage.tags import TagStore
 from distribution.storage.verification import Rules, verify
+from distribution.wrappers import Response
 
 bp = Blueprint("manifests", __name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from distribution import errors, metrics, notifications, reference, uploadstate
@@ -20,6 +20,7 @@ from distribution.api.urls import external_url
 from distribution.digest import Digest
 from distribution.storage.blobs import Descriptor, RepositoryBlobs
 from distribution.storage.uploads import LiveHashes, Upload, Uploads
+from distribution.wrappers import Response
 
 bp = Blueprint("uploads", __name__)
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import current_app, jsonify, request
 
 from distribution import errors, manifest, metrics, notifications
 from distribution.api import context, pagination
 from distribution.digest import Digest
 from distribution.proxy.cache import PullThrough
 from distribution.reference import is_tag
+from distribution.wrappers import Response
 
 EXTENSION = "distribution.proxy"
 

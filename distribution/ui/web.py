@@ -29,17 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
 from distribution import access as rules
@@ -49,6 +39,7 @@ from distribution.api import urls
 from distribution.config import Configuration
 from distribution.storage.driver import StorageDriverError
 from distribution.ui import cache, pages, session, signin
+from distribution.wrappers import Response
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
 
