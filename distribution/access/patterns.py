@@ -199,5 +199,5 @@ def _character_class(text: str, start: int, allowed: frozenset[str], what: str) 
         else:
             members.append(re.escape(low))
             index += 1
-    prefix = "^/" if negated else ""
-    return f"[{prefix}{''.join(members)}]", end + 1
+    # A range may span ``/`` (``[.-9]``, ``[--z]``): the lookahead keeps every class off it.
+    return f"(?!/)[{'^' if negated else ''}{''.join(members)}]", end + 1

@@ -33,6 +33,14 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     return built
 
 
+def with_dan(tmp_path: Path, access: str) -> Env:
+    """A registry in memory whose one htpasswd user is dan, with ``access`` as its rules."""
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", ("dan",))
+    return build_env(
+        "inmemory", tmp_path, f"auth: {{htpasswd: {{realm: r, path: {htpasswd}}}}}\n{access}\n"
+    )
+
+
 def as_user(env: Env, user: str | None) -> FlaskClient:
     client = env.app.test_client()
     if user is not None:
@@ -180,17 +188,24 @@ def test_catalog_lists_what_the_caller_may_pull_page_by_page(env):
 
 
 def test_catalog_for_callers_who_may_pull_nothing(tmp_path):
-    htpasswd = write_htpasswd(tmp_path / "htpasswd", ("dan",))
-    closed = build_env(
-        "inmemory",
-        tmp_path,
-        f"auth: {{htpasswd: {{realm: r, path: {htpasswd}}}}}\n"
-        "access: {repositories: {'x/**': [{users: [eve], actions: [pull]}]}}\n",
+    closed = with_dan(
+        tmp_path, "access: {repositories: {'x/**': [{users: [eve], actions: [pull]}]}}"
     )
     anonymous = closed.client.get("/v2/_catalog")
     assert anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers
     signed_in = closed.client.get("/v2/_catalog", headers=credentials("dan"))
     assert signed_in.status_code == 200 and signed_in.get_json() == {"repositories": []}
+
+
+def test_a_character_class_never_matches_a_slash(tmp_path):
+    """``[.-9]`` spans ``/`` in ASCII: the rule for ``team.x`` must not decide for ``team/x``."""
+    ranged = with_dan(
+        tmp_path, "access: {repositories: {'team[.-9]x': [{users: [dan], actions: [pull, push]}]}}"
+    )
+    dan = credentials("dan")
+    assert ranged.client.post("/v2/team.x/blobs/uploads/", headers=dan).status_code == 202
+    refused = ranged.client.post("/v2/team/x/blobs/uploads/", headers=dan)
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
 
 
 def test_immutable_tags(env):

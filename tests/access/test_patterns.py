@@ -21,6 +21,8 @@ from distribution.access import Pattern, PatternError
         ("v?/[a-c]*", ["v1/a", "v2/cz"], ["v1/d", "v12/a", "v1/"]),
         ("x/[!a]", ["x/b"], ["x/a", "x/bb"]),
         ("x/[^a-m]", ["x/n"], ["x/c"]),
+        ("team[.-9]x", ["team.x", "team5x"], ["team/x"]),  # the range spans / in ASCII
+        ("a[--z]b", ["a-b", "azb", "a.b"], ["a/b"]),
         ("public/app", ["public/app"], ["public/apps", "public/app/x", "public"]),
     ],
 )
