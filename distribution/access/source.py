@@ -12,7 +12,10 @@ respawned) while the file is broken has no rules it can trust, and answers 503 u
 reads again, rather than fall back to older, perhaps more open, rules.
 
 An empty file is an error, not "no rules": an editor that truncates before writing must never
-open the registry for a moment.
+open the registry for a moment. For the same reason a reload never changes the policy's mode:
+a file written in place and read half-way may hold only ``immutable:``, which alone would let
+every signed-in user do everything. Such a version is refused like a broken one; a restart
+applies it.
 """
 
 from __future__ import annotations
@@ -90,6 +93,14 @@ class PolicySource:
             policy = read_file(self.path, self._auth)
         except ConfigError as err:
             self._refuse(str(err))
+            return
+        if policy.mode is not self._policy.mode:
+            self._refuse(
+                f"{PATH_KEY} {self.path}: this version would switch from {self._policy.mode.value} "
+                f"to {policy.mode.value} mode ({policy.describe()}); a reload never changes the "
+                "mode, since a file read while it is written could open the registry: restart "
+                "the registry to apply it"
+            )
             return
         self._policy, self._reader, self._untrusted = policy, os.getpid(), None
         log.info("access rules reloaded from %s: %s", self.path, policy.describe())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from distribution import config as config_module
 from distribution.access import Identity, PolicySource
 from distribution.config import ConfigError
+from tests.access import example
+from tests.api.registry_env import build_env
 
 RULES = """
 repositories:
@@ -85,6 +88,30 @@ def test_a_broken_file_keeps_the_rules_and_says_so_once(tmp_path, caplog, text, 
     assert len(errors) == 1, caplog.text
     assert problem in errors[0].getMessage() and str(path) in errors[0].getMessage()
     assert "keeping the previous rules" in errors[0].getMessage()
+
+
+def test_a_reload_never_changes_the_mode(tmp_path, caplog):
+    """A file written in place, read when it held only ``immutable:``, would have let every
+    signed-in user push and delete everywhere; only a restart may change the mode."""
+    htpasswd, path = example.write_htpasswd(tmp_path / "htpasswd"), tmp_path / "access.yml"
+    path.write_text(example.RULES)
+    config = f"auth: {{htpasswd: {{realm: r, path: {htpasswd}}}}}\naccess: {{path: {path}}}\n"
+    bob = {"Authorization": "Basic " + base64.b64encode(b"bob:bob-pw").decode()}
+    running = build_env("inmemory", tmp_path / "root", config)
+    assert running.client.post("/v2/team-a/app/blobs/uploads/", headers=bob).status_code == 403
+
+    with caplog.at_level(logging.INFO, "distribution.access"):
+        rewrite(path, "immutable:\n")
+        for _ in range(2):
+            response = running.client.post("/v2/team-a/app/blobs/uploads/", headers=bob)
+            assert response.status_code == 403
+    errors = [r.getMessage() for r in caplog.records if r.name == "distribution.access.source"]
+    assert len(errors) == 1, caplog.text
+    assert "would switch from rules to signed-in mode" in errors[0]
+    assert "restart the registry to apply it; keeping the previous rules" in errors[0]
+
+    restarted = build_env("inmemory", tmp_path / "root", config)
+    assert restarted.client.post("/v2/team-a/app/blobs/uploads/", headers=bob).status_code == 202
 
 
 def test_a_vanished_file_keeps_the_rules(tmp_path, caplog):
