@@ -6,10 +6,11 @@ no restart; a file missing at start-up is created with user ``docker`` and a ran
 logged once (Go 2.8 does the same, see :func:`ensure_file`).
 
 Where we differ: only bcrypt entries count (another hash is ignored with a warning naming its
-line, where Go would fail every login); every refusal takes as long as a check at the file's
-highest bcrypt cost, for a known user with a cheaper hash and an unknown one alike, so timing
-tells nobody which names exist; and verified credentials are cached in the process for
-:data:`CACHE_TTL` seconds, since bcrypt is slow by design and a push sends the same
+line, where Go would fail every login; so is a cost outside bcrypt's 4 to 31, which Go's bcrypt
+refuses to check); every refusal takes as long as a check at the file's highest bcrypt cost
+(up to :data:`DECOY_MAX_COST`), for a known user with a cheaper hash and an unknown one alike,
+so timing tells nobody which names exist; and verified credentials are cached in the process
+for :data:`CACHE_TTL` seconds, since bcrypt is slow by design and a push sends the same
 credentials with every request.
 """
 
@@ -26,6 +27,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -43,6 +45,13 @@ from distribution.config import ConfigError
 
 #: A bcrypt hash in modular crypt format: ``$2y$``, ``$2a$`` or ``$2b$``, cost, salt and hash.
 BCRYPT = re.compile(rb"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+#: The costs bcrypt (Go's and ours) can check; a hash outside them can never log in.
+MIN_COST, MAX_COST = 4, 31
+#: The decoy checked for unknown users costs at most this: each step doubles a check's time,
+#: and a decoy at cost 31 would take hours to make.
+DECOY_MAX_COST = 14
+#: The decoy's cost while the file holds no user (as Go's ``DefaultCost``).
+DECOY_DEFAULT_COST = 10
 #: Seconds a verified user and password is believed without another bcrypt check.
 CACHE_TTL = 60.0
 #: Most cached credentials per process; the cache is emptied when full.
@@ -119,9 +128,14 @@ def parse(content: bytes) -> tuple[dict[str, bytes], list[str]]:
             user = ""
         if not colon or not user:
             warnings.append(f"line {number}: not a user:hash entry, ignored")
-        elif not BCRYPT.fullmatch(hashed.strip()):
+        elif not (found := BCRYPT.fullmatch(hashed.strip())):
             warnings.append(
                 f"line {number}: user {user!r} has no bcrypt hash ($2y$, $2a$ or $2b$), ignored"
+            )
+        elif not MIN_COST <= int(found[1]) <= MAX_COST:
+            warnings.append(
+                f"line {number}: user {user!r} has bcrypt cost {int(found[1])}, outside "
+                f"{MIN_COST} to {MAX_COST}, ignored"
             )
         else:
             users[user] = hashed.strip()
@@ -163,10 +177,9 @@ class HtpasswdController(AccessController):
         self._users: dict[str, bytes] = {}
         self._version: tuple[int, int, int] | str | None = None
         self._generation = 0
-        #: A hash at the file's highest cost, checked for unknown users, and how long that
-        #: check took when the file was read: every refusal lasts at least as long.
-        self._dummy: bytes | None = None
-        self._refusal_seconds = 0.0
+        #: The cost of the decoy for the file as read (see :meth:`_decoy`).
+        self._decoy_cost = DECOY_DEFAULT_COST
+        self._decoys: dict[int, _Decoy] = {}
         #: ``HMAC(user, password)`` -> (expiry, generation); the key never leaves the process.
         self._cache: dict[bytes, tuple[float, int]] = {}
         self._cache_key = secrets.token_bytes(32)
@@ -194,15 +207,17 @@ class HtpasswdController(AccessController):
             return True
         hashed = users.get(user)
         started = time.monotonic()
-        matched = _bcrypt().checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._dummy_hash())
-        if not (matched and hashed is not None):
-            time.sleep(max(0.0, self._refusal_seconds - (time.monotonic() - started)))
-            return False
-        with self._lock:
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = (now + self._cache_ttl, generation)
-        return True
+        if hashed is not None and _bcrypt().checkpw(password[:BCRYPT_MAX_PASSWORD], hashed):
+            with self._lock:
+                if len(self._cache) >= CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[key] = (now + self._cache_ttl, generation)
+            return True
+        decoy = self._decoy()
+        if hashed is None:
+            _bcrypt().checkpw(password[:BCRYPT_MAX_PASSWORD], decoy.hashed)
+        time.sleep(max(0.0, decoy.seconds - (time.monotonic() - started)))
+        return False
 
     def entry_version(self, user: str) -> str | None:
         """A digest of ``user``'s entry as the file has it now, None if there is none: the web
@@ -233,8 +248,7 @@ class HtpasswdController(AccessController):
                         log.warning("htpasswd %s: %s", self.path, warning)
             if isinstance(version, str):
                 log.error("htpasswd: %s; refusing every login until it is readable", version)
-            elif users:
-                self._dummy, self._refusal_seconds = _dummy_at_highest_cost(users)
+            self._decoy_cost = _decoy_cost(users)
             self._users, self._version = users, version
             self._generation += 1
             self._cache.clear()
@@ -248,22 +262,41 @@ class HtpasswdController(AccessController):
             return f"cannot stat {self.path}: {err.strerror}"
         return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
-    def _dummy_hash(self) -> bytes:
-        if self._dummy is None:
-            bcrypt = _bcrypt()
-            self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(10))
-        return self._dummy
+    def _decoy(self) -> _Decoy:
+        """The decoy at the current file's cost, made on the first refusal that needs it.
+
+        Made outside ``_lock`` and only for refusals, so no login waits for it; once per cost
+        per process (two threads may both make the first one: it is only a second's work).
+        """
+        cost = self._decoy_cost
+        decoy = self._decoys.get(cost)
+        if decoy is None:
+            decoy = self._decoys[cost] = _Decoy.make(cost)
+        return decoy
 
 
-def _dummy_at_highest_cost(users: dict[str, bytes]) -> tuple[bytes, float]:
-    """A hash of nothing at the highest cost among ``users``, and the seconds a check takes."""
+@dataclass(frozen=True)
+class _Decoy:
+    """A hash of nothing, checked for unknown users, and the seconds a check of it takes:
+    every refusal lasts at least as long."""
+
+    hashed: bytes
+    seconds: float
+
+    @classmethod
+    def make(cls, cost: int) -> _Decoy:
+        bcrypt = _bcrypt()
+        hashed = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
+        started = time.monotonic()
+        bcrypt.checkpw(b"", hashed)
+        return cls(hashed, time.monotonic() - started)
+
+
+def _decoy_cost(users: Mapping[str, bytes]) -> int:
+    """The highest cost among ``users`` (all within bcrypt's range), capped at
+    :data:`DECOY_MAX_COST`."""
     costs = [int(found[1]) for hashed in users.values() if (found := BCRYPT.fullmatch(hashed))]
-    cost = min(max(max(costs, default=10), 4), 31)
-    bcrypt = _bcrypt()
-    dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
-    started = time.monotonic()
-    bcrypt.checkpw(b"", dummy)
-    return dummy, time.monotonic() - started
+    return min(max(costs, default=DECOY_DEFAULT_COST), DECOY_MAX_COST)
 
 
 def _empty_basic(headers: Mapping[str, str]) -> bool:

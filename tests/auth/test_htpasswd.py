@@ -66,10 +66,13 @@ def test_parse_keeps_bcrypt_entries_only():
             b":" + hashed("x"),
             b"gina:$2y$10$tooshort",
             b"  henry:" + hashed("h") + b"  ",
+            b"ivan:" + hashed("i", b"$2y$").replace(b"$04$", b"$32$"),
+            b"judy:" + hashed("j", b"$2y$").replace(b"$04$", b"$03$"),
+            b"kim:" + hashed("k", b"$2y$").replace(b"$04$", b"$31$"),
         ]
     )
     users, warnings = parse(content)
-    assert sorted(users) == ["alice", "bob", "carol", "henry"]
+    assert sorted(users) == ["alice", "bob", "carol", "henry", "kim"]
     assert [w.split(":")[0] for w in warnings] == [
         "line 6",
         "line 7",
@@ -77,8 +80,11 @@ def test_parse_keeps_bcrypt_entries_only():
         "line 9",
         "line 10",
         "line 11",
+        "line 13",
+        "line 14",
     ]
     assert "'dave' has no bcrypt hash" in warnings[0]
+    assert "'ivan' has bcrypt cost 32, outside 4 to 31" in warnings[6]
 
 
 def test_all_three_bcrypt_prefixes_verify(tmp_path):
@@ -130,10 +136,20 @@ def test_wrong_password_and_unknown_user_both_run_bcrypt(tmp_path, bcrypt_calls)
             controller.authorized(basic(user, password), [])
         assert caught.value.challenge == 'Basic realm="My Realm"'
         assert caught.value.user == user
-    # Reading the file timed one check of the dummy; then alice's hash, then the dummy again:
+    # alice's hash, then the first refusal timed a check of the decoy; then the decoy again:
     # the unknown user was checked against a hash of the same cost, not skipped.
-    dummy, alice, unknown = bcrypt_calls
-    assert (unknown, alice[:7]) == (dummy, dummy[:7]) and alice != dummy
+    alice, decoy, unknown = bcrypt_calls
+    assert (unknown, alice[:7]) == (decoy, decoy[:7]) and alice != decoy
+
+
+def test_the_decoy_costs_the_highest_cost_up_to_a_cap(tmp_path, bcrypt_calls, monkeypatch):
+    """A decoy at the file's cost 31 took hours to make; it stops at ``DECOY_MAX_COST``."""
+    monkeypatch.setattr(module, "DECOY_MAX_COST", 5)
+    path = tmp_path / "htpasswd"
+    write(path, b"alice:" + hashed("pw").replace(b"$04$", b"$31$"))  # never checked here
+    controller = HtpasswdController("r", str(path))
+    _refused(controller, "nobody")
+    assert [call[:7] for call in bcrypt_calls] == [b"$2b$05$", b"$2b$05$"]
 
 
 def test_every_refusal_lasts_as_long_as_a_check_at_the_highest_cost(tmp_path):
@@ -170,10 +186,10 @@ def test_verified_credentials_are_cached_until_the_ttl(tmp_path, bcrypt_calls):
     controller = HtpasswdController("r", str(path), cache_ttl=30, clock=lambda: now[0])
     for _ in range(20):
         controller.authorized(basic("alice", "pw"), [])
-    assert len(bcrypt_calls) == 2  # the dummy's timing when the file was read, then alice's
+    assert len(bcrypt_calls) == 1  # alice's: a login never waits for the refusals' decoy
     with pytest.raises(Unauthenticated):  # a wrong password is never served from the cache
         controller.authorized(basic("alice", "other"), [])
-    assert len(bcrypt_calls) == 3
+    assert len(bcrypt_calls) == 3  # alice's, then the decoy's timing on the first refusal
     now[0] += 31
     controller.authorized(basic("alice", "pw"), [])
     assert len(bcrypt_calls) == 4

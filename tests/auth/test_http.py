@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 from pathlib import Path
 
 import bcrypt
@@ -132,6 +133,31 @@ def test_bad_credentials_are_401_never_500(htpasswd_app, headers):
     assert response.headers["WWW-Authenticate"] == 'Basic realm="Registry Realm"'
     detail = response.get_json()["errors"][0]["detail"]
     assert detail == [{"Type": "repository", "Class": "", "Name": "library/app", "Action": "pull"}]
+
+
+def test_a_cost_bcrypt_cannot_check_is_refused_and_stalls_nobody(tmp_path, caplog):
+    """``$2y$45$``: the decoy for refusals was made at cost 31 (hours) under the lock that every
+    login takes, and checking the entry raised (500). Go's bcrypt refuses such a cost: so do we,
+    and the others still sign in at once."""
+    good = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))
+    path = tmp_path / "htpasswd"
+    path.write_bytes(
+        b"alice:%s\nbob:%s\ncarol:%s\n"
+        % (good, good[:4] + b"45" + good[6:], good[:4] + b"03" + good[6:])
+    )
+    app = make_app(config(f"  htpasswd: {{realm: r, path: {path}}}"))
+    answers: dict[str, int] = {}
+
+    def sign_in() -> None:
+        for user in ("alice", "bob", "carol"):
+            answers[user] = app.test_client().get("/v2/", headers=basic(user, PASSWORD)).status_code
+
+    with caplog.at_level(logging.WARNING, logger="distribution.auth.htpasswd"):
+        signing_in = threading.Thread(target=sign_in, daemon=True)
+        signing_in.start()
+        signing_in.join(timeout=30)
+    assert answers == {"alice": 200, "bob": 401, "carol": 401}
+    assert "user 'bob' has bcrypt cost 45, outside 4 to 31, ignored" in caplog.text
 
 
 def test_failures_are_audited_without_the_password(htpasswd_app, caplog):
