@@ -136,9 +136,10 @@ class ImmutableRule:
     tags: tuple[Pattern, ...]
 
     def covers(self, repository: str, tag: str) -> bool:
-        return any(p.matches(repository) for p in self.repositories) and any(
-            p.matches(tag) for p in self.tags
-        )
+        return self.covers_repository(repository) and any(p.matches(tag) for p in self.tags)
+
+    def covers_repository(self, repository: str) -> bool:
+        return any(p.matches(repository) for p in self.repositories)
 
 
 class Visibility:
@@ -261,6 +262,11 @@ class Policy:
             if rule.covers(repository, tag):
                 return rule.key
         return None
+
+    def freezes(self, repository: str) -> bool:
+        """Whether some ``immutable`` rule covers ``repository``: else none of its tags is
+        frozen, and a delete need not read them."""
+        return any(rule.covers_repository(repository) for rule in self.immutable_rules)
 
     def visibility(self, identity: Identity) -> Visibility:
         """What ``identity`` sees of the repository list (those it may pull)."""

@@ -9,10 +9,12 @@ from flask import Blueprint, Request, redirect, request
 from werkzeug.http import parse_range_header
 
 from distribution import errors, instrumentation, notifications
-from distribution.api import context
+from distribution.api import context, immutable
 from distribution.api.filebody import FileBody
 from distribution.digest import Digest
 from distribution.storage.blobs import OCTET_STREAM, Descriptor, RepositoryBlobs
+from distribution.storage.manifests import ManifestStore
+from distribution.storage.tags import TagStore
 from distribution.wrappers import Response
 
 bp = Blueprint("blobs", __name__)
@@ -38,11 +40,19 @@ def get_blob(name: str, digest: str) -> Response:
 
 @bp.route("/v2/<path:name>/blobs/<digest>", methods=["DELETE"])
 def delete_blob(name: str, digest: str) -> Response:
-    """Unlink the blob from the repository; its data stays until garbage collection."""
+    """Unlink the blob from the repository; its data stays until garbage collection.
+
+    Refused (403) for the config or a layer of an image an immutable tag holds: unlinked, it
+    would make that tag unpullable.
+    """
     context.require_delete_enabled()
-    repository = RepositoryBlobs(context.registry().blobs, name)
+    registry = context.registry()
+    repository = RepositoryBlobs(registry.blobs, name)
     parsed = Digest.parse(digest)
     repository.stat(parsed)
+    immutable.refuse_if_held(
+        ManifestStore(registry.blobs, name), TagStore(registry.driver, name), parsed, "blob"
+    )
     repository.unlink(parsed)
     notifications.blob_deleted(name, parsed)
     response = Response(status=202, headers={"Content-Length": "0"})

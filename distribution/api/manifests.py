@@ -3,19 +3,16 @@
 ``<reference>`` is a tag or a digest. Content negotiation, validation and the error each
 failure gets follow distribution v3's ``registry/handlers/manifests.go``; see
 :mod:`distribution.manifest` for the rules themselves. Tags the access rules make immutable
-(our extension) never move nor go: see :func:`_check_may_move` and :func:`_holding_tag`.
+(our extension) never move nor go: see :func:`_check_may_move` and
+:mod:`distribution.api.immutable`.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import NoReturn
-
 from flask import Blueprint, request
 
 from distribution import errors, manifest, notifications
-from distribution import log as log_module
-from distribution.api import access, context, urls, usage
+from distribution.api import access, context, immutable, urls, usage
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
 from distribution.storage import paths
@@ -30,8 +27,6 @@ from distribution.wrappers import Response
 bp = Blueprint("manifests", __name__)
 
 RULE = "/v2/<path:name>/manifests/<reference>"
-
-log = logging.getLogger(__name__)
 
 
 @bp.route(RULE, methods=["GET", "HEAD"])
@@ -115,21 +110,15 @@ def delete_manifest(name: str, reference: str) -> Response:
         rule = access.policy().immutable(name, tag)
         if rule is not None:
             tags.resolve(tag)  # an unknown tag stays MANIFEST_UNKNOWN
-            _refuse(name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go")
+            immutable.refuse(
+                name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go"
+            )
         tags.untag(tag)
         usage.changed(name)
         notifications.tag_deleted(name, tag)
         return Response(status=202)
     store = ManifestStore(registry.blobs, name)
-    held = _holding_tag(store, tags, digest)
-    if held is not None:
-        holder, rule = held
-        _refuse(
-            name,
-            holder,
-            rule,
-            f"manifest {digest} of repository {name} is held by immutable tag {holder}",
-        )
+    immutable.refuse_if_held(store, tags, digest, "manifest")
     store.delete(digest)
     usage.changed(name)
     notifications.manifest_deleted(name, digest)
@@ -152,60 +141,12 @@ def _check_may_move(name: str, tag: str, digest: Digest) -> None:
     except errors.ManifestUnknown:
         return
     if current != digest:
-        _refuse(
+        immutable.refuse(
             name,
             tag,
             rule,
             f"tag {tag} of repository {name} is immutable: it points to {current} and cannot move",
         )
-
-
-def _holding_tag(store: ManifestStore, tags: TagStore, digest: Digest) -> tuple[str, str] | None:
-    """The immutable tag (and its rule) that points at ``digest``, or at an index listing it.
-
-    Only asked on a delete by digest; reads the repository's immutable tags, and the index
-    each points at.
-    """
-    policy = access.policy()
-    if not policy.immutable_rules:
-        return None
-    try:
-        names = tags.all()
-    except errors.NameUnknown:
-        return None
-    for tag in names:
-        rule = policy.immutable(tags.name, tag)
-        if rule is None:
-            continue
-        try:
-            target = tags.resolve(tag)
-        except errors.ManifestUnknown:
-            continue
-        if target == digest or digest in _children(store, target):
-            return tag, rule
-    return None
-
-
-def _children(store: ManifestStore, digest: Digest) -> set[Digest]:
-    """The manifests an index lists (none for an image, or a manifest that cannot be read)."""
-    try:
-        parsed = manifest.parse_stored(store.get(digest))
-    except errors.RegistryError:
-        return set()
-    return {child.digest for child in parsed.manifests}
-
-
-def _refuse(name: str, tag: str, rule: str, message: str) -> NoReturn:
-    """403 ``DENIED`` for a change to an immutable tag, and one log line naming the rule."""
-    fields = {
-        "auth.user.name": access.identity().user or "",
-        "access.repository": name,
-        "access.tag": tag,
-        "access.action": "delete" if request.method == "DELETE" else "push",
-        "access.rule": rule,
-    }
-    log.warning("immutable tag", extra={log_module.FIELDS: fields})
-    raise errors.Denied(message, detail={"Tag": tag})
 
 
 def _parse_reference(text: str, for_put: bool) -> tuple[str | None, Digest | None]:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from distribution import manifest, metrics
+from distribution.storage.tags import TagStore
 from tests.access.example import section, write_htpasswd
 from tests.api import registry_env
 from tests.api.registry_env import Env, build_env, digest_of, error_code
@@ -258,6 +259,59 @@ def test_an_immutable_index_holds_its_children(env):
     env.push("team-a/multi", "v2", index, manifest.OCI_INDEX)
     refused = env.client.delete(f"/v2/team-a/multi/manifests/{child_digest}")
     assert refused.status_code == 403 and "v2" in refused.get_json()["errors"][0]["message"]
+
+
+def test_an_immutable_image_keeps_its_blobs(env):
+    """Unlinking the config or a layer of an image an immutable tag holds (an index's child
+    too) broke its pulls with BLOB_UNKNOWN: refused as deleting its manifest is."""
+    frozen, loose = env.image("team-a/app", seed="frozen"), env.image("team-a/app", seed="loose")
+    env.push("team-a/app", "v1.0", frozen)
+    env.push("team-a/app", "latest", loose)
+    child = env.image("team-a/app", seed="child")
+    child_digest = env.push("team-a/app", digest_of(child), child)
+    index = {"mediaType": manifest.OCI_MANIFEST, "digest": child_digest, "size": len(child)}
+    env.push(
+        "team-a/app",
+        "v2",
+        registry_env.dumps(
+            {"schemaVersion": 2, "mediaType": manifest.OCI_INDEX, "manifests": [index]}
+        ),
+        manifest.OCI_INDEX,
+    )
+    held = {
+        json.loads(frozen)["config"]["digest"]: "v1.0",
+        json.loads(frozen)["layers"][0]["digest"]: "v1.0",
+        json.loads(child)["layers"][0]["digest"]: "v2",
+    }
+    alice = as_user(env, "alice")
+    for client in (alice, env.client):
+        for digest, tag in held.items():
+            refused = client.delete(f"/v2/team-a/app/blobs/{digest}")
+            assert refused.status_code == 403 and error_code(refused) == "DENIED"
+            message = refused.get_json()["errors"][0]["message"]
+            assert (
+                message == f"blob {digest} of repository team-a/app is held by immutable tag {tag}"
+            )
+    for digest in held:
+        assert alice.head(f"/v2/team-a/app/blobs/{digest}").status_code == 200
+    loose_layer = json.loads(loose)["layers"][0]["digest"]
+    assert alice.delete(f"/v2/team-a/app/blobs/{loose_layer}").status_code == 202
+
+
+def test_a_blob_delete_reads_no_tags_where_no_tag_is_immutable(tmp_path, monkeypatch):
+    loose = with_dan(
+        tmp_path,
+        "access: {default: [{users: [dan], actions: ['*']}], "
+        "immutable: [{repositories: 'frozen/**', tags: '*'}]}",
+    )
+    blob = loose.seed_blob("loose/app", b"a layer")["digest"]
+
+    def no_listing(tags: TagStore) -> list[str]:
+        raise AssertionError(f"the tags of {tags.name} were read")
+
+    monkeypatch.setattr(TagStore, "all", no_listing)
+    deleted = loose.client.delete(f"/v2/loose/app/blobs/{blob}", headers=credentials("dan"))
+    assert deleted.status_code == 202
 
 
 def test_refusals_are_logged_with_user_repository_action_and_rule(env, caplog):

@@ -161,6 +161,10 @@ def test_immutable_rules():
     assert rules.immutable("prod/a/b", "stable") is None
     assert rules.immutable("dev/app", "v1") is None
     assert rules.immutable("dev/app", "sha-abc") == "immutable[1]"
+    assert rules.freezes("prod/app") and rules.freezes("dev/app")
+    assert not policy({"default": []}).freezes("dev/app")
+    only_prod = policy({"immutable": [{"repositories": "prod/*", "tags": "*"}]})
+    assert only_prod.freezes("prod/app") and not only_prod.freezes("prod/a/b")
 
 
 @pytest.mark.parametrize(
