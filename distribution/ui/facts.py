@@ -253,7 +253,8 @@ def summarise(
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 time (Go writes nanoseconds) as an aware UTC datetime; None if unreadable."""
+    """An RFC 3339 time (Go writes nanoseconds) as an aware UTC datetime; None if unreadable
+    or beyond what a UTC datetime holds (year 1 at +01:00, year 9999 at -01:00)."""
     if not isinstance(value, str):
         return None
     found = _RFC3339.fullmatch(value.strip())
@@ -263,7 +264,7 @@ def parse_time(value: Any) -> datetime | None:
     text = base + (f".{fraction[:6]:0<6}" if fraction else "") + _zone(zone)
     try:
         return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -482,6 +482,26 @@ def test_the_image_page_shows_config_history_layers_and_annotations(env):
     assert raw.get_data() == env.client.get(f"/v2/public/tools/blobs/{config_digest}").get_data()
 
 
+def test_times_beyond_what_python_dates_hold_show_as_unknown(env):
+    """A config's times at the ends of the calendar with a zone (year 1 at +01:00, year 9999
+    at -01:00) fall outside what a UTC datetime holds: unknown times, not a 500."""
+    config = {
+        "created": "0001-01-01T00:00:00+01:00",
+        "history": [
+            {"created": "9999-12-31T23:59:59-01:00", "created_by": "RUN far future"},
+            {"created": "2026-01-02T03:04:05Z", "created_by": "RUN make build"},
+        ],
+    }
+    push_image(env, "public/tools", "odd", config)
+    client = env.app.test_client()
+    tags = client.get("/ui/r/public/tools")
+    assert tags.status_code == 200
+    assert tags_listed(tags) == ["odd"]
+    page = client.get("/ui/r/public/tools/-/manifests/odd")
+    assert page.status_code == 200
+    assert "RUN far future" in text(page) and "2026-01-02 03:04:05 UTC" in text(page)
+
+
 def test_a_repository_without_tags_is_shown_empty(env):
     digest = push_image(env, "public/untagged", "t")
     env.client.delete("/v2/public/untagged/manifests/t")
