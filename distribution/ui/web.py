@@ -133,7 +133,7 @@ def finish(response: Response) -> Response:
         response.set_cookie(
             session.COOKIE,
             state().sessions.dump(g.ui_cookie),
-            max_age=int(state().sessions.timeout),
+            max_age=state().sessions.left(g.ui_cookie),
             path=_cookie_path(),
             secure=_over_tls(),
             httponly=True,
@@ -230,9 +230,7 @@ def page(template: str, status: int = 200, **values: Any) -> Response:
     notices: tuple[str, ...] = ()
     if ui_session is not None and ui_session.notices and g.get("ui_cookie") is None:
         notices = ui_session.notices
-        g.ui_cookie = g.ui_session = session.Session(
-            ui_session.nonce, ui_session.user, ui_session.entry
-        )
+        g.ui_cookie = g.ui_session = ui_session.without_notices()
     values.setdefault("title", "")
     body = render_template(
         template,

@@ -271,6 +271,31 @@ def test_a_forged_or_expired_session_counts_as_no_session(env):
     assert client.get("/ui/r/team-a/app").status_code == 303
 
 
+def test_a_session_ends_its_timeout_after_sign_in_however_often_it_is_reissued(env):
+    """Each notice re-issues the cookie; the sign-in's time goes with it unchanged, so a
+    session kept busy (or a stolen copy of its cookie) still ends ``ui.sessiontimeout`` after
+    the sign-in, and each cookie's Max-Age is the time left."""
+    push_image(env, "team-a/app", "latest")
+    timeout = 3
+    env.app.extensions["distribution.ui"].sessions.timeout = timeout
+    alice = sign_in(env, "alice")
+    signed_in = time.monotonic()
+    max_ages = []
+    while time.monotonic() - signed_in < timeout + 1:  # bounded: about 4 s
+        early = time.monotonic() - signed_in < timeout - 1
+        page = alice.get("/ui/r/team-a/app")
+        assert page.status_code == 200 or not early
+        if page.status_code == 200:  # an empty delete form: a notice, so a new cookie
+            posted = alice.post("/ui/r/team-a/app/-/delete", data={"csrf": csrf(page)})
+            for response in (page, posted):
+                cookie = response.headers.get("Set-Cookie", "")
+                if early and "registry_ui=" in cookie:
+                    max_ages.append(int(re.search(r"Max-Age=(-?\d+)", cookie).group(1)))
+        time.sleep(0.25)
+    assert alice.get("/ui/r/team-a/app").status_code == 303  # to the sign-in
+    assert max_ages and max(max_ages) <= timeout and min(max_ages) < timeout
+
+
 def test_the_cookie_is_secure_behind_a_tls_proxy(env):
     client = env.app.test_client()
     response = client.get("/ui/sign-in", headers={"X-Forwarded-Proto": "https"})
