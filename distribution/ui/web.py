@@ -33,7 +33,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from werkzeug.exceptions import HTTPException, NotFound
 
 from distribution import access as rules
-from distribution import errors, instrumentation
+from distribution import errors, instrumentation, proxy
 from distribution.api import access as request_access
 from distribution.api import urls
 from distribution.config import Configuration
@@ -259,8 +259,11 @@ def require_pull(name: str) -> None:
 
 
 def delete_note(name: str) -> str | None:
-    """Why the visitor may not delete tags of ``name`` (None: they may)."""
+    """Why the visitor may not delete tags of ``name`` (None: they may). A pull-through cache
+    deletes nothing, as its API answers ``UNSUPPORTED`` (as Go's does)."""
     config = state().config
+    if proxy.enabled(config):
+        return "This registry is a pull-through cache: what it holds is the upstream's to delete."
     if not config.storage.delete.enabled:
         return "Deleting is off on this registry (storage.delete.enabled)."
     if config.storage.maintenance.readonly.enabled:

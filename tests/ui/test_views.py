@@ -452,6 +452,30 @@ def test_deleting_is_off_when_the_registry_says_so(tmp_path):
         assert env.get("x/y", "1").status_code == 200
 
 
+def test_a_pull_through_cache_offers_no_delete_and_refuses_one(tmp_path):
+    """As the API answers 405 UNSUPPORTED to deletes in proxy mode (as Go does), the UI
+    offers none and refuses one: what a pull-through cache holds is the upstream's."""
+    writable = build_env("filesystem", tmp_path / "root", auth_config(tmp_path))
+    writable.client.environ_base["HTTP_AUTHORIZATION"] = basic("root")
+    digest = push_image(writable, "team-a/app", "latest")
+    extra = auth_config(tmp_path) + "proxy: {remoteurl: 'http://127.0.0.1:9'}\n"
+    proxy = build_env("filesystem", tmp_path / "root", extra, share=writable)
+    root = sign_in(proxy, "root")
+    page = root.get("/ui/r/team-a/app")
+    assert tags_listed(page) == ["latest"]
+    assert "Delete selected tags" not in text(page) and "Delete repository…" not in text(page)
+    assert "pull-through cache" in text(page)
+    posts = [
+        ("/ui/r/team-a/app/-/delete", {"tag": f"latest@{digest}"}),
+        ("/ui/r/team-a/app/-/delete-repository", {}),
+    ]
+    for url, data in posts:
+        response = root.post(url, data=data | {"csrf": csrf(page), "confirm": "yes"})
+        assert response.status_code == 403
+        assert "pull-through cache" in text(response)
+    assert writable.get("team-a/app", "latest").status_code == 200
+
+
 def test_nothing_chosen_deletes_nothing(env):
     push_image(env, "team-a/app", "latest")
     alice = sign_in(env, "alice")
