@@ -113,9 +113,7 @@ def delete_manifest(name: str, reference: str) -> Response:
             immutable.refuse(
                 name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go"
             )
-        tags.untag(tag)
-        usage.changed(name)
-        notifications.tag_deleted(name, tag)
+        delete_tag(name, tag, tags)
         return Response(status=202)
     store = ManifestStore(registry.blobs, name)
     immutable.refuse_if_held(store, tags, digest, "manifest")
@@ -124,11 +122,19 @@ def delete_manifest(name: str, reference: str) -> Response:
     notifications.manifest_deleted(name, digest)
     for stale in tags.lookup(digest, context.config().storage.tag.concurrencylimit):
         try:
-            tags.untag(stale)
+            delete_tag(name, stale, tags)
         except errors.ManifestUnknown:
             continue
-        notifications.tag_deleted(name, stale)
     return Response(status=202)
+
+
+def delete_tag(name: str, tag: str, tags: TagStore) -> None:
+    """Untag ``tag`` of ``name`` (``MANIFEST_UNKNOWN`` if it is gone) and tell who must know:
+    the usage job (the repository changed) and the notification endpoints. Every tag delete
+    comes here, the API's and the web UI's alike."""
+    tags.untag(tag)
+    usage.changed(name)
+    notifications.tag_deleted(name, tag)
 
 
 def _check_may_move(name: str, tag: str, digest: Digest) -> None:

@@ -7,9 +7,10 @@ import logging
 
 from flask import Response, g, redirect, request, url_for
 
-from distribution import errors, notifications, reference
+from distribution import errors, reference
 from distribution import log as log_module
 from distribution.api import context
+from distribution.api import manifests as api_manifests
 from distribution.api import usage as api_usage
 from distribution.digest import Digest
 from distribution.storage.tags import TagStore
@@ -50,11 +51,10 @@ def delete_tags(name: str) -> Response:
             kept.append(f"{tag} (moved to {pages.short_digest(entry.digest)} since you looked)")
         else:
             try:
-                store.untag(tag)
+                api_manifests.delete_tag(name, tag, store)
             except errors.ManifestUnknown:
                 kept.append(f"{tag} (already gone)")
                 continue
-            notifications.tag_deleted(name, tag)
             deleted.append(tag)
     view.forget(name)
     _audit("ui: tags deleted", name, deleted, kept)

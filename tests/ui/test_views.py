@@ -385,6 +385,22 @@ def test_deleting_tags_removes_only_those_tags(env):
     assert env.get("team-a/app", other).status_code == 200  # untagged, left to GC
 
 
+def test_a_tag_deleted_in_the_ui_is_noted_for_the_usage_job(env):
+    """As the API's tag delete does: the next incremental usage run reads the repository
+    again, so /v2/_usage counts the tags left, not those of the last full scan."""
+    one = push_image(env, "team-a/app", "one")
+    push_image(env, "team-a/app", "two", seed="two")
+    journal = env.app.extensions[usage.EXTENSION]
+    journal.flush()  # the pushes, noted
+    usage.refresh(env.registry.driver)  # the full scan: two tags
+    response = delete(sign_in(env, "alice"), "team-a/app", [f"one@{one}"])
+    assert response.status_code == 303
+    journal.flush()
+    assert not usage.refresh(env.registry.driver).full
+    row = env.client.get("/v2/_usage?repository=team-a/app").get_json()["repository"]
+    assert row["tags"] == 1
+
+
 def test_a_tag_that_moved_since_the_page_was_shown_is_kept(env):
     old = push_image(env, "team-a/app", "latest")
     alice = sign_in(env, "alice")
