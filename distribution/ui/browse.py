@@ -53,7 +53,8 @@ def repositories() -> Response:
         namespaces=pages.namespaces(visible),
         namespace=namespace,
         query=request.args.get("q", ""),
-        total=provider.total() if provider else None,
+        # The registry's total, like /v2/_usage's, only for who may see every repository.
+        total=provider.total() if provider and visibility.everything else None,
     )
 
 

@@ -794,6 +794,19 @@ def test_stored_bytes_come_from_the_usage_report(env):
     assert f"{pages.human_size(own['team-a/app'])} own · 0 B shared" in text(root.get("/ui/"))
 
 
+def test_only_who_may_see_everything_sees_the_registry_total(env):
+    """As /v2/_usage gives the total to admins only: the others see the figures of the
+    repositories they may pull, not what the whole registry stores."""
+    push_image(env, "team-a/app", "latest", layers=2)
+    push_image(env, "public/tools", "latest")
+    usage.refresh(env.registry.driver)
+    env.app.extensions[ui_usage.EXTENSION]._checked = -ui_usage.REFRESH  # look again now
+    assert " stored</p>" in text(sign_in(env, "root").get("/ui/"))
+    for client in (sign_in(env, "carol"), sign_in(env, "alice"), env.app.test_client()):
+        page = text(client.get("/ui/"))
+        assert "own ·" in page and " stored</p>" not in page
+
+
 def test_an_admin_deletes_a_whole_repository(env):
     push_image(env, "team-a/app", "latest")
     push_image(env, "team-a/app", "1.0", seed="other")
