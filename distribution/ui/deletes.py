@@ -19,6 +19,12 @@ from distribution.ui.web import bp, state
 
 log = logging.getLogger(__name__)
 
+#: A delete's notice names at most this many tags, in at most about this many characters, and
+#: counts the rest: it travels in the session cookie, which must stay well under the 4 KB a
+#: browser keeps and a proxy's header buffer (nginx's ``proxy_buffer_size``, 4 KB by default).
+NOTICE_TAGS = 10
+NOTICE_CHARS = 500
+
 
 @bp.route("/r/<path:name>/-/delete", methods=["POST"])
 def delete_tags(name: str) -> Response:
@@ -60,9 +66,9 @@ def delete_tags(name: str) -> Response:
     _audit("ui: tags deleted", name, deleted, kept)
     notices = []
     if deleted:
-        notices.append(f"Deleted {len(deleted)} tag(s): {', '.join(deleted)}.")
+        notices.append(f"Deleted {len(deleted)} tag(s): {_some(deleted)}.")
     if kept:
-        notices.append(f"Kept {len(kept)} tag(s): {', '.join(kept)}.")
+        notices.append(f"Kept {len(kept)} tag(s): {_some(kept)}.")
     g.ui_cookie = web.current_session().with_notices(*notices)
     return redirect(url_for("ui.repository", name=name), 303)
 
@@ -104,6 +110,20 @@ def _chosen_tags(values: list[str]) -> list[tuple[str, str]]:
             except errors.DigestInvalid:
                 continue
     return list(dict.fromkeys(chosen))
+
+
+def _some(items: list[str]) -> str:
+    """The first items, within :data:`NOTICE_TAGS` and :data:`NOTICE_CHARS`, then how many
+    more (the audit log has them all)."""
+    shown: list[str] = []
+    length = 0
+    for item in items[:NOTICE_TAGS]:
+        length += len(item) + 2
+        if shown and length > NOTICE_CHARS:
+            break
+        shown.append(item)
+    rest = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest else "")
 
 
 def _audit(message: str, name: str, deleted: list[str], kept: list[str]) -> None:
