@@ -80,7 +80,8 @@ def repository(name: str) -> Response:
     for tag in page.items:
         entry = view.tag(name, tag)  # read now: a row shown is never stale
         if entry is not None:
-            rows.append(_TagRow(tag, entry, view.summary(entry.digest), web.immutable(name, tag)))
+            shown = view.summary(name, entry.digest, table.version)
+            rows.append(_TagRow(tag, entry, shown, web.immutable(name, tag)))
     deletable = web.delete_note(name) is None
     summary = view.summarise(name, table)
     return web.page(
@@ -117,7 +118,6 @@ def manifest(name: str, reference: str) -> Response:
         tags = sorted(view.tags_of(table, digest), key=versions.key)
     except errors.NameUnknown:
         table, tags = None, []
-    children = [(child, view.summary(child.digest)) for child in found.children]
     body = view.read(digest)
     config_body = view.read(found.config.digest) if config is not None and found.config else None
     return web.page(
@@ -127,10 +127,10 @@ def manifest(name: str, reference: str) -> Response:
         digest=digest,
         tag=tag,
         manifest=found,
-        summary=view.summary(digest),
+        summary=view.summary(name, digest, table.version if table else None),
         config=config,
         artifact_type=facts.artifact_type(found) if found.kind == facts.ARTIFACT else "",
-        children=children,
+        children=view.children(name, digest, table.version if table else None),
         parent=_parent(request.args.get("index")),
         tags=tags[:TAGS_SHOWN],
         more_tags=max(0, len(tags) - TAGS_SHOWN),

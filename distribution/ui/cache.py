@@ -3,7 +3,10 @@
 Three kinds of knowledge, each with its own rule:
 
 * **Content, by digest** (a manifest's facts, a config's, a tag row's summary): a digest
-  names its bytes forever, so these are never stale. Bounded LRU maps.
+  names its bytes forever, so these are never stale. Bounded LRU maps. Which children of an
+  index a repository holds is not content: it is looked up per repository and tag table
+  version (an index pushed while ``validation.manifests.indexes`` skips its children may name
+  another repository's manifests, whose details must not show).
 * **Listings that change** (the repository names; each repository's tags with their digests
   and push times) are built from storage, then checked on every use:
 
@@ -50,6 +53,7 @@ from distribution.digest import Digest
 from distribution.storage import catalog, paths
 from distribution.storage.blobs import BlobStore
 from distribution.storage.driver import PathNotFoundError, StorageDriver
+from distribution.storage.manifests import ManifestStore
 from distribution.ui import facts
 
 #: Seconds after which a listing is read again although no folder date says it changed.
@@ -194,8 +198,11 @@ class StorageView:
         self._tables: LRU[str, TagTable] = LRU(TABLES)
         self._table_locks: dict[str, threading.Lock] = {}
         self._table_version = 0
-        self._summaries: LRU[str, facts.Summary] = LRU(SUMMARIES)
-        self._footprints: LRU[str, tuple[tuple[str, int], ...]] = LRU(SUMMARIES)
+        self._summaries: LRU[tuple[str, frozenset[str]], facts.Summary] = LRU(SUMMARIES)
+        self._footprints: LRU[tuple[str, frozenset[str]], tuple[tuple[str, int], ...]] = LRU(
+            SUMMARIES
+        )
+        self._held: LRU[tuple[str, str, int], frozenset[str]] = LRU(SUMMARIES)
         self._manifests: LRU[str, facts.ManifestFacts] = LRU(MANIFESTS)
         self._configs: LRU[str, facts.ConfigFacts] = LRU(CONFIGS)
         self._repositories: LRU[str, tuple[int, RepositorySummary]] = LRU(TABLES)
@@ -507,36 +514,74 @@ class StorageView:
             self._configs.put(digest, found)
         return found
 
-    def footprint(self, digest: str) -> tuple[tuple[str, int], ...]:
-        """The distinct configs and layers the manifest ``digest`` reaches, with their sizes
-        (an index's through its manifests): what a repository's size adds up. Reads
-        manifests only, no configs."""
-        found = self._footprints.get(digest)
+    def held(self, name: str, digest: str, version: int | None = None) -> frozenset[str]:
+        """The children of the manifest ``digest`` that repository ``name`` holds (what the
+        others say is not shown: see the module's docstring). Remembered per tag table
+        ``version``, which changes when a manifest is pushed or deleted; looked up anew
+        without one."""
+        children = self.manifest(digest).children
+        if not children:
+            return frozenset()
+        found = self._held.get((name, digest, version)) if version is not None else None
         if found is None:
-            manifest = self.manifest(digest)
-            blobs = {blob.digest: blob.size for blob in manifest.blobs}
-            for child in manifest.children:
-                child_facts = self.manifest(child.digest)
-                blobs.update((blob.digest, blob.size) for blob in child_facts.blobs)
+            store = ManifestStore(self.blobs, name)
+            found = frozenset(child.digest for child in children if _holds(store, child.digest))
+            if version is not None:
+                self._held.put((name, digest, version), found)
+        return found
+
+    def footprint(
+        self, name: str, digest: str, version: int | None = None
+    ) -> tuple[tuple[str, int], ...]:
+        """The distinct configs and layers the manifest ``digest`` of ``name`` reaches, with
+        their sizes (an index's through the manifests ``name`` holds): what a repository's
+        size adds up. Reads manifests only, no configs."""
+        held = self.held(name, digest, version)
+        found = self._footprints.get((digest, held))
+        if found is None:
+            blobs = {blob.digest: blob.size for blob in self.manifest(digest).blobs}
+            for child in held:
+                blobs.update((blob.digest, blob.size) for blob in self.manifest(child).blobs)
             found = tuple(blobs.items())
-            self._footprints.put(digest, found)
+            self._footprints.put((digest, held), found)
         return found
 
-    def summary(self, digest: str) -> facts.Summary:
-        """What the tag table shows of the manifest ``digest``."""
-        found = self._summaries.get(digest)
+    def summary(self, name: str, digest: str, version: int | None = None) -> facts.Summary:
+        """What the tag table shows of the manifest ``digest`` of ``name``; an index's
+        children that ``name`` lacks show as missing (:meth:`held`)."""
+        held = self.held(name, digest, version)
+        found = self._summaries.get((digest, held))
         if found is None:
-            found = self._summarise(digest)
-            self._summaries.put(digest, found)
+            found = self._summarise(digest, held)
+            self._summaries.put((digest, held), found)
         return found
 
-    def _summarise(self, digest: str) -> facts.Summary:
+    def children(
+        self, name: str, digest: str, version: int | None = None
+    ) -> list[tuple[facts.Child, facts.Summary]]:
+        """The manifests the index ``digest`` of ``name`` lists, with what the tag table would
+        show of each; those ``name`` lacks as missing."""
+        held = self.held(name, digest, version)
+        return [
+            (
+                child,
+                self.summary(name, child.digest, version)
+                if child.digest in held
+                else facts.summarise(_missing(child.digest), None),
+            )
+            for child in self.manifest(digest).children
+        ]
+
+    def _summarise(self, digest: str, held: frozenset[str]) -> facts.Summary:
         manifest = self.manifest(digest)
         if manifest.kind == facts.INDEX:
             children = []
             for child in manifest.children:
-                child_facts = self.manifest(child.digest)
-                children.append((child, child_facts, self._image_config(child_facts)))
+                if child.digest in held:
+                    child_facts = self.manifest(child.digest)
+                    children.append((child, child_facts, self._image_config(child_facts)))
+                else:
+                    children.append((child, _missing(child.digest), None))
             return facts.summarise(manifest, None, children)
         return facts.summarise(manifest, self._image_config(manifest))
 
@@ -583,7 +628,7 @@ class StorageView:
         blobs: dict[str, int] = {}
         for digest in {entry.digest for entry in table.entries.values()}:
             _pause()
-            blobs.update(self.footprint(digest))
+            blobs.update(self.footprint(table.name, digest, table.version))
         found = RepositorySummary(len(table.entries), table.last_push, sum(blobs.values()))
         self._repositories.put(table.name, (table.version, found))
         return found
@@ -597,6 +642,13 @@ def _pause() -> None:
     """In the background thread, give the interpreter to any request thread waiting for it."""
     if getattr(_background, "active", False):
         time.sleep(0)
+
+
+def _holds(store: ManifestStore, digest: str) -> bool:
+    try:
+        return store.exists(Digest.parse(digest))
+    except errors.DigestInvalid:
+        return False
 
 
 def _missing(digest: str) -> facts.ManifestFacts:

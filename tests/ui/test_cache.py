@@ -188,18 +188,20 @@ def test_large_repositories_refresh_in_the_background(tmp_path, monkeypatch):
     view.summarise("big/repo", table)
     view.wait()
     size = view.summarise("big/repo", table).size
-    assert size == sum(view.summary(entry.digest).size for entry in table.entries.values())
+    assert size == sum(
+        view.summary("big/repo", entry.digest).size for entry in table.entries.values()
+    )
 
 
 def test_content_facts_are_kept_by_digest(tmp_path):
     env = build_env("filesystem", tmp_path / "root")
     digest = push_image(env, "x/app", "1", layers=3)
     view = env.app.extensions["distribution.ui"].view
-    first = view.summary(digest)
+    first = view.summary("x/app", digest)
     counting = CountingDriver(view.driver)
     view.driver = counting
     view.blobs = type(view.blobs)(counting, view.blobs.cache)
-    assert view.summary(digest) is first
+    assert view.summary("x/app", digest) is first
     assert counting.calls == 0
     assert first.platforms[0].platform == "linux/amd64"
     assert first.size == sum(size for _, size in first.blobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from distribution import usage
+from distribution import manifest, usage
 from distribution.app import create_app
 from distribution.config import parse
 from distribution.storage import paths
@@ -633,6 +634,34 @@ def test_an_index_lists_its_platforms_and_links_them(env):
     assert f'href="/ui/r/public/multi/-/manifests/{amd}?index={index}">linux/amd64' in page
     child = text(client.get(f"/ui/r/public/multi/-/manifests/{arm}?index={index}"))
     assert f'href="/ui/r/public/multi/-/manifests/{index}">index sha256:' in child
+
+
+def test_an_index_shows_only_the_children_its_repository_holds(tmp_path):
+    """With ``validation.manifests.indexes.platforms: none`` an index may name manifests of
+    another repository: their details (platform, size, created) show nowhere in this one."""
+    extra = auth_config(tmp_path) + "validation: {manifests: {indexes: {platforms: none}}}\n"
+    env = build_env("filesystem", tmp_path / "root", extra)
+    env.client.environ_base["HTTP_AUTHORIZATION"] = basic("root")
+    secret_config = {"architecture": "s390x", "created": "2001-02-03T04:05:06Z"}
+    secret = push_image(env, "team-a/secret", "1", secret_config, layers=3)
+    mine = push_image(env, "public/multi", "amd", {"created": "2024-05-06T07:08:09Z"})
+    entries = []
+    for name, digest in (("team-a/secret", secret), ("public/multi", mine)):
+        size = len(env.get(name, digest).get_data())
+        entries.append({"mediaType": manifest.OCI_MANIFEST, "digest": digest, "size": size})
+    index = json.dumps({"schemaVersion": 2, "mediaType": manifest.OCI_INDEX, "manifests": entries})
+    env.push("public/multi", "latest", index.encode(), manifest.OCI_INDEX)
+    client = env.app.test_client()  # anonymous: may pull public/*, not team-a/*
+    pages_shown = [
+        text(client.get("/ui/r/public/multi")),
+        text(client.get("/ui/r/public/multi/-/manifests/latest")),
+        text(client.get("/ui/")),
+    ]
+    assert "linux/amd64" in pages_shown[0] and "2024-05-06 07:08:09 UTC" in pages_shown[1]
+    for page in pages_shown:
+        assert "s390x" not in page and "2001-02-03" not in page
+    secret_size = env.app.extensions["distribution.ui"].view.summary("team-a/secret", secret).size
+    assert f">{pages.human_size(secret_size)}<" not in pages_shown[1]
 
 
 def test_referrers_are_grouped_by_artifact_type_and_linked_both_ways(env):
