@@ -223,7 +223,7 @@ class Uploads:
             # First: a cloud driver's commit finishes the object, which a re-hash then reads.
             self._make_durable(data)
         canonical, size = self._verify(upload, digest)
-        if canonical is None or self._stored_size(upload.name, upload.id) != size:
+        if canonical is None or self._committed_size(data) != size:
             self.cancel(upload)
             raise errors.DigestInvalid(detail={"Digest": str(digest)})
         if not self.blobs.exists(canonical):
@@ -283,8 +283,18 @@ class Uploads:
             raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
 
     def _stored_size(self, name: str, upload_id: str) -> int:
+        """The size a writer resumes at, as Go's status takes it: a ``stat`` sees only
+        committed content on S3 (an upload in progress is no object there)."""
+        writer = self._reopen(paths.upload_data(name, upload_id))
+        if writer is None:
+            return 0
+        with writer:
+            return writer.size
+
+    def _committed_size(self, path: str) -> int:
+        """The size of committed data, which every driver's ``stat`` sees."""
         try:
-            return self.driver.stat(paths.upload_data(name, upload_id)).size
+            return self.driver.stat(path).size
         except PathNotFoundError:
             return 0
 

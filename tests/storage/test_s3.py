@@ -12,11 +12,16 @@ from typing import Any
 
 import pytest
 
+from distribution.digest import Digest
+from distribution.storage import paths
+from distribution.storage.blobs import BlobStore
 from distribution.storage.driver import (
     InvalidParameterError,
+    PathNotFoundError,
     StorageDriver,
     create,
 )
+from distribution.storage.uploads import LiveHashes, Uploads
 from tests.storage.driver_suite import DriverSuite
 from tests.storage.s3_emulator import BUCKET, client, parameters
 
@@ -93,7 +98,7 @@ def test_keys_are_gos(driver: StorageDriver, bucket: Any) -> None:
 def test_a_closed_writer_is_a_multipart_upload_as_go_leaves_it(
     driver: StorageDriver, bucket: Any
 ) -> None:
-    """Everything written is in S3 parts; no object exists until commit."""
+    """Everything written is in S3 parts; no object exists (nor a file to stat) until commit."""
     key = "own-tests/upload/data"
     data = random.Random(1).randbytes(2 * CHUNK + 123)
     with driver.writer("/upload/data") as w:
@@ -101,7 +106,8 @@ def test_a_closed_writer_is_a_multipart_upload_as_go_leaves_it(
     assert _parts(bucket, key) == [CHUNK, CHUNK + 123]  # the last part is never under 5 MiB
     with pytest.raises(bucket.exceptions.ClientError):
         bucket.head_object(Bucket=BUCKET, Key=key)
-    assert driver.stat("/upload/data").size == len(data)
+    with pytest.raises(PathNotFoundError):
+        driver.stat("/upload/data")
     with driver.writer("/upload/data", append=True) as w:
         assert w.size == len(data)
         w.write(b"end")
@@ -150,21 +156,26 @@ def test_a_small_last_part_is_recovered_as_go_does(
     with driver.writer("/small/data", append=True) as w:
         assert w.size == first + MiB
         w.write(tail)
-    assert driver.stat("/small/data").size == first + 3 * MiB
+    # The recovery's object is gone once its bytes are in the new upload (Go leaves it, so a
+    # stat or a read of the key showed the old content).
+    with pytest.raises(bucket.exceptions.ClientError):
+        bucket.head_object(Bucket=BUCKET, Key=key)
+    assert len(_uploads(bucket, key)) == 1
     with driver.writer("/small/data", append=True) as w:
+        assert w.size == first + 3 * MiB
         w.commit()
     assert driver.get_content("/small/data") == head + small + tail
     driver.delete("/small")
 
 
 def test_resumes_what_go_leaves_after_its_recovery(driver: StorageDriver, bucket: Any) -> None:
-    """Go's recovery leaves a stale object beside the new upload: the upload is the file."""
+    """Go's recovery leaves a stale object beside the new upload: the upload is the file
+    (to a writer; ``stat`` sees the object, as Go's does)."""
     key = "own-tests/go/data"
     old, new = b"o" * (3 * MiB), b"n" * (3 * MiB)
     bucket.put_object(Bucket=BUCKET, Key=key, Body=old)
     upload_id = bucket.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
     bucket.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=old + new)
-    assert driver.stat("/go/data").size == 6 * MiB
     with driver.writer("/go/data", append=True) as w:
         assert w.size == 6 * MiB
         w.write(b"ours")
@@ -183,6 +194,43 @@ def test_a_new_writer_aborts_stray_uploads_and_delete_aborts_the_rest(
     assert len(_uploads(bucket, key)) == 1
     driver.delete("/stray")
     assert _uploads(bucket, key) == []
+
+
+def test_stat_sees_the_object_and_never_an_upload_left_at_its_key(
+    driver: StorageDriver, bucket: Any
+) -> None:
+    """A multipart copy that died leaves an upload at the target key: it neither hides the
+    object committed there nor passes for a file where there is none."""
+    key = "own-tests/left/data"
+    driver.put_content("/left/data", b"committed")
+    bucket.create_multipart_upload(Bucket=BUCKET, Key=key)
+    assert driver.stat("/left/data").size == len(b"committed")
+    bucket.delete_object(Bucket=BUCKET, Key=key)
+    upload_id = bucket.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    bucket.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part")
+    with pytest.raises(PathNotFoundError):
+        driver.stat("/left/data")
+    driver.delete("/left")
+
+
+def test_a_push_over_an_upload_left_at_the_blob_key_stores_the_blob(
+    driver: StorageDriver, bucket: Any
+) -> None:
+    """The blob is moved into place (not skipped as if it existed), and the move aborts the
+    upload left at its key."""
+    content = random.Random(13).randbytes(100_000)
+    digest = Digest.of(content)
+    key = "own-tests" + paths.blob_data(digest)
+    upload_id = bucket.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    bucket.upload_part(
+        Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=content[:1000]
+    )
+    uploads = Uploads(BlobStore(driver), LiveHashes())
+    upload = uploads.append(uploads.start("left/repo"), lambda sink: sink(memoryview(content)))
+    uploads.commit(upload, digest)
+    assert driver.get_content(paths.blob_data(digest)) == content
+    assert _uploads(bucket, key) == []
+    driver.delete("/docker")
 
 
 def test_large_move_is_a_multipart_copy(server: str, bucket: Any) -> None:
@@ -321,10 +369,6 @@ def test_listed_times_are_read_as_botocore_reads_them(driver: StorageDriver, buc
         assert _timestamp(text).utcoffset() == timedelta(0)
     http_date = "Sun, 06 Dec 2026 05:00:00 GMT"
     assert _timestamp(http_date) == parse_timestamp(http_date)
-    with driver.writer("/times/data") as w:
-        w.write(b"in progress")
-    (upload,) = _uploads(bucket, "own-tests/times/data")
-    assert driver.stat("/times/data").mtime == upload["Initiated"]
     driver.put_content("/times/file", b"x")
     (listed,) = driver.files("/times")
     (found,) = bucket.list_objects_v2(Bucket=BUCKET, Prefix="own-tests/times/")["Contents"]

@@ -10,19 +10,21 @@ does, so a Go replica resumes an upload this driver started and the reverse:
 * a new writer starts a multipart upload; ``close`` sends what it buffered as one more part,
   so everything written is in S3 and nothing in the process;
 * a resumed writer (``append``) takes the first upload S3 lists for the exact key and its
-  parts; the file's size is the sum of the parts. ``stat`` sees the same;
+  parts; the file's size is the sum of the parts. ``stat`` sees objects only, as Go's does:
+  an upload is no file until committed (a copy that died leaves one at a blob's key);
 * S3 refuses parts under 5 MiB anywhere but last. When the last part is smaller and more
   data comes, the upload is completed (the object holds everything so far), a new upload is
   started, and the object becomes its first part: copied server-side when it is 5 MiB or
-  more, else read back into the buffer. That is Go's own recovery, step for step;
+  more, else read back into the buffer. That is Go's own recovery, except that the object
+  is deleted once its bytes are in the new upload (Go leaves it beside the upload);
 * ``commit`` completes the upload (an empty file gets one empty part, as in Go 3).
 
 A writer holds at most ``chunksize`` + 5 MiB in memory: it sends a part of ``chunksize``
 only once 5 MiB more are waiting, so its last part is never under 5 MiB when it sent any,
 and the next writer rarely needs the recovery above. Beyond Go, opening a writer without
-``append`` first aborts stray uploads at the key, ``delete`` aborts the uploads below the
-path, a file that is a plain object (``put_content``) can be appended to, and a dropped
-download is resumed where it broke.
+``append`` (and ``move``, at its target) first aborts stray uploads at the key, ``delete``
+aborts the uploads below the path, a file that is a plain object (``put_content``) can be
+appended to, and a dropped download is resumed where it broke.
 
 ``move`` copies server-side (one CopyObject up to ``multipartcopythresholdsize``, else a
 multipart copy in ``multipartcopychunksize`` ranges, ``multipartcopymaxconcurrency`` at a
@@ -269,7 +271,6 @@ class _Upload:
 
     upload_id: str
     parts: list[_Part]
-    initiated: datetime
 
     @property
     def size(self) -> int:
@@ -337,8 +338,7 @@ class S3Driver(StorageDriver):
         key = self.bucket_key(path)
         with _errors(path):
             if not append:
-                for upload_id in self._upload_ids(key):
-                    self._abort(key, upload_id)
+                self._abort_all(key)
                 return _Writer(self, path, key, self._create_upload(key), [], 0)
             upload = self._find_upload(key)
             if upload is not None:
@@ -349,13 +349,13 @@ class S3Driver(StorageDriver):
             return _Writer(self, path, key, None, [], head["ContentLength"])
 
     def stat(self, path: str) -> FileInfo:
+        """The object at ``path`` or the folder below it, as Go's ``Stat`` sees them: a
+        multipart upload is not a file. A file still being written has its size through
+        :meth:`writer` (``append``); an upload left at a key by a copy that died must neither
+        hide the object there nor pass for a stored blob."""
         with _errors(path):
             if path != "/":
-                key = self.bucket_key(path)
-                upload = self._find_upload(key)
-                if upload is not None:
-                    return FileInfo(path, upload.size, upload.initiated, is_dir=False)
-                head = self._head(key)
+                head = self._head(self.bucket_key(path))
                 if head is not None:
                     return FileInfo(path, head["ContentLength"], head["LastModified"], False)
             listing = self._client.list_objects_v2(
@@ -410,6 +410,9 @@ class S3Driver(StorageDriver):
                         yield FileInfo(child, found["Size"], found["LastModified"], False)
 
     def move(self, src: str, dst: str) -> None:
+        """Copy server-side, then delete the source. Uploads at the target (a multipart copy
+        that died there) are aborted first, as a new writer aborts them: left alone they cost
+        storage and would be resumed by a writer at that key."""
         source, target = self.bucket_key(src), self.bucket_key(dst)
         with _errors(src):
             head = self._head(source)
@@ -417,6 +420,7 @@ class S3Driver(StorageDriver):
                 raise PathNotFoundError(src)
             if source == target:
                 return
+            self._abort_all(target)
             size = head["ContentLength"]
             if size <= self.parameters.multipartcopythresholdsize:
                 self._client.copy_object(
@@ -528,16 +532,17 @@ class S3Driver(StorageDriver):
         for page in pages:
             yield from page.get("Uploads") or []
 
-    def _upload_ids(self, key: str) -> list[str]:
-        return [u["UploadId"] for u in self._list_uploads(key) if u["Key"] == key]
+    def _abort_all(self, key: str) -> None:
+        """Abort every upload at exactly ``key``."""
+        for upload in list(self._list_uploads(key)):
+            if upload["Key"] == key:
+                self._abort(key, upload["UploadId"])
 
     def _find_upload(self, key: str) -> _Upload | None:
         """The upload a writer resumes at ``key``: the first listed, as Go takes it."""
         for upload in self._list_uploads(key):
             if upload["Key"] == key:
-                return _Upload(
-                    upload["UploadId"], self._parts(key, upload["UploadId"]), upload["Initiated"]
-                )
+                return _Upload(upload["UploadId"], self._parts(key, upload["UploadId"]))
         return None
 
     def _parts(self, key: str, upload_id: str) -> list[_Part]:
@@ -633,11 +638,14 @@ class _Writer(FileWriter):
         self._driver = driver
         self._path = path
         self._key = key
-        #: None while the file is a plain object not yet reopened as an upload.
+        #: None while the file is a plain object not yet reopened as an upload, or read back
+        #: into the buffer and not yet sent as the first part of a new one.
         self._upload_id = upload_id
         self._parts = list(parts)
         self._buffer = bytearray()
         self._tail = bytearray()
+        #: The object at the key was read back into the buffer: it goes once that is sent.
+        self._stale_object = False
         self._restart = upload_id is None or bool(parts and parts[-1].size < MIN_CHUNK_SIZE)
 
     def _write(self, data: bytes) -> int:
@@ -667,7 +675,7 @@ class _Writer(FileWriter):
 
     def _commit(self) -> None:
         with _errors(self._path):
-            if self._upload_id is None:
+            if self._upload_id is None and not (self._buffer or self._tail):
                 return  # a plain object, nothing written: already complete
             if self._buffer or self._tail or not self._parts:
                 self._send_all()
@@ -687,11 +695,27 @@ class _Writer(FileWriter):
             self._driver._client.delete_object(Bucket=self._driver.bucket, Key=self._key)
 
     def _send(self) -> None:
-        """Upload the full part; its tail becomes the next one."""
-        assert self._upload_id is not None
+        """Upload the full part; its tail becomes the next one.
+
+        An upload started here is aborted if its first part fails: an upload without the
+        object's bytes beside that object would be what a resumed writer takes for the file.
+        """
+        driver = self._driver
+        started = self._upload_id is None
+        if self._upload_id is None:
+            self._upload_id = driver._create_upload(self._key)
         number = self._parts[-1].number + 1 if self._parts else 1
         data, self._buffer, self._tail = self._buffer, self._tail, bytearray()
-        self._parts.append(self._driver._upload_part(self._key, self._upload_id, number, data))
+        try:
+            self._parts.append(driver._upload_part(self._key, self._upload_id, number, data))
+        except BaseException:
+            if started:
+                driver._abort(self._key, self._upload_id)
+                self._upload_id = None
+            raise
+        if self._stale_object:
+            driver._client.delete_object(Bucket=driver.bucket, Key=self._key)
+            self._stale_object = False
 
     def _send_all(self) -> None:
         """Upload every buffered byte as one last part (under ``chunksize`` + 5 MiB)."""
@@ -700,28 +724,42 @@ class _Writer(FileWriter):
         self._send()
 
     def _reopen(self) -> None:
-        """Go's recovery: make what is stored one object, then the first part of a new upload
-        (copied when it may be a part, else read back into the buffer)."""
+        """Go's recovery, on the first write (nothing buffered yet): make what is stored one
+        object, then the first part of a new upload: copied when it may be a part, else read
+        back into the buffer and sent with the next part.
+
+        Unlike Go, the object does not stay beside the new upload (a ``stat`` would show its
+        old size, a ``get_content`` its old bytes): it is deleted once its bytes are in a
+        part. Until then it is the file, with no upload at the key to hide it, so a failure
+        at any step leaves what a retry or a resumed writer starts from again.
+        """
         driver = self._driver
         if self._upload_id is not None:
             driver._complete(self._key, self._upload_id, self._parts)
-        self._upload_id = driver._create_upload(self._key)
-        self._parts = []
-        size = self._size - len(self._buffer) - len(self._tail)
+            self._upload_id, self._parts = None, []
+        size = self._size
         if size < MIN_CHUNK_SIZE:
             response = driver._client.get_object(Bucket=driver.bucket, Key=self._key)
             with response["Body"] as body:
                 self._buffer[:0] = body.read()
+            self._stale_object = True
         else:
-            # A copied part is at most 5 GiB: split larger objects into equal pieces.
-            count = -(-size // MAX_CHUNK_SIZE)
-            bounds = [size * i // count for i in range(count + 1)]
-            for i in range(count):
-                self._parts.append(
+            upload_id = driver._create_upload(self._key)
+            try:
+                # A copied part is at most 5 GiB: split larger objects into equal pieces.
+                count = -(-size // MAX_CHUNK_SIZE)
+                bounds = [size * i // count for i in range(count + 1)]
+                parts = [
                     driver._copy_part(
-                        self._key, self._key, self._upload_id, i + 1, bounds[i], bounds[i + 1]
+                        self._key, self._key, upload_id, i + 1, bounds[i], bounds[i + 1]
                     )
-                )
+                    for i in range(count)
+                ]
+            except BaseException:
+                driver._abort(self._key, upload_id)
+                raise
+            self._upload_id, self._parts = upload_id, parts
+            driver._client.delete_object(Bucket=driver.bucket, Key=self._key)
         self._restart = False
 
 
