@@ -40,7 +40,9 @@ this driver is configured.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import io
 import logging
 import re
@@ -913,7 +915,7 @@ def _client(parameters: Parameters, endpoint: str | None) -> Any:
     )
     session = _session()
     with _session_lock:  # creating clients from one session is not thread-safe
-        return session.create_client(
+        client = session.create_client(
             "s3",
             endpoint_url=endpoint,
             use_ssl=parameters.secure,
@@ -923,6 +925,20 @@ def _client(parameters: Parameters, endpoint: str | None) -> Any:
             aws_session_token=parameters.sessiontoken or None,
             config=config,
         )
+    client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
+    return client
+
+
+def _content_md5(request: Any, **_: Any) -> None:
+    """DeleteObjects with a Content-MD5 header, as Go's SDK sends it, in place of the CRC32
+    one botocore 1.36+ sends: stores that require Content-MD5 (older MinIO, some Ceph
+    releases, Dell ECS, OVH) answer MissingContentMD5 without it."""
+    for name in list(request.headers):
+        lowered = name.lower()
+        if lowered.startswith("x-amz-checksum-") or lowered == "x-amz-sdk-checksum-algorithm":
+            del request.headers[name]
+    digest = hashlib.md5(request.body or b"", usedforsecurity=False).digest()
+    request.headers["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
 def _object_headers(parameters: Parameters) -> dict[str, str]:
