@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import random
 import tracemalloc
 import urllib.error
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from distribution.digest import Digest
@@ -21,6 +23,7 @@ from distribution.storage.driver import (
     InvalidParameterError,
     PathNotFoundError,
     StorageDriver,
+    StorageDriverError,
     create,
 )
 from distribution.storage.uploads import LiveHashes, Uploads
@@ -471,3 +474,34 @@ def test_delete_objects_carries_content_md5(driver: StorageDriver) -> None:
     assert not [name for name in request.headers if name.lower().startswith("x-amz-checksum-")]
     with pytest.raises(PathNotFoundError):
         driver.stat("/md5")
+
+
+@pytest.mark.parametrize(
+    ("piece", "failing"), [(MiB, 1), (4 * CHUNK, 2)], ids=["small-writes", "one-large-write"]
+)
+def test_a_part_that_fails_loses_no_byte(driver: StorageDriver, piece: int, failing: int) -> None:
+    """A part upload fails once (the connection refused, past botocore's retries): the
+    write raises, the size counts only what was kept, and writing on from there, closing,
+    resuming and committing stores the content byte for byte."""
+    data = random.Random(14).randbytes(4 * CHUNK + 321)
+    calls = itertools.count(1)
+
+    def fail(**_: Any) -> None:
+        if next(calls) == failing:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="injected")
+
+    client = driver.driver._client  # type: ignore[attr-defined]  # behind CheckedDriver
+    client.meta.events.register("before-call.s3.UploadPart", fail)
+    failures = 0
+    with driver.writer("/failing/data") as w:
+        while w.size < len(data):
+            try:
+                w.write(data[w.size : w.size + piece])
+            except StorageDriverError:
+                failures += 1
+    assert failures == 1
+    with driver.writer("/failing/data", append=True) as w:
+        assert w.size == len(data)
+        w.commit()
+    assert driver.get_content("/failing/data") == data
+    driver.delete("/failing")

@@ -160,6 +160,12 @@ class _CheckedWriter(FileWriter):
         self._writer = writer
         self._driver_name = driver_name
 
+    @property
+    def size(self) -> int:
+        """The driver's writer's: a write that fails may still have stored part of its data
+        (S3 keeps the parts sent before the failure)."""
+        return self._writer.size
+
     def _write(self, data: bytes) -> int:
         with _tagged(self._driver_name, None):
             return self._writer.write(data)

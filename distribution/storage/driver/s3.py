@@ -651,22 +651,35 @@ class _Writer(FileWriter):
         self._restart = upload_id is None or bool(parts and parts[-1].size < MIN_CHUNK_SIZE)
 
     def _write(self, data: bytes) -> int:
+        """Buffer ``data``, sending each full part. A write that fails keeps what is in the
+        parts sent before the failure, and nothing more of ``data``: the rest is cut from
+        the buffers and the size counts what was kept, so the size, what ``close`` sends and
+        the stored parts always agree (a retry writes from ``size`` on)."""
         n = len(data)
         with _errors(self._path):
             if self._restart:
                 self._reopen()
             view = memoryview(data)
             chunk = self._driver.chunksize
-            while view:
-                if len(self._buffer) < chunk:
-                    room = chunk - len(self._buffer)
-                    self._buffer += view[:room]
-                else:
-                    room = MIN_CHUNK_SIZE - len(self._tail)
-                    self._tail += view[:room]
-                view = view[room:]
-                if len(self._tail) == MIN_CHUNK_SIZE:
-                    self._send()
+            kept = (len(self._buffer), len(self._tail), 0)
+            try:
+                while view:
+                    if len(self._buffer) < chunk:
+                        room = chunk - len(self._buffer)
+                        self._buffer += view[:room]
+                    else:
+                        room = MIN_CHUNK_SIZE - len(self._tail)
+                        self._tail += view[:room]
+                    view = view[room:]
+                    if len(self._tail) == MIN_CHUNK_SIZE:
+                        self._send()
+                        kept = (len(self._buffer), len(self._tail), n - len(view))
+            except BaseException:
+                buffered, tail, sent = kept
+                del self._buffer[buffered:]
+                del self._tail[tail:]
+                self._size += sent
+                raise
         return n
 
     def _close(self) -> None:
@@ -697,7 +710,7 @@ class _Writer(FileWriter):
             self._driver._client.delete_object(Bucket=self._driver.bucket, Key=self._key)
 
     def _send(self) -> None:
-        """Upload the full part; its tail becomes the next one.
+        """Upload the full part; once it is stored, its tail becomes the next one.
 
         An upload started here is aborted if its first part fails: an upload without the
         object's bytes beside that object would be what a resumed writer takes for the file.
@@ -707,14 +720,16 @@ class _Writer(FileWriter):
         if self._upload_id is None:
             self._upload_id = driver._create_upload(self._key)
         number = self._parts[-1].number + 1 if self._parts else 1
-        data, self._buffer, self._tail = self._buffer, self._tail, bytearray()
         try:
-            self._parts.append(driver._upload_part(self._key, self._upload_id, number, data))
+            part = driver._upload_part(self._key, self._upload_id, number, self._buffer)
         except BaseException:
             if started:
                 driver._abort(self._key, self._upload_id)
                 self._upload_id = None
             raise
+        # Only now: a part that failed keeps its bytes in the buffer.
+        self._parts.append(part)
+        self._buffer, self._tail = self._tail, bytearray()
         if self._stale_object:
             driver._client.delete_object(Bucket=driver.bucket, Key=self._key)
             self._stale_object = False
