@@ -26,6 +26,7 @@ from distribution.storage.driver import (
     StorageDriverError,
     create,
 )
+from distribution.storage.driver.s3 import S3Driver, parse_parameters
 from distribution.storage.uploads import LiveHashes, Uploads
 from tests.storage.driver_suite import DriverSuite
 from tests.storage.s3_emulator import BUCKET, client, parameters
@@ -505,3 +506,42 @@ def test_a_part_that_fails_loses_no_byte(driver: StorageDriver, piece: int, fail
         w.commit()
     assert driver.get_content("/failing/data") == data
     driver.delete("/failing")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "host"),
+    [
+        (
+            {"regionendpoint": None, "region": "ap-east-1"},
+            "https://registry.s3.ap-east-1.amazonaws.com/",
+        ),
+        (
+            {"regionendpoint": "https://s3.example.test", "forcepathstyle": False},
+            "https://registry.s3.example.test/",
+        ),
+        ({"regionendpoint": "https://s3.example.test"}, f"https://s3.example.test/{BUCKET}/"),
+        (
+            {"regionendpoint": None, "region": "eu-west-1", "forcepathstyle": True},
+            f"https://s3.eu-west-1.amazonaws.com/{BUCKET}/",
+        ),
+        (
+            {"regionendpoint": None, "region": "eu-west-1", "bucket": "my.registry"},
+            "https://s3.eu-west-1.amazonaws.com/my.registry/",
+        ),
+    ],
+    ids=[
+        "aws-regional",
+        "forcepathstyle-false",
+        "regionendpoint-path",
+        "forcepathstyle-true",
+        "dotted-bucket",
+    ],
+)
+def test_addressing_follows_forcepathstyle(overrides: dict[str, Any], host: str) -> None:
+    """Virtual-hosted (at the bucket's regional host on AWS) unless path style is asked for
+    (``forcepathstyle``, or unset with a ``regionendpoint``, as Go 2.8) or the bucket cannot
+    be a host name: the URLs of a driver's signed redirects, made without a request."""
+    settings = {**parameters("http://127.0.0.1:1"), **overrides}
+    driver = S3Driver(parse_parameters({k: v for k, v in settings.items() if v is not None}))
+    url = driver.redirect_url("/blob", "GET")
+    assert url is not None and url.startswith(f"{host}registry/blob?")

@@ -176,6 +176,17 @@ class Parameters:
             return bool(self.regionendpoint)
         return self.forcepathstyle
 
+    @property
+    def addressing_style(self) -> str:
+        """botocore's name for it. Off path style, the bucket is the host name, as Go's SDK
+        makes it, when it can be one (botocore's check: a DNS label, no dot, which would
+        break TLS's one-label wildcard); botocore's ``auto`` kept path style at a
+        ``regionendpoint`` and signed redirects for the global host, which buckets in newer
+        regions do not answer."""
+        if self.path_style or not botocore.utils.check_dns_name(self.bucket):
+            return "path"
+        return "virtual"
+
 
 def from_parameters(parameters: Mapping[str, Any]) -> S3Driver:
     """Build the driver from the ``storage.s3`` config section."""
@@ -290,10 +301,14 @@ class S3Driver(StorageDriver):
         if parameters.loglevel != "off":
             logging.getLogger("botocore").setLevel(logging.DEBUG)
         try:
-            self._client = _client(parameters, parameters.regionendpoint or None)
+            self._client = _client(
+                parameters, parameters.regionendpoint or None, parameters.addressing_style
+            )
             self._presigner = self._client
             if parameters.redirectendpoint:
-                self._presigner = _client(parameters, parameters.redirectendpoint)
+                # The bucket in the path, as its URLs have always had it (botocore's ``auto``
+                # at a custom endpoint): Go keeps the addressing and swaps the host only.
+                self._presigner = _client(parameters, parameters.redirectendpoint, "path")
         except (ValueError, botocore.exceptions.BotoCoreError) as exc:
             raise InvalidParameterError("regionendpoint", str(exc)) from exc
         credentials = None if parameters.accesskey else _session().get_credentials()
@@ -907,8 +922,8 @@ _shared_session: botocore.session.Session | None = None
 _session_lock = threading.Lock()
 
 
-def _client(parameters: Parameters, endpoint: str | None) -> Any:
-    s3: dict[str, Any] = {"addressing_style": "path" if parameters.path_style else "auto"}
+def _client(parameters: Parameters, endpoint: str | None, addressing_style: str) -> Any:
+    s3: dict[str, Any] = {"addressing_style": addressing_style}
     if parameters.accelerate:
         s3["use_accelerate_endpoint"] = True
     if parameters.usedualstack:
