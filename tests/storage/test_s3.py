@@ -10,6 +10,7 @@ import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -545,3 +546,19 @@ def test_addressing_follows_forcepathstyle(overrides: dict[str, Any], host: str)
     driver = S3Driver(parse_parameters({k: v for k, v in settings.items() if v is not None}))
     url = driver.redirect_url("/blob", "GET")
     assert url is not None and url.startswith(f"{host}registry/blob?")
+
+
+def test_delete_deletes_each_listed_page_as_it_comes(moto_s3: str) -> None:
+    """A folder of 1,001 objects: the first thousand are deleted before the next page is
+    listed, as Go does, not every key listed into memory first."""
+    driver = create("s3", parameters(moto_s3, rootdirectory="own-tests"))
+    bucket = client(moto_s3)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: driver.put_content(f"/pages/{i:04d}", b"x"), range(1001)))
+    calls: list[str] = []
+    client_ = driver.driver._client  # type: ignore[attr-defined]  # behind CheckedDriver
+    client_.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    driver.delete("/pages")
+    pages = [name for name in calls if name in ("ListObjectsV2", "DeleteObjects")]
+    assert pages == ["ListObjectsV2", "DeleteObjects", "ListObjectsV2", "DeleteObjects"]
+    assert bucket.list_objects_v2(Bucket=BUCKET, Prefix="own-tests/pages/")["KeyCount"] == 0

@@ -451,34 +451,29 @@ class S3Driver(StorageDriver):
             self._client.delete_object(Bucket=self.bucket, Key=source)
 
     def delete(self, path: str) -> None:
-        """Remove the object at ``path`` and every object below it, and abort the multipart
-        uploads there (Go leaves those for a lifecycle rule to expire)."""
+        """Remove the object at ``path`` and every object below it, a listed page (up to a
+        thousand keys) at a time as Go does, not all keys held first; then abort the
+        multipart uploads there (Go leaves those for a lifecycle rule to expire)."""
         key = self.bucket_key(path)
         with _errors(path):
-            keys = [key] if self._head(key) is not None else []
+            found = self._head(key) is not None
+            if found:
+                self._delete_keys(path, [key])
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=key + "/"
             )
-            keys += [o["Key"] for page in pages for o in page.get("Contents") or []]
+            for page in pages:
+                keys = [o["Key"] for o in page.get("Contents") or []]
+                if keys:
+                    self._delete_keys(path, keys)
+                    found = True
             uploads = [
                 (upload["Key"], upload["UploadId"])
                 for upload in self._list_uploads(key)
                 if upload["Key"] == key or upload["Key"].startswith(key + "/")
             ]
-            if not keys and not uploads:
+            if not found and not uploads:
                 raise PathNotFoundError(path)
-            for start in range(0, len(keys), 1000):
-                batch = [{"Key": k} for k in keys[start : start + 1000]]
-                answer = self._client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
-                )
-                failed = answer.get("Errors") or []
-                if failed:
-                    first = failed[0]
-                    raise StorageDriverError(
-                        f"{path}: {len(failed)} objects not deleted, first {first.get('Key')}: "
-                        f"{first.get('Code')} {first.get('Message')}"
-                    )
             for upload_key, upload_id in uploads:
                 self._abort(upload_key, upload_id)
 
@@ -526,6 +521,19 @@ class S3Driver(StorageDriver):
             if parameters.regionendpoint:
                 raise InvalidParameterError("regionendpoint", reason) from exc
             raise StorageDriverError(reason, self.name) from exc
+
+    def _delete_keys(self, path: str, keys: list[str]) -> None:
+        """One DeleteObjects (up to 1000 keys); an object it could not delete is an error."""
+        answer = self._client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
+        failed = answer.get("Errors") or []
+        if failed:
+            first = failed[0]
+            raise StorageDriverError(
+                f"{path}: {len(failed)} objects not deleted, first {first.get('Key')}: "
+                f"{first.get('Code')} {first.get('Message')}"
+            )
 
     def _dir_prefix(self, path: str) -> str:
         base = self.bucket_key("/")
