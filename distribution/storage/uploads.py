@@ -223,10 +223,13 @@ class Uploads:
             # First: a cloud driver's commit finishes the object, which a re-hash then reads.
             self._make_durable(data)
         canonical, size = self._verify(upload, digest)
-        if canonical is None or self._committed_size(data) != size:
+        if canonical is None or self._stored_size(upload.name, upload.id) != size:
             self.cancel(upload)
             raise errors.DigestInvalid(detail={"Digest": str(digest)})
-        if not self.blobs.exists(canonical):
+        if self._blob_size(canonical) != size:
+            # Absent, or not whole: a multipart copy that died leaves an S3 upload at the
+            # blob's key, which a stat counts as a file being written. The verified data
+            # takes its place (S3's move aborts that upload first).
             if size == 0:
                 self.driver.put_content(paths.blob_data(canonical), b"")
             else:
@@ -283,20 +286,20 @@ class Uploads:
             raise errors.BlobUploadUnknown("corrupt upload", detail=upload_id) from None
 
     def _stored_size(self, name: str, upload_id: str) -> int:
-        """The size a writer resumes at, as Go's status takes it: a ``stat`` sees only
-        committed content on S3 (an upload in progress is no object there)."""
-        writer = self._reopen(paths.upload_data(name, upload_id))
-        if writer is None:
-            return 0
-        with writer:
-            return writer.size
-
-    def _committed_size(self, path: str) -> int:
-        """The size of committed data, which every driver's ``stat`` sees."""
+        """What the upload holds, by a ``stat``: unlike opening a writer, it changes nothing
+        (a GCS writer resumed on committed data rewrites it as a session when closed), so an
+        upload's status may ask it without the upload's lock."""
         try:
-            return self.driver.stat(path).size
+            return self.driver.stat(paths.upload_data(name, upload_id)).size
         except PathNotFoundError:
             return 0
+
+    def _blob_size(self, digest: Digest) -> int | None:
+        """The size stored for blob ``digest``; None when there is none."""
+        try:
+            return self.blobs.stat(digest).size
+        except errors.BlobUnknown:
+            return None
 
     def _reopen(self, path: str) -> FileWriter | None:
         """The data open for appending; None when there is none (an upload nothing was

@@ -31,6 +31,9 @@ NAME = "calls/counted"
 #: upload, and the ``_state``'s time), then its upload and parts (the offset check's size, the
 #: writer's place to continue, the size after the append).
 PATCH_LOOKUPS = ["GetObject", "ListMultipartUploads", "ListParts"]
+#: What a status asks: the start time, then the upload's size by a ``stat``, which looks for an
+#: object at the key before the upload (an upload left beside an object must not hide it).
+STATUS_LOOKUPS = ["GetObject", "HeadObject", "ListMultipartUploads", "ListParts"]
 _roots = itertools.count()
 
 
@@ -124,7 +127,7 @@ def test_the_status_reads_the_start_time_and_the_size_once(registry: Registry) -
     response = registry.client.get(location)
     assert response.status_code == 204
     assert response.headers["Range"] == "0-999"
-    assert registry.lookups() == PATCH_LOOKUPS
+    assert registry.lookups() == STATUS_LOOKUPS
 
 
 def test_a_patch_at_a_wrong_offset_sends_nothing(registry: Registry) -> None:

@@ -10,8 +10,10 @@ does, so a Go replica resumes an upload this driver started and the reverse:
 * a new writer starts a multipart upload; ``close`` sends what it buffered as one more part,
   so everything written is in S3 and nothing in the process;
 * a resumed writer (``append``) takes the first upload S3 lists for the exact key and its
-  parts; the file's size is the sum of the parts. ``stat`` sees objects only, as Go's does:
-  an upload is no file until committed (a copy that died leaves one at a blob's key);
+  parts; the file's size is the sum of the parts. ``stat`` sees the object at a key first
+  and, only where there is none, such an upload (a file still being written, whose size an
+  upload's status reports); an upload a copy left at a blob's key is replaced by the next
+  push of that blob, whose size it lacks (see :mod:`distribution.storage.uploads`);
 * S3 refuses parts under 5 MiB anywhere but last. When the last part is smaller and more
   data comes, the upload is completed (the object holds everything so far), a new upload is
   started, and the object becomes its first part: copied server-side when it is 5 MiB or
@@ -284,6 +286,7 @@ class _Upload:
 
     upload_id: str
     parts: list[_Part]
+    initiated: datetime
 
     @property
     def size(self) -> int:
@@ -366,15 +369,18 @@ class S3Driver(StorageDriver):
             return _Writer(self, path, key, None, [], head["ContentLength"])
 
     def stat(self, path: str) -> FileInfo:
-        """The object at ``path`` or the folder below it, as Go's ``Stat`` sees them: a
-        multipart upload is not a file. A file still being written has its size through
-        :meth:`writer` (``append``); an upload left at a key by a copy that died must neither
-        hide the object there nor pass for a stored blob."""
+        """The object at ``path``; else the upload a writer would resume there (a file still
+        being written); else the folder below it. The object comes first: an upload left
+        beside it (a copy that died) must not hide it."""
         with _errors(path):
             if path != "/":
-                head = self._head(self.bucket_key(path))
+                key = self.bucket_key(path)
+                head = self._head(key)
                 if head is not None:
                     return FileInfo(path, head["ContentLength"], head["LastModified"], False)
+                upload = self._find_upload(key)
+                if upload is not None:
+                    return FileInfo(path, upload.size, upload.initiated, is_dir=False)
             listing = self._client.list_objects_v2(
                 Bucket=self.bucket, Prefix=self._dir_prefix(path), MaxKeys=1
             )
@@ -567,7 +573,9 @@ class S3Driver(StorageDriver):
         """The upload a writer resumes at ``key``: the first listed, as Go takes it."""
         for upload in self._list_uploads(key):
             if upload["Key"] == key:
-                return _Upload(upload["UploadId"], self._parts(key, upload["UploadId"]))
+                return _Upload(
+                    upload["UploadId"], self._parts(key, upload["UploadId"]), upload["Initiated"]
+                )
         return None
 
     def _parts(self, key: str, upload_id: str) -> list[_Part]:
