@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from distribution import errors
+from distribution import errors, proxy
 from distribution.config import Configuration
 from distribution.storage.registry import Registry
 
@@ -21,6 +21,8 @@ def config() -> Configuration:
 
 
 def require_delete_enabled() -> None:
-    """Deletes are off unless ``storage.delete.enabled``: answer 405 ``UNSUPPORTED`` then."""
-    if not config().storage.delete.enabled:
+    """Deletes are off unless ``storage.delete.enabled``, and always in a pull-through cache
+    (whose content is the upstream's, as Go's proxy refuses them): 405 ``UNSUPPORTED``."""
+    settings = config()
+    if not settings.storage.delete.enabled or proxy.enabled(settings):
         raise errors.Unsupported("The operation is unsupported.")

@@ -92,6 +92,17 @@ def test_delete_needs_delete_enabled() -> None:
         usage_api.delete_repository("app")
 
 
+def test_a_pull_through_cache_deletes_no_repository(tmp_path) -> None:
+    """What a pull-through cache holds is the upstream's: 405, as its API answers deletes."""
+    app = make_app(
+        "version: 0.1\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path}}}, delete: {{enabled: true}}}}\n"
+        "proxy: {remoteurl: 'http://127.0.0.1:9'}\n"
+    )
+    with app.test_request_context(), pytest.raises(errors.Unsupported):
+        usage_api.delete_repository("app")
+
+
 def test_usage_forgets_a_deleted_repository(env: Env) -> None:
     push(env, "a", "v1", layer("a"))
     push(env, "b", "v1", layer("b"))
