@@ -31,9 +31,9 @@ NAME = "calls/counted"
 #: upload, and the ``_state``'s time), then its upload and parts (the offset check's size, the
 #: writer's place to continue, the size after the append).
 PATCH_LOOKUPS = ["GetObject", "ListMultipartUploads", "ListParts"]
-#: What a status asks: the start time, then the upload's size by a ``stat``, which looks for an
-#: object at the key before the upload (an upload left beside an object must not hide it).
-STATUS_LOOKUPS = ["GetObject", "HeadObject", "ListMultipartUploads", "ListParts"]
+#: What a status asks: the start time, then the upload's size by a ``stat``, which also looks
+#: for an object at the key (a newer one is the file: an upload beside it is a dead copy's).
+STATUS_LOOKUPS = ["GetObject", "ListMultipartUploads", "ListParts", "HeadObject"]
 _roots = itertools.count()
 
 

@@ -10,10 +10,10 @@ does, so a Go replica resumes an upload this driver started and the reverse:
 * a new writer starts a multipart upload; ``close`` sends what it buffered as one more part,
   so everything written is in S3 and nothing in the process;
 * a resumed writer (``append``) takes the first upload S3 lists for the exact key and its
-  parts; the file's size is the sum of the parts. ``stat`` sees the object at a key first
-  and, only where there is none, such an upload (a file still being written, whose size an
-  upload's status reports); an upload a copy left at a blob's key is replaced by the next
-  push of that blob, whose size it lacks (see :mod:`distribution.storage.uploads`);
+  parts; the file's size is the sum of the parts. ``stat`` sees the same, unless an object
+  at the key is newer than the upload (which a multipart copy that died left there); an
+  upload such a copy left at a blob's key, alone, is replaced by the next push of that blob,
+  whose size it lacks (see :mod:`distribution.storage.uploads`);
 * S3 refuses parts under 5 MiB anywhere but last. When the last part is smaller and more
   data comes, the upload is completed (the object holds everything so far), a new upload is
   started, and the object becomes its first part: copied server-side when it is 5 MiB or
@@ -369,18 +369,24 @@ class S3Driver(StorageDriver):
             return _Writer(self, path, key, None, [], head["ContentLength"])
 
     def stat(self, path: str) -> FileInfo:
-        """The object at ``path``; else the upload a writer would resume there (a file still
-        being written); else the folder below it. The object comes first: an upload left
-        beside it (a copy that died) must not hide it."""
+        """The file at ``path``, as a resumed writer takes it, or the folder below it.
+
+        An upload at the key is the file (one still being written) unless an object there is
+        newer: Go's recovery completes an upload and starts the next one (the object it leaves
+        beside it is stale), while a multipart copy that died started before the object another
+        move completed there (the upload is the leftover).
+        """
         with _errors(path):
             if path != "/":
                 key = self.bucket_key(path)
+                upload = self._find_upload(key)
                 head = self._head(key)
+                if upload is not None and (
+                    head is None or upload.initiated >= head["LastModified"]
+                ):
+                    return FileInfo(path, upload.size, upload.initiated, is_dir=False)
                 if head is not None:
                     return FileInfo(path, head["ContentLength"], head["LastModified"], False)
-                upload = self._find_upload(key)
-                if upload is not None:
-                    return FileInfo(path, upload.size, upload.initiated, is_dir=False)
             listing = self._client.list_objects_v2(
                 Bucket=self.bucket, Prefix=self._dir_prefix(path), MaxKeys=1
             )
