@@ -187,16 +187,43 @@ def _begin() -> None:
     environ = req.environ
     request_id = ctx.request_id = new_request_id()
     ctx.started_at = time.perf_counter()
-    fields = request_fields(environ, request_id)
-    for key, value in (req.view_args or {}).items():
-        if key in ("name", "reference", "digest", "uuid"):
-            fields[f"vars.{key}"] = value
-    ctx.log_token = log_module.bind(fields)
+    ctx.log_token = log_module.bind(_RequestFields(environ, request_id, req.view_args))
     if ROUTE_KEY in environ:
         route = metrics.route_name(req.endpoint)
         environ[ROUTE_KEY] = route
         if route is not None:
             metrics.http_in_flight.labels(route).inc()
+
+
+class _RequestFields(Mapping[str, Any]):
+    """A request's log fields (:func:`request_fields` and the route's variables), worked out
+    when a line first reads them: below ``info`` most requests log nothing."""
+
+    __slots__ = ("_environ", "_fields", "_request_id", "_view_args")
+
+    def __init__(
+        self, environ: Mapping[str, Any], request_id: str, view_args: Mapping[str, Any] | None
+    ) -> None:
+        self._environ, self._request_id, self._view_args = environ, request_id, view_args
+        self._fields: dict[str, Any] | None = None
+
+    def _worked_out(self) -> dict[str, Any]:
+        if self._fields is None:
+            fields = request_fields(self._environ, self._request_id)
+            for key, value in (self._view_args or {}).items():
+                if key in ("name", "reference", "digest", "uuid"):
+                    fields[f"vars.{key}"] = value
+            self._fields = fields
+        return self._fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self._worked_out()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._worked_out())
+
+    def __len__(self) -> int:
+        return len(self._worked_out())
 
 
 def _log_response(response: Response) -> Response:

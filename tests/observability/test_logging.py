@@ -201,3 +201,22 @@ def test_an_unexpected_error_is_logged_at_gos_panic_level(captured) -> None:
     line = captured["text"].getvalue().splitlines()[0]
     assert ' level=panic msg="unexpected error handling GET /boom" ' in line
     assert "RuntimeError: kaput" in line
+
+
+def test_the_fields_are_worked_out_only_for_a_request_that_logs(captured, monkeypatch) -> None:
+    """Below ``info`` most requests log nothing, and pay nothing for their fields."""
+    worked_out = []
+    original = instrumentation.request_fields
+    monkeypatch.setattr(
+        instrumentation,
+        "request_fields",
+        lambda environ, request_id: worked_out.append(request_id) or original(environ, request_id),
+    )
+    logging.getLogger("distribution").setLevel(logging.WARNING)
+    client = _app_logging_from_a_handler().test_client()
+    assert client.get("/v2/").status_code == 200
+    assert worked_out == []
+    request_id = client.get("/logs").text
+    assert worked_out == [request_id]  # once, however many lines
+    (line,) = captured["text"].getvalue().splitlines()
+    assert f"http.request.id={request_id}" in line and 'msg="deep inside"' in line
