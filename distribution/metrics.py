@@ -25,6 +25,7 @@ not load it (20 modules, about 1 MiB in each process).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import shutil
@@ -47,6 +48,10 @@ SIZE_BUCKETS = tuple(1024 * 2**i for i in range(22))
 
 #: The environment variable prometheus-client reads to find the multiprocess directory.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The private directory's name starts so, in the temporary folder.
+PRIVATE_PREFIX = "registry-metrics-"
+#: The file in a private directory its master keeps locked while it runs.
+HELD = "held"
 
 #: Go's route names for our blueprints: the ``handler`` label of the HTTP metrics.
 ROUTES = {
@@ -206,7 +211,9 @@ def start_multiprocess(directory: str | None = None) -> str:
         os.makedirs(directory, exist_ok=True)
         _remove_metric_files(directory)
     else:
-        directory = tempfile.mkdtemp(prefix="registry-metrics-")
+        _remove_orphans(tempfile.gettempdir())
+        directory = tempfile.mkdtemp(prefix=PRIVATE_PREFIX)
+        _hold(directory)
     os.environ[MULTIPROC_ENV] = directory
     from prometheus_client import values
 
@@ -421,6 +428,49 @@ def _create(
             }
         ),
     }
+
+
+#: The open, locked ``held`` file of this process's private directory, kept for its life.
+_held: int | None = None
+
+
+def _hold(directory: str) -> None:
+    """Lock ``held`` in ``directory`` for as long as this process (and the workers it forks)
+    run: the lock goes with them, however they end. It is made and locked under another name
+    first, so another master never finds it unlocked."""
+    global _held
+    making = os.path.join(directory, f".{HELD}")
+    fd = os.open(making, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(making, os.path.join(directory, HELD))
+    _held = fd
+
+
+def _remove_orphans(parent: str) -> None:
+    """Remove this user's private directories whose master is gone: killed outright (SIGKILL,
+    the OOM killer), it never ran the exit hook that removes its own. A directory without a
+    ``held`` file (made before it had one, or being made) is left alone."""
+    found = []
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            if not entry.name.startswith(PRIVATE_PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                mine = entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                if mine and entry.is_dir(follow_symlinks=False):
+                    found.append(entry.path)
+    for path in found:
+        try:
+            fd = os.open(os.path.join(path, HELD), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its master (or a worker of it) still runs
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_metric_files(directory: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -224,6 +225,51 @@ def test_metrics_from_forked_processes_add_up(tmp_path: Path) -> None:
     assert samples(second)[requests] == 2  # counters outlive their process
     assert samples(second)[("registry_http_uploads_in_progress", ())] == 1
     assert gone.strip() == "False"
+
+
+def test_a_private_directory_whose_master_was_killed_goes_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A master killed outright never removes its directory: the next master to start
+    removes it, and never one whose master still runs, nor one of an older version."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from distribution import metrics
+
+        print(metrics.start_multiprocess(None), flush=True)
+        if sys.argv[1] == "stay":
+            time.sleep(60)
+        """
+    )
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    environment.pop(metrics.MULTIPROC_ENV, None)
+
+    def start(mode: str) -> tuple[subprocess.Popen[str], Path]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, mode],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        assert process.stdout is not None
+        return process, Path(process.stdout.readline().strip())
+
+    older = tmp_path / f"{metrics.PRIVATE_PREFIX}older"  # made before directories were held
+    older.mkdir()
+    killed, killed_dir = start("stay")
+    running, running_dir = start("stay")
+    try:
+        killed.kill()
+        killed.wait(timeout=10)
+        assert killed_dir.is_dir()  # what a master killed outright leaves
+        last, last_dir = start("exit")
+        last.wait(timeout=30)
+        assert not killed_dir.exists()
+        assert running_dir.is_dir() and last_dir.is_dir() and older.is_dir()
+    finally:
+        running.kill()
+        running.wait(timeout=10)
 
 
 def test_unrecorded_notification_and_proxy_metrics_are_no_ops() -> None:
