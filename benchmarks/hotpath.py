@@ -102,12 +102,24 @@ def heads(layer: str) -> dict[str, bytes]:
     }
 
 
+def _create() -> Callable:
+    """What builds the environ: gunicorn's, in trees older than ``requesthead``."""
+    try:
+        from distribution import requesthead
+    except ImportError:
+        return wsgi.create
+    return requesthead.create
+
+
+create = _create()
+
+
 def serve(app: Callable, cfg: Config, head: bytes, server: socket.socket, client: socket.socket):
     parser = worker.HTTPParser(cfg, server, ("127.0.0.1", 1))
     for _ in range(REQUESTS):
         parser.unreader.unread(head)
         request = next(parser)
-        response, environ = wsgi.create(
+        response, environ = create(
             request, server, ("127.0.0.1", 1), ("127.0.0.1", 5000), cfg, worker.CoalescingResponse
         )
         body = app(environ, response.start_response)

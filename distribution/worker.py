@@ -48,7 +48,7 @@ from gunicorn.http.body import LengthReader
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from distribution import balance, debug, tls
+from distribution import balance, debug, requesthead, tls
 from distribution.config import HTTPTimeouts
 from distribution.stopping import STOPPING
 from distribution.tls import clienthello
@@ -333,7 +333,7 @@ class RegistryWorker(ThreadWorker):
         resp = None
         try:
             request_start = datetime.now()
-            resp, environ = wsgi.create(
+            resp, environ = requesthead.create(
                 req, conn.sock, conn.client, conn.server, self.cfg, CoalescingResponse
             )
             environ["wsgi.multithread"] = True
@@ -775,7 +775,10 @@ class HTTPParser(RequestParser):
     """gunicorn's HTTP/1 parser (what ``http.get_parser`` gives for our settings), without the
     socket timeout it reads and sets back before each request to drain the last one's body,
     when that body is already read: a GET's, most of them. Setting a timeout is a system call
-    that lets go of the GIL, which under load costs a switch between threads."""
+    that lets go of the GIL, which under load costs a switch between threads. Plain heads are
+    read by :mod:`distribution.requesthead`."""
+
+    mesg_class = staticmethod(requesthead.parse)
 
     def finish_body(self, deadline: float | None = None, max_bytes: int | None = None) -> bool:
         if self.mesg and _read_whole(self.mesg):
