@@ -28,6 +28,7 @@ import heapq
 import itertools
 import logging
 import queue
+import re
 import resource
 import select
 import selectors
@@ -78,6 +79,9 @@ HELD_BACK_RECHECK = 0.01
 PARKED_RECHECK = 0.05
 #: Bytes of body, at most, sent in one piece with the response head.
 COALESCE_MAX = 64 << 10
+#: Response header names (tokens) and values as gunicorn allows them, one per line.
+_NAMES = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+(?:\n[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*")
+_VALUES = re.compile(r"[ \t\x21-\x7e\x80-\xff]*(?:\n[ \t\x21-\x7e\x80-\xff]*)*")
 
 #: Go's answer to plain HTTP on a TLS port.
 PLAIN_HTTP_ON_TLS = (
@@ -653,6 +657,36 @@ class CoalescingResponse(wsgi.Response):
 
     _hold = False
     _held: bytes | None = None
+
+    def process_headers(self, headers: list[tuple[str, str]]) -> None:
+        """gunicorn's, with all names checked in one match and all values in another, not two
+        per header; any header that fails goes to gunicorn's, which refuses it by name."""
+        try:
+            names, values = "\n".join(n for n, _ in headers), "\n".join(v for _, v in headers)
+        except TypeError:  # not a str
+            super().process_headers(headers)
+            return
+        lines = len(headers) - 1
+        if not (
+            _NAMES.fullmatch(names)
+            and _VALUES.fullmatch(values)
+            and names.count("\n") == lines
+            and values.count("\n") == lines
+        ):
+            super().process_headers(headers)
+            return
+        kept = self.headers
+        for name, value in headers:
+            value, lower = value.strip(" \t"), name.lower()
+            if lower == "content-length":
+                self.response_length = int(value)
+            elif lower in util.hop_headers:
+                if lower == "connection" and value.lower() == "upgrade":
+                    self.upgrade = True
+                elif lower == "upgrade" and value.lower() == "websocket":
+                    kept.append((name, value))
+                continue
+            kept.append((name, value))
 
     def default_headers(self) -> list[str]:
         """gunicorn's status line and headers, with a ``Date`` formatted once a second rather

@@ -4,7 +4,9 @@
 server binds it later: meanwhile another test's ``bind(0)`` or any client's ``connect`` may get
 the same port from the same range, and a test then talks to another test's server (or its
 server cannot start). Here each xdist worker counts through a block of its own below that range,
-where the kernel never picks, and skips a port something already holds.
+where the kernel never picks, and skips a port something already holds. Each process starts at
+a place of its own in its block (from its pid), so that two pytest sessions on one machine, whose
+workers have the same blocks, seldom count through the same ports.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _block() -> range:
 
 
 _BLOCK = _block()
-_next = itertools.count()
+_next = itertools.count(os.getpid())
 
 
 def free_port() -> int:

@@ -25,6 +25,7 @@ import bcrypt
 import pytest
 import requests
 from gunicorn.config import Config
+from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
 from distribution.worker import (
@@ -382,6 +383,45 @@ def test_the_head_goes_out_with_a_small_body(method: str, body: bytes, records: 
     head, _, rest = b"".join(sent).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: " in head
     assert rest == (b"" if method == "HEAD" else body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("Content-Type", "application/json"), ("Content-Length", " 2 ")],
+        [("Docker-Content-Digest", "sha256:" + "0" * 64), ("ETag", '"x"'), ("X-A", "")],
+        [("X-Latin", "caf\xe9"), ("X-Tab", "\ta b\t"), ("Link", "</v2/a>; rel=next")],
+        [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Keep-Alive", "5")],
+        [("Connection", "close"), ("Upgrade", "h2c"), ("Server", "x"), ("Date", "y")],
+        [("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("X-B", "1")],
+        [("X-Split", "a\r\nSet-Cookie: b")],
+        [("X-A", "1"), ("X-Split", "a\nb")],
+        [("X-A", "1\n"), ("X-B", "2")],
+        [("Bad Name", "1")],
+        [("X-A\nX-B", "1")],
+        [("", "1")],
+        [("X-Nul", "a\x00b")],
+        [("X-Del", "a\x7fb")],
+        [("X-Wide", "\u0100")],
+        [(b"X-Bytes", "1")],
+        [("X-Bytes", b"1")],
+        [("Content-Length", "x")],
+    ],
+)
+def test_response_headers_are_checked_and_kept_as_gunicorn_does(headers: list) -> None:
+    """Ours checks all names, and all values, in one match each; the outcome is gunicorn's."""
+
+    def outcome(response_class: type) -> tuple:
+        request = next(RequestParser(Config(), iter([b"GET / HTTP/1.1\r\n\r\n"]), None))
+        response = response_class(request, None, Config())
+        try:
+            response.process_headers(headers)
+        except Exception as err:  # the refusal's kind and message must match
+            return type(err), str(err)
+        return response.headers, response.response_length, response.upgrade
+
+    assert outcome(CoalescingResponse) == outcome(wsgi.Response)
 
 
 def test_the_date_header_is_formatted_once_a_second_and_stays_current() -> None:

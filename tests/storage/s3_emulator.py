@@ -96,6 +96,8 @@ class Moto:
                 stderr=subprocess.STDOUT,
             )
         _wait_for_http(self.url, self._server, log)
+        if self._server.poll() is not None:  # what answered was another process's server
+            pytest.fail(f"moto exited at start (port {self.port} taken?):\n{log.read_text()}")
         client(self.url).create_bucket(Bucket=BUCKET)
         return self.url
 
