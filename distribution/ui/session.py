@@ -34,6 +34,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 COOKIE = "registry_ui"
 _SALT = "distribution.ui.session"
 _CSRF_SALT = b"distribution.ui.csrf"
+#: Notices a session keeps for the next page (an action adds at most two).
+MAX_NOTICES = 4
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class Session:
         return cls(secrets.token_urlsafe(18), user, entry, started=time.time())
 
     def with_notices(self, *notices: str) -> Session:
-        return replace(self, notices=self.notices + notices)
+        """The session with ``notices`` added after those not shown yet, of which only the
+        last few are kept: a client that posts forms without following the redirect that shows
+        them would otherwise grow its cookie past what browsers and proxies take."""
+        return replace(self, notices=(self.notices + notices)[-MAX_NOTICES:])
 
     def without_notices(self) -> Session:
         return replace(self, notices=())

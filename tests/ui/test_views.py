@@ -420,6 +420,22 @@ def test_a_large_delete_names_a_few_tags_so_the_cookie_stays_small(env):
     assert env.client.get("/v2/team-a/app/tags/list").get_json()["tags"] in (None, [])
 
 
+def test_notices_not_shown_yet_are_capped_so_the_cookie_stays_small(env):
+    """A client posting forms without following the redirects that show their notices keeps
+    only the last few: its cookie stops growing."""
+    push_image(env, "team-a/app", "latest")
+    alice = sign_in(env, "alice")
+    token = csrf(alice.get("/ui/r/team-a/app"))
+    sizes = []
+    for _ in range(30):
+        posted = alice.post("/ui/r/team-a/app/-/delete", data={"csrf": token})
+        assert posted.status_code == 303
+        sizes.append(len(posted.headers["Set-Cookie"]))
+    assert max(sizes) == sizes[-1] == sizes[5]  # it grew for the first few, then no more
+    page = text(alice.get("/ui/r/team-a/app"))
+    assert page.count("No tags were selected.") == session.MAX_NOTICES
+
+
 def test_a_tag_that_moved_since_the_page_was_shown_is_kept(env):
     old = push_image(env, "team-a/app", "latest")
     alice = sign_in(env, "alice")
