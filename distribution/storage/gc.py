@@ -67,8 +67,10 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between quarantine and rescan when ``settle`` is not given.
 MAX_SETTLE = 60.0
-#: Repositories read at once while marking.
-SCAN_THREADS = 8
+#: Repositories read at once while marking. A cold mark of 10,000 repositories is bound by the
+#: CPU (the reads' system time, and thread switches under the GIL), not by the disk: four ran
+#: it in 29.6-34.1 s where eight took 31.9-43.6 (benchmarks/README.md).
+SCAN_THREADS = 4
 
 
 class GCError(Exception):
@@ -286,13 +288,16 @@ class _Collector:
         # Only the grace period of untagged manifests, online, needs their links' times.
         revisions = self._revisions(name, self.options.online and self.options.delete_untagged)
         nodes = {digest: self._read(name, digest) for digest in revisions}
-        tags = TagStore(self.driver, name)
-        try:
-            all_tags = tags.all()
-        except errors.NameUnknown:
-            all_tags = []
+        # Tags matter only to find untagged manifests: without that, every manifest is kept
+        # and the tags folder is not read (cold, one disk read a repository).
+        all_tags: list[str] = []
         roots: set[Digest] = set()
         if self.options.delete_untagged:
+            tags = TagStore(self.driver, name)
+            try:
+                all_tags = tags.all()
+            except errors.NameUnknown:
+                all_tags = []
             roots = {digest for tag in all_tags if (digest := self._resolve(tags, tag))}
             if self.options.online:
                 roots |= {d for d, mtime in revisions.items() if mtime and mtime >= self.horizon}
@@ -593,8 +598,8 @@ class _Collector:
 
 @dataclass(frozen=True)
 class _Scan:
-    """One repository as read for the mark: its manifests (with what they reference), tags,
-    the manifests its tags point at (with ``delete_untagged``) and its layer links."""
+    """One repository as read for the mark: its manifests (with what they reference), its
+    layer links and, with ``delete_untagged``, its tags and the manifests they point at."""
 
     name: str
     nodes: dict[Digest, Node]

@@ -122,6 +122,23 @@ def test_delete_untagged_keeps_index_children_and_referrers(api: Api, root: Path
     assert api.get_manifest("multi", "multi")[0] == 200
 
 
+@pytest.mark.parametrize("delete_untagged", [False, True])
+def test_tags_are_read_only_to_find_untagged_manifests(
+    api: Api, root: Path, delete_untagged: bool
+) -> None:
+    """Without ``delete_untagged`` every manifest is kept whatever its tags: a cold mark then
+    spares a disk read a repository."""
+    push_scenario(api)
+    driver = create("filesystem", {"rootdirectory": str(root)})
+    read: list[str] = []
+    for method in ("list", "get_content", "stat"):
+        original = getattr(driver, method)
+        setattr(driver, method, lambda path, _o=original: (read.append(path), _o(path))[1])
+    gc.collect(driver, gc.Options(dry_run=True, delete_untagged=delete_untagged))
+    assert any("/_manifests/tags" in path for path in read) is delete_untagged
+    assert any("/_manifests/revisions" in path for path in read)
+
+
 def test_online_spares_young_blobs(api: Api, root: Path) -> None:
     scenario = push_scenario(api)
     before = stored_blobs(root)
