@@ -2,8 +2,8 @@
 
 A walk of the tree reads one folder after another, and on a cold page cache (or a cloud
 store) each read waits on the disk or the network while the CPU idles. Reading the next few
-folders while the caller handles this one keeps several reads in flight: eight at once, a
-cold catalog walk of 10,000 repositories took 1.45 s instead of 3.0 (benchmarks/README.md).
+folders while the caller handles this one keeps several reads in flight: a cold catalog walk
+of 10,000 repositories took 1.45 s instead of 3.0 (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-#: Reads in flight per process, shared by every request that walks.
-READ_THREADS = 8
+#: Reads in flight per process, shared by every request that walks. On this 2-core VM a read's
+#: cost in the kernel (a VM exit per disk read, thread wake-ups) bounds a cold walk more than
+#: the reads in flight: four ran one in 2.1-2.8 s in process, eight in 3.0-3.7
+#: (benchmarks/README.md).
+READ_THREADS = 4
 #: A read that spent this long waiting (off the CPU) waited on the disk or the network: a
 #: folder listing from the page cache waits for nothing, one from the disk here 50 us and more.
 SLOW = 0.00003
