@@ -22,6 +22,7 @@ from typing import Any
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.errors import ParseException
 from gunicorn.http.message import RFC9110_5_3_SINGLETON_FIELDS, Request
 from gunicorn.http.unreader import IterUnreader, Unreader
 from gunicorn.util import unquote_to_wsgi_str
@@ -61,6 +62,8 @@ def create(
     if type(req) is not PlainRequest or not isinstance(server, tuple):
         return wsgi.create(req, sock, client, server, cfg, response_class)
     resp = response_class(req, sock, cfg)
+    # gunicorn's ``default_environ``, inline: 9,500 instructions a request less (1.8 % of a
+    # ``GET /v2/``); the tests compare the whole environ with gunicorn's.
     environ = {
         "wsgi.errors": wsgi.WSGIErrorsWrapper(cfg),
         "wsgi.version": (1, 0),
@@ -181,14 +184,16 @@ def _trusted(cfg: Config, host: str | None) -> dict[str, str]:
 def _fixed(cfg: Config) -> dict[str, Any] | None:
     """The attributes every request gets from ``cfg`` (limits and the like), as gunicorn's
     ``Request`` sets them; None when ``cfg`` asks for the PROXY protocol, which the fast path
-    does not read."""
-    fixed = None
-    if cfg.proxy_protocol == "off":
+    does not read, or when its limits are so small that gunicorn refuses every head."""
+    if cfg.proxy_protocol != "off":
+        return None
+    try:
         sample = Request(cfg, IterUnreader([b"GET / HTTP/1.1\r\n\r\n"]), ("127.0.0.1", 0), 1)
-        fixed = {
-            key: value
-            for key, value in vars(sample).items()
-            if key.startswith(("limit_", "_fast_", "_use_", "max_"))
-            or key in ("cfg", "must_close", "proxy_protocol_info", "_expected_100_continue")
-        }
-    return fixed
+    except ParseException:  # limits below the shortest head: gunicorn refuses every request
+        return None
+    return {
+        key: value
+        for key, value in vars(sample).items()
+        if key.startswith(("limit_", "_fast_", "_use_", "max_"))
+        or key in ("cfg", "must_close", "proxy_protocol_info", "_expected_100_continue")
+    }

@@ -194,6 +194,14 @@ def test_limits_send_the_head_to_gunicorn() -> None:
         assert isinstance(_gunicorn(cfg, head, PEERS[0]), Exception)
 
 
+def test_limits_below_any_head_leave_every_head_to_gunicorn() -> None:
+    cfg = Config()
+    cfg.set("limit_request_line", 5)
+    head = b"GET /v2/ HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert not _check(cfg, head, PEERS[0])
+    assert isinstance(_gunicorn(cfg, head, PEERS[0]), Exception)
+
+
 def test_the_proxy_protocol_is_left_to_gunicorn() -> None:
     cfg = Config()
     cfg.set("proxy_protocol", "v1")
