@@ -15,7 +15,7 @@ from distribution import errors, manifest, notifications
 from distribution.api import access, context, immutable, urls, usage
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
-from distribution.storage import paths
+from distribution.storage import emptied, paths
 from distribution.storage.blobs import RepositoryBlobs
 from distribution.storage.locks import holding_if_present
 from distribution.storage.manifests import ManifestStore
@@ -125,14 +125,16 @@ def delete_manifest(name: str, reference: str) -> Response:
             delete_tag(name, stale, tags)
         except errors.ManifestUnknown:
             continue
+    emptied.note(registry.driver, name)
     return Response(status=202)
 
 
 def delete_tag(name: str, tag: str, tags: TagStore) -> None:
     """Untag ``tag`` of ``name`` (``MANIFEST_UNKNOWN`` if it is gone) and tell who must know:
-    the usage job (the repository changed) and the notification endpoints. Every tag delete
-    comes here, the API's and the web UI's alike."""
+    the catalog (if nothing is left), the usage job (the repository changed) and the
+    notification endpoints. Every tag delete comes here, the API's and the web UI's alike."""
     tags.untag(tag)
+    emptied.note(tags.driver, name)
     usage.changed(name)
     notifications.tag_deleted(name, tag)
 

@@ -1,5 +1,6 @@
 """Background maintenance in ``registry serve``: upload purging, online garbage collection,
-usage figures and retention.
+usage figures, retention, and the one sweep that lets the catalog trust its notes of emptied
+repositories.
 
 Each job runs in exactly one worker of one replica:
 
@@ -48,8 +49,8 @@ from distribution.maintenance import process
 from distribution.proxy import schedule
 from distribution.quotas.alerts import Crossing
 from distribution.stopping import STOPPING
+from distribution.storage import catalog, emptied, locks, paths, purge
 from distribution.storage import driver as drivers
-from distribution.storage import locks, paths, purge
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ REDIS_KEY = "maintenance::lease"
 STORAGE_SETTLE = 0.5
 #: Longest wait before the first usage refresh after start.
 USAGE_FIRST_DELAY = 10.0
+#: When the catalog's sweep for emptied repositories (:mod:`~distribution.storage.emptied`)
+#: first runs, and how often it is tried again until one finishes; once done, never again.
+EMPTIED_FIRST_DELAY = 2.0
+EMPTIED_INTERVAL = 3600.0
 #: Seconds an exiting worker waits for its running job to stop and the lease to go back.
 RELEASE_WAIT = 5.0
 
@@ -129,7 +134,19 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
     maintenance = config.storage.maintenance
     if maintenance.readonly.enabled:
         return []
-    found = []
+
+    def note_emptied(proceed: Callable[[], bool]) -> None:
+        emptied.sweep(driver, catalog.looked_into(driver), proceed)
+
+    found = [
+        Job(
+            "emptied",
+            EMPTIED_INTERVAL,
+            EMPTIED_FIRST_DELAY,
+            note_emptied,
+            idle=lambda: emptied.noted(driver),
+        )
+    ]
     purging = maintenance.uploadpurging
     if purging.enabled:
 

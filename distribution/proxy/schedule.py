@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from distribution import errors
 from distribution.cache.base import NO_CACHE, BlobDescriptorCache
 from distribution.digest import Digest
-from distribution.storage import paths
+from distribution.storage import emptied, paths
 from distribution.storage.blobs import BlobStore, RepositoryBlobs
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 
@@ -190,6 +190,7 @@ def _remove(driver: StorageDriver, cache: BlobDescriptorCache, entry: Entry) -> 
         links = RepositoryBlobs(blobs, entry.repository, paths.manifest_revision_link)
         with contextlib.suppress(errors.BlobUnknown):
             links.unlink(digest)
+        emptied.note(driver, entry.repository)
         log.info("proxy: manifest %s expired", entry.key)
         return
     with contextlib.suppress(errors.BlobUnknown):

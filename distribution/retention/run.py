@@ -33,7 +33,7 @@ from distribution.retention.policy import (
     decide,
     untagged_goes,
 )
-from distribution.storage import catalog, inventory, paths
+from distribution.storage import catalog, emptied, inventory, paths
 from distribution.storage.blobs import BlobStore
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 from distribution.storage.gc import Node, kept_manifests
@@ -305,6 +305,7 @@ class _Runner:
                 except errors.ManifestUnknown:
                     outcome.deleted_manifests.remove(digest)
         if outcome.changed:
+            emptied.note(self.driver, name)
             log.info(
                 "retention: %s: deleted %d tags and %d manifests (%s)",
                 name,

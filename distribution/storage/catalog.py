@@ -7,7 +7,9 @@ come in Go's path order, component by component (``a``, ``a/b``, ``a-b``), which
 
 The catalog leaves out a repository left with nothing (every tag and manifest deleted), which
 Go lists for ever since it never removes the emptied folders; :func:`walk` still finds it, for
-the garbage collector to clean.
+the garbage collector to clean. Which repositories those are, the walk learns from the notes of
+:mod:`.emptied` in the folders it lists anyway, looking into a repository only when it is noted
+(or when the storage was never swept).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from distribution.storage import ahead, paths
+from distribution.storage import ahead, emptied, paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
 
 
@@ -49,7 +51,8 @@ def repositories(
     every page but the last is full, and folders it rules out are not walked at all.
     """
     found: list[str] = []
-    for name, content in _walk(_Look(driver, last, only, check=True)):
+    look = _Look(driver, last, only, check=True, trust=emptied.noted(driver))
+    for name, content in _walk(look):
         if not content:
             continue
         if len(found) == limit:
@@ -58,41 +61,27 @@ def repositories(
     return found, False
 
 
-def has_content(driver: StorageDriver, name: str) -> bool:
-    """Whether the repository has a tag or a manifest; usually one look into its tags folder."""
-    if driver.has_children(paths.tags(name)):
-        return True
-    for algorithm_folder in _entries(driver, paths.manifest_revisions(name)):
-        for revision in _entries(driver, algorithm_folder):
-            try:
-                driver.stat(f"{revision}/link")
-            except PathNotFoundError:
-                continue  # a deleted manifest: Go and we leave its folder
-            return True
-    return False
-
-
-def _entries(driver: StorageDriver, folder: str) -> list[str]:
-    try:
-        return driver.list(folder)
-    except PathNotFoundError:
-        return []
-
-
 def walk(driver: StorageDriver) -> Iterator[str]:
     """Every repository, in catalog order, found as the walk goes."""
     return (name for name, _ in _walk(_Look(driver, "", None, check=False)))
 
 
+def looked_into(driver: StorageDriver) -> Iterator[tuple[str, bool]]:
+    """Every repository with whether it holds anything, each looked into (no note trusted)."""
+    return _walk(_Look(driver, "", None, check=True))
+
+
 @dataclass(frozen=True)
 class _Look:
     """What the walk reads of one folder: its entries and, for a repository to list, whether
-    it holds anything (``check``; else it counts as holding something)."""
+    it holds anything (``check``; else it counts as holding something). With ``trust``, a
+    repository without an :mod:`.emptied` note holds something."""
 
     driver: StorageDriver
     last: str
     only: Filter | None
     check: bool
+    trust: bool = False
 
     def __call__(self, folder: str, name: str) -> tuple[list[str], bool | None]:
         """``folder``'s entries (full paths) in path order, none when it is gone; and None
@@ -109,7 +98,9 @@ class _Look:
             or (self.only is not None and not self.only.includes(name))
         ):
             return children, None
-        return children, has_content(self.driver, name) if self.check else True
+        if not self.check or (self.trust and paths.emptied(name) not in children):
+            return children, True
+        return children, emptied.has_content(self.driver, name)
 
 
 def _walk(

@@ -59,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 
 from distribution import errors, manifest
 from distribution.digest import ALGORITHMS, CANONICAL, Digest
-from distribution.storage import catalog, paths
+from distribution.storage import catalog, emptied, paths
 from distribution.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 from distribution.storage.tags import TagStore
 
@@ -255,6 +255,8 @@ class _Collector:
             self._sweep_online()
         else:
             self._sweep_offline()
+        for name in sorted({deletion.name for deletion in report.manifests}):
+            emptied.note(self.driver, name)
         return report
 
     # -- mark -----------------------------------------------------------------------------

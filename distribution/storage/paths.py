@@ -12,12 +12,14 @@
       repositories/<name>/_uploads/<uuid>/startedat
       repositories/<name>/_referrers/indexed        ours: the referrers index covers this repository
       repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>   ours: a referrer's descriptor
+      repositories/<name>/_emptied/at               ours: a deletion left it with nothing
       _maintenance/gc/trash/<alg>/<hex>/data       ours: blobs online GC is about to delete
       _maintenance/quarantine/<alg>/<hex>/data     ours: blobs ``registry verify`` found damaged
       _maintenance/leases/<job>                     ours: the maintenance lease without Redis
       _maintenance/proxy/scheduled/<id>             ours: pull-through content to schedule
       _maintenance/journal/<id>                     ours: a batch of pull times and changed names
       _maintenance/usage/{state,report,summary}.json ours: what usage, quotas and retention know
+      _maintenance/catalog/emptied-noted            ours: every emptied repository is noted
     /scheduler-state.json                           the pull-through cache's expiry schedule
 
 Callers pass names, tags and digests that were already validated (see ``reference.py`` and
@@ -131,6 +133,15 @@ def referrer_entry(name: str, subject: Digest, digest: Digest) -> str:
     return f"{referrers_of(name, subject)}/{digest.algorithm}/{digest.hex}"
 
 
+def emptied(name: str) -> str:
+    """Our note that a deletion left the repository with nothing (``emptied.py``)."""
+    return f"{repository(name)}/_emptied"
+
+
+def emptied_note(name: str) -> str:
+    return f"{emptied(name)}/at"
+
+
 # Our own state, beside distribution's folders (the Go registry never looks here).
 MAINTENANCE = f"{ROOT}/_maintenance"
 GC_TRASH = f"{MAINTENANCE}/gc/trash"
@@ -144,6 +155,10 @@ def gc_trash_data(digest: Digest) -> str:
 def quarantine_data(digest: Digest) -> str:
     """Where ``registry verify --repair`` moves a blob whose content is not its digest's."""
     return f"{MAINTENANCE}/quarantine/{digest.algorithm}/{digest.hex}/data"
+
+
+#: A sweep noted every repository then empty, and deletions have noted theirs since.
+EMPTIED_NOTED = f"{MAINTENANCE}/catalog/emptied-noted"
 
 
 def maintenance_lease(job: str) -> str:

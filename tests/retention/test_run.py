@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from distribution import retention, usage
-from distribution.storage import locks
+from distribution.storage import catalog, emptied, locks, paths
 from tests.gc.content import stored_blobs
 from tests.retention.tree import Tree
 
@@ -191,3 +191,18 @@ def test_quota_crossings_of_both_usage_refreshes_are_told(tmp_path: Path) -> Non
         tree.config, tree.driver, dry_run=False, collect=False, announce=again.extend
     )
     assert again == [], "told once"
+
+
+def test_a_repository_retention_empties_leaves_the_catalog(tmp_path: Path) -> None:
+    """Retention notes what it empties, so a catalog that trusts the notes leaves it out."""
+    policy = '    retention:\n      policies:\n        - repositories: ["gone/*"]\n'
+    policy += '          keep: [{tags: "^never$"}]\n          untagged: 1h\n'
+    tree = Tree.make(tmp_path / "root", policy)
+    tree.tagged("gone/app", "v1", "gone", 50)
+    tree.tagged("kept/app", "v1", "kept", 50)
+    assert emptied.sweep(tree.driver, catalog.looked_into(tree.driver)) == 0
+    report, _ = run(tree, dry_run=False)
+    assert [outcome.name for outcome in report.repositories] == ["gone/app"]
+    assert tree.file(paths.emptied_note("gone/app")).exists()
+    assert not tree.file(paths.emptied_note("kept/app")).exists()
+    assert catalog.repositories(tree.driver, 100) == (["kept/app"], False)

@@ -1,0 +1,96 @@
+"""Repositories left with nothing, noted where the catalog's walk sees them.
+
+The catalog leaves out a repository whose every tag and manifest was deleted. Finding that out
+by looking into each repository's tags folder costs one more folder read per repository, which
+on a cold page cache doubles the disk reads of a catalog walk (benchmarks/README.md). So a
+deletion that leaves a repository with nothing notes it in the repository's own folder::
+
+    repositories/<name>/_emptied/at          when a deletion left it with nothing
+    _maintenance/catalog/emptied-noted       every repository emptied since is noted
+
+The walk lists each repository's folder anyway, so it sees a note for nothing and looks into
+the tags folder of a noted repository only (a push may have filled it again since). Until
+:func:`sweep` has noted every repository empty at its time, which the maintenance job does
+once per storage, the catalog looks into every repository.
+
+A note is written after the deletion, when a look finds nothing left. Of two deletions at once
+the later one looks after both, so the deletion that empties a repository always notes it.
+What is emptied outside this registry (the Go registry on the same storage, files removed by
+hand, an earlier version still running beside this one) is listed, as Go lists it, until the
+next sweep: delete ``emptied-noted`` and the maintenance job sweeps again.
+
+The note is a folder, like ``_referrers``, because the Go registry skips a repository's folders
+starting with ``_``; a file of such a name would end Go's listing of the folder, and its catalog
+and garbage collection would miss the repositories below (tests/e2e/test_emptied_interop.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from distribution.storage import paths
+from distribution.storage.driver import PathNotFoundError, StorageDriver
+
+log = logging.getLogger(__name__)
+
+
+def has_content(driver: StorageDriver, name: str) -> bool:
+    """Whether the repository has a tag or a manifest; usually one look into its tags folder."""
+    if driver.has_children(paths.tags(name)):
+        return True
+    for algorithm_folder in _entries(driver, paths.manifest_revisions(name)):
+        for revision in _entries(driver, algorithm_folder):
+            try:
+                driver.stat(f"{revision}/link")
+            except PathNotFoundError:
+                continue  # a deleted manifest: Go and we leave its folder
+            return True
+    return False
+
+
+def note(driver: StorageDriver, name: str) -> bool:
+    """After a deletion in ``name``: note the repository if nothing is left in it. Returns
+    whether it noted."""
+    if has_content(driver, name):
+        return False
+    driver.put_content(paths.emptied_note(name), datetime.now(UTC).isoformat().encode())
+    return True
+
+
+def noted(driver: StorageDriver) -> bool:
+    """Whether every repository emptied on this storage is noted: a sweep finished here."""
+    try:
+        driver.stat(paths.EMPTIED_NOTED)
+    except PathNotFoundError:
+        return False
+    return True
+
+
+def sweep(
+    driver: StorageDriver,
+    found: Iterable[tuple[str, bool]],
+    proceed: Callable[[], bool] = lambda: True,
+) -> int | None:
+    """Note each repository of ``found`` (name, whether it holds anything, looked at live)
+    that holds nothing, then mark the storage noted. Returns how many it noted; None when
+    ``proceed`` said to stop first (nothing is marked then)."""
+    count = 0
+    for name, content in found:
+        if not proceed():
+            return None
+        if not content and note(driver, name):
+            count += 1
+    if not proceed():
+        return None
+    driver.put_content(paths.EMPTIED_NOTED, datetime.now(UTC).isoformat().encode())
+    log.info("catalog: %d repositories noted as emptied; the catalog trusts the notes now", count)
+    return count
+
+
+def _entries(driver: StorageDriver, folder: str) -> list[str]:
+    try:
+        return driver.list(folder)
+    except PathNotFoundError:
+        return []
