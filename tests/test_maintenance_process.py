@@ -284,7 +284,7 @@ def test_a_look_that_fails_is_told_and_the_runner_goes_on(
     ran = []
     job = maintenance.Job("usage", 1.0, 0.0, ran.append, idle=unreachable)
     runner = maintenance._Runner(load(tmp_path, tmp_path / "root"), [job], lambda: None, "")
-    runner._run(job)  # no exception: the maintenance thread lives on
+    assert runner._idle(job)  # no exception: the maintenance thread lives on, runs nothing
     assert ran == []
     (line,) = [r for r in records if r.getMessage() == "maintenance: usage failed"]
     assert line.exc_info is not None and "storage is down" in str(line.exc_info[1])
@@ -296,3 +296,31 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):  # gone, or going as it was read
         return False
+
+
+def test_serve_sweeps_a_storage_once_and_then_takes_no_lease_for_it(
+    tmp_path: Path, start_registry
+) -> None:
+    """The sweep of emptied repositories (``storage/emptied.py``) runs once per storage: a
+    registry started again, whose only due job is that sweep, finds nothing to do before it
+    asks for the lease, and so writes nothing."""
+    root = tmp_path / "root"
+    text = CONFIG.format(root=root, level="debug").replace("interval: 1s", "interval: 1h")
+    noted = root / paths.EMPTIED_NOTED.lstrip("/")
+    lease = root / paths.maintenance_lease("all").lstrip("/")
+    first = start_registry(text)
+    deadline = time.monotonic() + TIMEOUT
+    while not noted.exists():
+        assert time.monotonic() < deadline, first.stderr
+        time.sleep(0.1)
+    assert "maintenance: running emptied in worker" in first.stderr
+    first.stop()
+    assert not lease.exists()  # given back as the worker stopped
+    again = start_registry(text)
+    while "maintenance: nothing for emptied to do" not in again.stderr:
+        assert time.monotonic() < deadline, again.stderr
+        time.sleep(0.1)
+    # the usage job's first run comes 10 s after start: until then no job has work
+    assert not lease.exists()
+    assert "holds the maintenance lease" not in again.stderr
+    assert "Traceback" not in first.stderr + again.stderr

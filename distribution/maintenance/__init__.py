@@ -21,8 +21,9 @@ Each job runs in exactly one worker of one replica:
   process of their own that the worker starts for each run (:mod:`.process`), so that what a
   run builds goes back to the system when it ends.
 
-The lease is asked for only when a job is due, so a registry whose jobs are far off (upload
-purging's first run comes after a random delay of up to an hour, as in Go) writes nothing.
+The lease is asked for only when a job is due and has something to do, so a registry whose
+jobs are far off (upload purging's first run comes after a random delay of up to an hour, as in
+Go) or idle (the sweep of emptied repositories, once done) writes nothing.
 """
 
 from __future__ import annotations
@@ -362,6 +363,8 @@ class _Runner:
                 if due[job.name] > now or STOPPING.is_set():
                     continue
                 due[job.name] = now + job.interval
+                if self._idle(job):
+                    continue
                 if not self.held.is_set() and self._try(lease):
                     self.held.set()
                     log.info("maintenance: worker %d holds the maintenance lease", os.getpid())
@@ -380,11 +383,20 @@ class _Runner:
         if self.held.is_set():
             self._release(lease)
 
+    def _idle(self, job: Job) -> bool:
+        """Whether ``job`` has nothing to do; asked before the lease is, so that a replica
+        whose due jobs have nothing to do writes nothing."""
+        try:
+            idle = job.idle()
+        except Exception:  # storage unreachable: tried again when next due
+            log.exception("maintenance: %s failed", job.name)
+            return True
+        if idle:
+            log.debug("maintenance: nothing for %s to do", job.name)
+        return idle
+
     def _run(self, job: Job) -> None:
         try:
-            if job.idle():
-                log.debug("maintenance: nothing for %s to do", job.name)
-                return
             log.info("maintenance: running %s in worker %d", job.name, os.getpid())
             if job.apart:
                 job.then(process.run(self.config, job.name, self._proceed))
