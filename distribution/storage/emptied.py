@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from distribution.storage import paths
-from distribution.storage.driver import PathNotFoundError, StorageDriver
+from distribution.storage.driver import PathNotFoundError, StorageDriver, StorageDriverError
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,18 @@ def has_content(driver: StorageDriver, name: str) -> bool:
 
 def note(driver: StorageDriver, name: str) -> bool:
     """After a deletion in ``name``: note the repository if nothing is left in it. Returns
-    whether it noted."""
-    if has_content(driver, name):
+    whether it noted.
+
+    A storage error is logged, not raised: the deletion is done, and a missing note only makes
+    the catalog list the emptied repository (as Go does) until the next sweep.
+    """
+    try:
+        if has_content(driver, name):
+            return False
+        _write(driver, paths.emptied_note(name))
+    except StorageDriverError as exc:
+        log.warning("catalog: cannot note %s as emptied, so it stays listed: %s", name, exc)
         return False
-    driver.put_content(paths.emptied_note(name), datetime.now(UTC).isoformat().encode())
     return True
 
 
@@ -75,18 +83,25 @@ def sweep(
 ) -> int | None:
     """Note each repository of ``found`` (name, whether it holds anything, looked at live)
     that holds nothing, then mark the storage noted. Returns how many it noted; None when
-    ``proceed`` said to stop first (nothing is marked then)."""
+    ``proceed`` said to stop first. Nothing is marked then, nor when a note cannot be written
+    (the storage error is raised)."""
     count = 0
     for name, content in found:
         if not proceed():
             return None
-        if not content and note(driver, name):
+        if not content:
+            _write(driver, paths.emptied_note(name))
             count += 1
     if not proceed():
         return None
-    driver.put_content(paths.EMPTIED_NOTED, datetime.now(UTC).isoformat().encode())
+    _write(driver, paths.EMPTIED_NOTED)
     log.info("catalog: %d repositories noted as emptied; the catalog trusts the notes now", count)
     return count
+
+
+def _write(driver: StorageDriver, path: str) -> None:
+    """A note, or the sweep's mark: the time it was written (for whoever looks)."""
+    driver.put_content(path, datetime.now(UTC).isoformat().encode())
 
 
 def _entries(driver: StorageDriver, folder: str) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from distribution.digest import Digest
 from distribution.proxy import schedule
 from distribution.storage import catalog, emptied, gc, paths
-from distribution.storage.driver import PathNotFoundError, StorageDriver
+from distribution.storage.driver import PathNotFoundError, StorageDriver, StorageDriverError
 from tests.gc.content import layer
 from tests.usage.conftest import Env
 
@@ -132,6 +132,37 @@ def test_a_pull_through_expiry_that_empties_notes(env: Env) -> None:
     assert listed(env) == ["cached"]
     assert schedule.expire(env.driver) == [entry]
     assert noted(env, "cached") and listed(env) == []
+
+
+def test_a_note_that_cannot_be_written_fails_no_deletion(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert sweep(env) == 0
+    digest = push(env, "a", "v1", "a")
+    put_content = env.driver.put_content
+
+    def refuse_notes(path: str, content: bytes) -> None:
+        if "/_emptied/" in path:
+            raise StorageDriverError(f"{path}: refused")
+        put_content(path, content)
+
+    env.driver.put_content = refuse_notes
+    try:
+        env.api.delete_manifest("a", digest)  # 202: the deletion stands
+    finally:
+        del env.driver.put_content
+    assert "catalog: cannot note a as emptied, so it stays listed" in caplog.text
+    assert not noted(env, "a")
+    kept = _kept(env.driver, "a")
+    assert listed(env) == (["a"] if kept else [])  # listed, as Go lists it
+    with pytest.raises(StorageDriverError):  # a sweep that cannot note marks nothing
+        env.driver.delete(paths.EMPTIED_NOTED)
+        env.driver.put_content = refuse_notes
+        try:
+            emptied.sweep(env.driver, [("a", False)])
+        finally:
+            del env.driver.put_content
+    assert not emptied.noted(env.driver)
 
 
 def _empty_behind_the_registry(driver: StorageDriver, name: str) -> bool:
