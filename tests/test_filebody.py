@@ -10,8 +10,10 @@ import struct
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from distribution.api import filebody
 from distribution.api.filebody import MAP_WINDOW, SEND_CHUNK
 from tests.api.test_uploads_process import proc_field, workers
 from tests.conftest import free_port, make_certificate
@@ -85,6 +87,70 @@ def test_blob_bodies_are_whole_on_one_keep_alive_connection(start_registry, tmp_
     assert f'"GET {path} HTTP/1.1" 206 {len(DATA) - MAP_WINDOW} ' in registry.stdout
 
 
+@pytest.mark.parametrize(
+    "dropped",
+    [(0, len(DATA)), (0, MAP_WINDOW), (MAP_WINDOW, MAP_WINDOW), (2 * MAP_WINDOW, 12345)],
+    ids=["all", "first-window", "middle-window", "last-window"],
+)
+def test_blob_bodies_from_the_disk(start_registry, tmp_path: Path, dropped) -> None:
+    """What the page cache does not hold goes out with ``sendfile``, the rest from mapped
+    windows: the same bytes either way, and counted as sent."""
+    root = tmp_path / "data"
+    registry = start_registry(filesystem_config(root), env={"REGISTRY_HTTP_WORKERS": "1"})
+    digest = push_blob(registry.url, NAME, DATA)
+    path = f"/v2/{NAME}/blobs/{digest}"
+    data_file = _data_file(root, digest)
+    conn = connect(registry)
+    ranges = [None, f"bytes={SEND_CHUNK + 4097}-{MAP_WINDOW + 5000}", f"bytes={MAP_WINDOW}-"]
+    for byte_range in ranges:
+        _drop(data_file, *dropped)
+        assert not _cached_at(data_file, dropped[0])
+        status, _, body = get(conn, path, **({"Range": byte_range} if byte_range else {}))
+        if byte_range is None:
+            assert (status, body == DATA) == (200, True)
+        else:
+            start, _, stop = byte_range.removeprefix("bytes=").partition("-")
+            expected = DATA[int(start) : int(stop) + 1 if stop else None]
+            assert (status, len(body), body == expected) == (206, len(expected), True)
+    conn.close()
+    assert registry.stop() == 0
+    assert f'"GET {path} HTTP/1.1" 200 {len(DATA)} ' in registry.stdout
+    assert f'"GET {path} HTTP/1.1" 206 {len(DATA) - MAP_WINDOW} ' in registry.stdout
+
+
+def test_the_page_cache_probe(tmp_path: Path) -> None:
+    data_file = tmp_path / "blob"
+    data_file.write_bytes(DATA)
+    _drop(data_file, 0, len(DATA))
+    assert not _cached_at(data_file, 0) and not _cached_at(data_file, MAP_WINDOW)
+    with open(data_file, "rb") as f:
+        f.read(SEND_CHUNK)
+    assert _cached_at(data_file, 0)
+
+
+def _data_file(root: Path, digest: str) -> Path:
+    hexdigest = digest.split(":")[1]
+    return root / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+
+
+def _drop(path: Path, offset: int, length: int) -> None:
+    """Take ``length`` bytes of ``path`` at ``offset`` out of the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _cached_at(path: Path, offset: int) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return filebody._cached(fd, offset)
+    finally:
+        os.close(fd)
+
+
 def test_sent_pages_leave_the_workers_memory(start_registry, tmp_path: Path) -> None:
     """A window's pages are let go once sent: a pull does not raise a worker's peak by one."""
     registry = start_registry(filesystem_config(tmp_path / "data"))
@@ -151,8 +217,7 @@ def test_a_blob_file_cut_short_ends_the_connection(start_registry, tmp_path: Pat
     registry = start_registry(filesystem_config(root), env={"REGISTRY_HTTP_WORKERS": "1"})
     digest = push_blob(registry.url, NAME, DATA)
     assert requests.head(f"{registry.url}/v2/{NAME}/blobs/{digest}").status_code == 200
-    hexdigest = digest.split(":")[1]
-    data_file = root / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+    data_file = _data_file(root, digest)
     os.truncate(data_file, MAP_WINDOW + 100)
 
     conn = connect(registry)
