@@ -286,8 +286,24 @@ def test_a_look_that_fails_is_told_and_the_runner_goes_on(
     runner = maintenance._Runner(load(tmp_path, tmp_path / "root"), [job], lambda: None, "")
     assert runner._idle(job)  # no exception: the maintenance thread lives on, runs nothing
     assert ran == []
-    (line,) = [r for r in records if r.getMessage() == "maintenance: usage failed"]
-    assert line.exc_info is not None and "storage is down" in str(line.exc_info[1])
+    (line,) = [r for r in records if r.getMessage().startswith("maintenance: usage failed")]
+    # storage out of reach is a warning with its reason, not a traceback
+    assert line.getMessage() == "maintenance: usage failed: storage is down"
+    assert line.levelno == logging.WARNING and line.exc_info is None
+
+
+def test_a_run_that_meets_unreachable_storage_is_told_without_a_traceback(
+    tmp_path: Path, records: list[logging.LogRecord]
+) -> None:
+    def run(proceed) -> None:
+        raise StorageDriverError("storage is down")
+
+    job = maintenance.Job("emptied", 1.0, 0.0, run)
+    runner = maintenance._Runner(load(tmp_path, tmp_path / "root"), [job], lambda: None, "")
+    runner._run(job)  # no exception: the maintenance thread lives on
+    (line,) = [r for r in records if r.getMessage().startswith("maintenance: emptied failed")]
+    assert line.getMessage() == "maintenance: emptied failed: storage is down"
+    assert line.levelno == logging.WARNING and line.exc_info is None
 
 
 def running(pid: int) -> bool:

@@ -388,7 +388,10 @@ class _Runner:
         whose due jobs have nothing to do writes nothing."""
         try:
             idle = job.idle()
-        except Exception:  # storage unreachable: tried again when next due
+        except drivers.StorageDriverError as exc:  # storage unreachable: tried when next due
+            log.warning("maintenance: %s failed: %s", job.name, exc)
+            return True
+        except Exception:
             log.exception("maintenance: %s failed", job.name)
             return True
         if idle:
@@ -407,6 +410,8 @@ class _Runner:
                 log.info("maintenance: %s stopped with worker %d: %s", job.name, os.getpid(), exc)
             elif isinstance(exc, process.JobFailed):  # the traceback is the child's, in it
                 log.error("maintenance: %s failed %s", job.name, exc)
+            elif isinstance(exc, drivers.StorageDriverError):  # tried again when next due
+                log.warning("maintenance: %s failed: %s", job.name, exc)
             else:
                 log.exception("maintenance: %s failed", job.name)
         if job.name == "uploadpurging":
