@@ -50,6 +50,7 @@ place online (deleting a folder could race with a commit into it); every reader 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -296,10 +297,8 @@ class _Collector:
         roots: set[Digest] = set()
         if self.options.delete_untagged:
             tags = TagStore(self.driver, name)
-            try:
+            with contextlib.suppress(errors.NameUnknown):  # no tags folder: no tags
                 all_tags = tags.all()
-            except errors.NameUnknown:
-                all_tags = []
             roots = {digest for tag in all_tags if (digest := self._resolve(tags, tag))}
             if self.options.online:
                 roots |= {d for d, mtime in revisions.items() if mtime and mtime >= self.horizon}
