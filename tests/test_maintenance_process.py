@@ -340,3 +340,19 @@ def test_serve_sweeps_a_storage_once_and_then_takes_no_lease_for_it(
     assert not lease.exists()
     assert "holds the maintenance lease" not in again.stderr
     assert "Traceback" not in first.stderr + again.stderr
+
+
+def test_the_sweep_of_emptied_repositories_is_due_again_a_day_after_the_last(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    config = load(tmp_path, root)
+    driver = create("filesystem", {"rootdirectory": str(root)})
+    (job,) = [job for job in maintenance.jobs(config, driver) if job.name == "emptied"]
+    assert not job.idle()  # never swept
+    job.run(lambda: True)
+    assert job.idle()
+    noted = root / paths.EMPTIED_NOTED.lstrip("/")
+    day_ago = time.time() - 24 * 3600
+    os.utime(noted, (day_ago, day_ago))
+    assert not job.idle()

@@ -1,5 +1,5 @@
 """Background maintenance in ``registry serve``: upload purging, online garbage collection,
-usage figures, retention, and the one sweep that lets the catalog trust its notes of emptied
+usage figures, retention, and the daily sweep that lets the catalog trust its notes of emptied
 repositories.
 
 Each job runs in exactly one worker of one replica:
@@ -23,7 +23,7 @@ Each job runs in exactly one worker of one replica:
 
 The lease is asked for only when a job is due and has something to do, so a registry whose
 jobs are far off (upload purging's first run comes after a random delay of up to an hour, as in
-Go) or idle (the sweep of emptied repositories, once done) writes nothing.
+Go) or idle (the sweep of emptied repositories, done within the day) writes nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ STORAGE_SETTLE = 0.5
 #: Longest wait before the first usage refresh after start.
 USAGE_FIRST_DELAY = 10.0
 #: When the catalog's sweep for emptied repositories (:mod:`~distribution.storage.emptied`)
-#: first runs, and how often it is tried again until one finishes; once done, never again.
+#: is first asked whether it is due, and how often after; it is due once a day.
 EMPTIED_FIRST_DELAY = 2.0
 EMPTIED_INTERVAL = 3600.0
 #: Seconds an exiting worker waits for its running job to stop and the lease to go back.
@@ -145,7 +145,7 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
             EMPTIED_INTERVAL,
             EMPTIED_FIRST_DELAY,
             note_emptied,
-            idle=lambda: emptied.noted(driver),
+            idle=lambda: not emptied.due(driver),
         )
     ]
     purging = maintenance.uploadpurging

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from distribution.storage import ahead, emptied, paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver
@@ -32,6 +32,15 @@ class Filter(Protocol):
     def may_contain(self, folder: str) -> bool:
         """Whether ``folder`` or a name below it may be listed; False skips the subtree."""
         ...
+
+
+class Found(NamedTuple):
+    """A repository the walk found: whether it holds anything (see :class:`_Look`), and
+    whether its folder holds an :mod:`.emptied` note."""
+
+    name: str
+    content: bool
+    noted: bool
 
 
 def path_key(name: str) -> str:
@@ -52,7 +61,7 @@ def repositories(
     """
     found: list[str] = []
     look = _Look(driver, last, only, check=True, trust=emptied.noted(driver))
-    for name, content in _walk(look):
+    for name, content, _ in _walk(look):
         if not content:
             continue
         if len(found) == limit:
@@ -63,11 +72,11 @@ def repositories(
 
 def walk(driver: StorageDriver) -> Iterator[str]:
     """Every repository, in catalog order, found as the walk goes."""
-    return (name for name, _ in _walk(_Look(driver, "", None, check=False)))
+    return (found.name for found in _walk(_Look(driver, "", None, check=False)))
 
 
-def looked_into(driver: StorageDriver) -> Iterator[tuple[str, bool]]:
-    """Every repository with whether it holds anything, each looked into (no note trusted)."""
+def looked_into(driver: StorageDriver) -> Iterator[Found]:
+    """Every repository, each looked into for content (no note trusted)."""
     return _walk(_Look(driver, "", None, check=True))
 
 
@@ -108,12 +117,12 @@ def _walk(
     folder: str = paths.REPOSITORIES,
     name: str = "",
     seen: tuple[list[str], bool | None] | None = None,
-) -> Iterator[tuple[str, bool]]:
-    """``(repository, has content)`` at and under ``folder``; the folders below each level are
-    looked at a few at a time ahead of the one walked (``seen``: ``folder``'s look, made)."""
+) -> Iterator[Found]:
+    """The repositories at and under ``folder``; the folders below each level are looked at a
+    few at a time ahead of the one walked (``seen``: ``folder``'s look, made)."""
     children, content = seen if seen is not None else look(folder, name)
     if content is not None:
-        yield name, content
+        yield Found(name, content, paths.emptied(name) in children)
     below: list[tuple[str, str]] = []
     for child in children:
         entry = child.rsplit("/", 1)[1]

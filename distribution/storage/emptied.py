@@ -10,14 +10,20 @@ deletion that leaves a repository with nothing notes it in the repository's own 
 
 The walk lists each repository's folder anyway, so it sees a note for nothing and looks into
 the tags folder of a noted repository only (a push may have filled it again since). Until
-:func:`sweep` has noted every repository empty at its time, which the maintenance job does
-once per storage, the catalog looks into every repository.
+:func:`sweep` has noted every repository empty at its time, the catalog looks into every
+repository.
 
-A note is written after the deletion, when a look finds nothing left. Of two deletions at once
-the later one looks after both, so the deletion that empties a repository always notes it.
+The maintenance job sweeps a storage first soon after start and then once a day
+(:data:`SWEEP_EVERY`): each sweep looks into every repository, notes the empty ones and takes
+the note off those a push filled again, which the walk would otherwise look into for ever.
 What is emptied outside this registry (the Go registry on the same storage, files removed by
 hand, an earlier version still running beside this one) is listed, as Go lists it, until the
-next sweep: delete ``emptied-noted`` and the maintenance job sweeps again.
+next sweep; delete ``emptied-noted`` and the maintenance job sweeps within the hour.
+
+A note is written after the deletion, when a look finds nothing left. Of two deletions at once
+the later one looks after both, so the deletion that empties a repository always notes it. A
+sweep takes a note off, then looks again and notes once more if a deletion emptied the
+repository meanwhile; a deletion after that look notes it itself.
 
 The note is a folder, like ``_referrers``, because the Go registry skips a repository's folders
 starting with ``_``; a file of such a name would end Go's listing of the folder, and its catalog
@@ -26,14 +32,22 @@ and garbage collection would miss the repositories below (tests/e2e/test_emptied
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from distribution.storage import paths
 from distribution.storage.driver import PathNotFoundError, StorageDriver, StorageDriverError
 
+if TYPE_CHECKING:
+    from distribution.storage.catalog import Found
+
 log = logging.getLogger(__name__)
+
+#: How long a sweep is trusted before the next one is due.
+SWEEP_EVERY = timedelta(days=1)
 
 
 def has_content(driver: StorageDriver, name: str) -> bool:
@@ -76,26 +90,47 @@ def noted(driver: StorageDriver) -> bool:
     return True
 
 
+def due(driver: StorageDriver, now: datetime | None = None) -> bool:
+    """Whether a sweep is due: none finished here, or the last one is :data:`SWEEP_EVERY` old."""
+    try:
+        swept = driver.stat(paths.EMPTIED_NOTED).mtime
+    except PathNotFoundError:
+        return True
+    return (now or datetime.now(UTC)) - swept >= SWEEP_EVERY
+
+
 def sweep(
     driver: StorageDriver,
-    found: Iterable[tuple[str, bool]],
+    found: Iterable[Found],
     proceed: Callable[[], bool] = lambda: True,
 ) -> int | None:
-    """Note each repository of ``found`` (name, whether it holds anything, looked at live)
-    that holds nothing, then mark the storage noted. Returns how many it noted; None when
-    ``proceed`` said to stop first. Nothing is marked then, nor when a note cannot be written
-    (the storage error is raised)."""
-    count = 0
-    for name, content in found:
+    """Note each repository of ``found`` (looked into live) that holds nothing, take the note
+    off each noted one that holds something, then mark the storage noted. Returns how many it
+    noted; None when ``proceed`` said to stop first. Nothing is marked then, nor when a note
+    cannot be written or taken off (the storage error is raised)."""
+    count = cleared = 0
+    for name, content, was_noted in found:
         if not proceed():
             return None
-        if not content:
+        if not content and not was_noted:
             _write(driver, paths.emptied_note(name))
             count += 1
+        elif content and was_noted:
+            with contextlib.suppress(PathNotFoundError):
+                driver.delete(paths.emptied(name))
+            if has_content(driver, name):
+                cleared += 1
+            else:  # emptied since the look, before the note went: note it again
+                _write(driver, paths.emptied_note(name))
     if not proceed():
         return None
     _write(driver, paths.EMPTIED_NOTED)
-    log.info("catalog: %d repositories noted as emptied; the catalog trusts the notes now", count)
+    log.info(
+        "catalog: %d repositories noted as emptied, %d noted ones filled again; the catalog "
+        "trusts the notes now",
+        count,
+        cleared,
+    )
     return count
 
 

@@ -57,6 +57,40 @@ def test_the_deletion_that_empties_notes(env: Env, swept: bool) -> None:
     # a push fills it again: the note stays, and the walk looks in and lists it
     push(env, "app", "v3", "three")
     assert noted(env, "app") and listed(env) == ["app", "app/sub"]
+    # until the next sweep takes the note off
+    assert sweep(env) == 0
+    assert not noted(env, "app") and listed(env) == ["app", "app/sub"]
+
+
+def test_a_sweep_takes_off_the_notes_of_repositories_filled_again(env: Env) -> None:
+    for name in ("a", "b"):
+        digest = push(env, name, "v1", name)
+        env.api.delete_manifest(name, digest)
+        assert noted(env, name)
+    push(env, "a", "v2", "a2")
+    assert sweep(env) == 0
+    assert not noted(env, "a") and noted(env, "b")
+    assert _looked_into(env.driver, lambda: catalog.repositories(env.driver, 100)) == (
+        {"b"} if _kept(env.driver, "b") else set()
+    )
+    assert catalog.repositories(env.driver, 100) == (["a"], False)
+
+
+def test_a_sweep_notes_again_what_was_emptied_while_it_took_the_note_off(env: Env) -> None:
+    digest = push(env, "a", "v1", "a")
+    env.api.delete_manifest("a", digest)
+    # the sweep's look found content, which a deletion then removed before the note went
+    assert emptied.sweep(env.driver, [catalog.Found("a", True, True)]) == 0
+    assert noted(env, "a") and listed(env) == []
+
+
+def test_a_sweep_is_due_first_and_then_once_a_day(env: Env) -> None:
+    assert emptied.due(env.driver)
+    assert sweep(env) == 0
+    swept = env.driver.stat(paths.EMPTIED_NOTED).mtime
+    assert not emptied.due(env.driver)
+    assert not emptied.due(env.driver, swept + emptied.SWEEP_EVERY - timedelta(seconds=1))
+    assert emptied.due(env.driver, swept + emptied.SWEEP_EVERY)
 
 
 def test_deleting_a_tag_that_outlived_its_manifest_notes(env: Env) -> None:
@@ -105,7 +139,7 @@ def test_a_swept_catalog_looks_only_into_noted_repositories(env: Env) -> None:
     emptied_kept = {"b"} if _kept(env.driver, "b") else set()
     for swept in (False, True):
         if swept:
-            assert sweep(env) == len(emptied_kept)  # "b" again
+            assert sweep(env) == 0  # "b" was noted as it was emptied
         looked = _looked_into(env.driver, lambda: catalog.repositories(env.driver, 100))
         assert looked == (emptied_kept if swept else {"a", "c"} | emptied_kept)
         assert catalog.repositories(env.driver, 100) == (["a", "c"], False)
@@ -159,7 +193,7 @@ def test_a_note_that_cannot_be_written_fails_no_deletion(
         env.driver.delete(paths.EMPTIED_NOTED)
         env.driver.put_content = refuse_notes
         try:
-            emptied.sweep(env.driver, [("a", False)])
+            emptied.sweep(env.driver, [catalog.Found("a", False, False)])
         finally:
             del env.driver.put_content
     assert not emptied.noted(env.driver)
