@@ -135,6 +135,9 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "keepalive": max(1, math.ceil(http.timeouts.idle)),
         # A Bearer token carrying an x5c chain outgrows gunicorn's 8190-byte default.
         "limit_request_field_size": 65536,
+        # No limit of its own on the request line: the head as a whole is bounded
+        # (worker.MAX_HEAD), as Go bounds it.
+        "limit_request_line": 0,
         "loglevel": _GUNICORN_LOG_LEVELS.get(config.log.level, config.log.level),
         "errorlog": "-",
         "logger_class": _logger_class(config.log.formatter, config.log.fields),

@@ -17,7 +17,8 @@ through the loop); any other connection goes back to the loop.
 
 The request itself is served by gunicorn's own code: its parser, WSGI environ, keep-alive rules
 and access log. Only the answer differs: its head goes out with a small body in one ``send``
-(:class:`CoalescingResponse`).
+(:class:`CoalescingResponse`), and a request gunicorn cannot parse gets Go's plain text, not
+gunicorn's HTML page.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import contextlib
 import errno
 import heapq
 import itertools
+import json
 import logging
 import queue
 import re
@@ -49,7 +51,7 @@ from gunicorn.http.body import LengthReader
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from distribution import balance, debug, requesthead, tls
+from distribution import balance, debug, errors, requesthead, tls
 from distribution.config import HTTPTimeouts
 from distribution.stopping import STOPPING
 from distribution.tls import clienthello
@@ -98,6 +100,21 @@ TLS_ON_PLAIN_HTTP = (
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 32\r\nConnection: close\r\n\r\nRequest header fields too large\n"
+)
+#: Requests gunicorn could not take that are not ``400 Bad Request``: Go's ``net/http`` status
+#: where it has one (a request line counts against :data:`MAX_HEAD`, as in Go), else gunicorn's.
+_REFUSED: tuple[tuple[type[BaseException], int, str], ...] = (
+    (http.errors.LimitRequestHeaders, 431, "Request Header Fields Too Large"),
+    (http.errors.UnsupportedTransferCoding, 501, "Not Implemented"),
+    (http.errors.ExpectationFailed, 417, "Expectation Failed"),
+    (http.errors.ForbiddenProxyRequest, 403, "Forbidden"),
+    (ssl.SSLError, 403, "Forbidden"),
+)
+#: gunicorn's parse errors that are the server's fault, not the client's.
+_SERVER_FAULTS = (
+    http.errors.InvalidResponseHeader,
+    http.errors.InvalidResponseHeaderName,
+    http.errors.ConfigurationProblem,
 )
 _TLS_HANDSHAKE_RECORD = 0x16
 #: The signals by which the arbiter stops a worker.
@@ -329,6 +346,32 @@ class RegistryWorker(ThreadWorker):
         except Exception as err:
             self.handle_error(req, conn.sock, conn.client, err)
         return False
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        """A request gunicorn could not take is answered in plain text, as Go's ``net/http``
+        answers it; anything else that escaped the app is an OCI ``UNKNOWN`` error. gunicorn's
+        own answer is an HTML page, which no client of a registry expects."""
+        if isinstance(exc, (http.errors.ParseException, ssl.SSLError)) and not isinstance(
+            exc, _SERVER_FAULTS
+        ):
+            status, reason = next(
+                ((status, reason) for kind, status, reason in _REFUSED if isinstance(exc, kind)),
+                (400, "Bad Request"),
+            )
+            self.log.warning("Invalid request from ip=%s: %s", addr[0] if addr else "", exc)
+            content_type = "text/plain; charset=utf-8"
+            body = f"{status} {reason}: {exc}".encode("utf-8", "replace")
+        else:
+            self.log.exception("Error handling request %s", getattr(req, "uri", "(no URI read)"))
+            status, reason = 500, "Internal Server Error"
+            content_type = "application/json"
+            body = json.dumps({"errors": [errors.Unknown().to_dict()]}).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            util.write_nonblock(client, head.encode() + body)
 
     def handle_request(self, req: Any, conn: _Connection) -> bool:  # type: ignore[override]
         """gunicorn's, answering with :class:`CoalescingResponse`; gunicorn's ``pre_request`` and

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.utils
+import json
+import logging
 import os
 import signal
 import socket
@@ -33,6 +35,7 @@ from distribution.worker import (
     CoalescingResponse,
     ElasticPool,
     HTTPParser,
+    RegistryWorker,
     hold_stop_signals,
     http_date,
     settle,
@@ -471,3 +474,51 @@ def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
         assert Counted.settimeouts == 0
         assert next(parser).path == "/v2/last"  # the PUT's unread body was drained
         assert Counted.settimeouts > 0
+
+
+@pytest.mark.parametrize(
+    "request_head, status",
+    [
+        (b"GET /v2/ HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", b"400 Bad Request"),
+        (b"G(T /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", b"400 Bad Request"),
+        (b"GET /v2/ HTTP/9.1\r\nHost: x\r\n\r\n", b"400 Bad Request"),
+        (
+            b"PUT /v2/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+            b"501 Not Implemented",
+        ),
+    ],
+    ids=["header", "method", "version", "transfer-encoding"],
+)
+def test_a_request_that_cannot_be_parsed_gets_plain_text_as_from_go(
+    registry, request_head: bytes, status: bytes
+) -> None:
+    with _connect(registry.url) as sock:
+        sock.sendall(request_head)
+        answer = _closed_within(sock, 5)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status + b"\r\n")
+    assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head
+    assert body.startswith(status + b": ") and b"<" not in body
+    assert f"\r\nContent-Length: {len(body)}\r\n".encode() in head
+    assert _answered(registry.url).status_code == 200
+
+
+def test_a_long_request_line_is_taken_as_go_takes_it(registry) -> None:
+    """Go bounds the head as a whole (1 MiB), not the request line on its own."""
+    answer = requests.get(f"{registry.url}/v2/_catalog", params={"last": "a" * 20000}, timeout=10)
+    assert answer.status_code == 200 and answer.json() == {"repositories": []}
+
+
+def test_an_error_that_escaped_the_app_is_an_oci_error() -> None:
+    class Worker:
+        log = logging.getLogger("test-worker")
+
+    near, far = socket.socketpair()
+    with near, far:
+        RegistryWorker.handle_error(Worker(), None, near, ("", -1), RuntimeError("bug"))  # type: ignore[arg-type]
+        near.close()
+        answer = far.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"\r\nContent-Type: application/json\r\n" in head
+    assert json.loads(body) == {"errors": [{"code": "UNKNOWN", "message": "unknown error"}]}
