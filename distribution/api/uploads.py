@@ -84,11 +84,16 @@ def patch_upload(name: str, uuid: str) -> Response:
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PUT"])
 def complete_upload(name: str, uuid: str) -> Response:
-    """Append the body, if any, verify ``?digest=`` and make the upload a blob (201)."""
+    """Append the body, if any, verify ``?digest=`` and make the upload a blob (201).
+
+    A final chunk's ``Content-Range`` is checked as a PATCH's: out of order is 416 and the
+    upload stays, as the OCI spec requires (Go v3 checks it only on PATCH).
+    """
     uploads = _uploads()
     state = _state(name, uuid)
     with uploads.exclusive(name, uuid, writing=True) as upload:
         _check_offset(upload, state)
+        _check_content_range(upload)
         digest = _digest_param()
         upload = uploads.append(upload, request_body)
         committed = uploads.commit(upload, digest)

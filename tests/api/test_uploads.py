@@ -175,6 +175,31 @@ class TestChunked:
         location = chunks(client, fresh, DATA[100:])
         assert client.put(f"{location}&digest={digest_of(DATA)}").status_code == 201
 
+    @pytest.mark.parametrize("content_range", ["200-299", "0-99", "bytes=x"])
+    def test_closing_put_with_an_out_of_order_chunk_is_416_and_the_upload_stays(
+        self, client: FlaskClient, driver: StorageDriver, content_range: str
+    ) -> None:
+        """The spec: a final chunk sent out of order with the closing PUT is 416, and the
+        client recovers from the upload's status (the OCI conformance suite does this)."""
+        location = chunks(client, start_upload(client, "a"), DATA[:100])
+        digest = digest_of(DATA[:200])
+        response = client.put(
+            f"{location}&digest={digest}",
+            data=DATA[100:200],
+            headers={"Content-Range": content_range},
+        )
+        assert (response.status_code, error_code(response)) == (416, "RANGE_INVALID")
+        assert response.headers["Range"] == "0-99"
+        assert not blob_exists(driver, digest)
+        status = client.get(location.split("?")[0])
+        assert (status.status_code, status.headers["Range"]) == (204, "0-99")
+        fresh = path_of(status.headers["Location"])
+        response = client.put(
+            f"{fresh}&digest={digest}", data=DATA[100:200], headers={"Content-Range": "100-199"}
+        )
+        assert response.status_code == 201, response.data
+        assert client.get(f"/v2/a/blobs/{digest}").data == DATA[:200]
+
     def test_content_range_disagreeing_with_content_length_is_size_invalid(
         self, client: FlaskClient
     ) -> None:
