@@ -1,4 +1,4 @@
-"""Request bodies for uploads, read at socket speed under gunicorn.
+"""Request bodies (uploads, manifests), read at socket speed under gunicorn.
 
 gunicorn's body reader copies every received piece two or three times (buffering and slicing),
 which caps a Flask-streamed upload near 450 MB/s, well below hashing speed. When the body's
@@ -6,7 +6,8 @@ length is known, :func:`copy_body` takes what gunicorn already buffered past the
 ``recv_into`` one reused buffer straight from the connection's socket, keeping gunicorn's reader
 in step so keep-alive, pipelining and TLS (an ``SSLSocket``) keep working. Anything else
 (``Transfer-Encoding: chunked``, another server, the Flask test client) goes through
-``wsgi.input``.
+``wsgi.input``. Handlers call :func:`read_body`, which answers a body that did not arrive
+whole with ``SIZE_INVALID``.
 
 :func:`discard_unread` wraps the whole application: whatever a handler left of a request body
 is read and dropped (for a bounded time) before the answer goes out.
@@ -24,6 +25,8 @@ from typing import Any
 
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.errors import ParseException
+
+from distribution import errors
 
 CHUNK_SIZE = 1 << 20
 #: Digits of the longest ``Content-Length`` taken (64 bits, as Go parses it).
@@ -58,6 +61,28 @@ def content_length(environ: dict[str, Any]) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > MAX_LENGTH_DIGITS:
         raise InvalidContentLength(text[:40])
     return int(text)
+
+
+def declared_length(environ: dict[str, Any]) -> int | None:
+    """:func:`content_length` for a handler: garbage is ``SIZE_INVALID``."""
+    try:
+        return content_length(environ)
+    except InvalidContentLength as err:
+        raise errors.SizeInvalid("invalid Content-Length", detail=str(err)) from None
+
+
+def read_body(environ: dict[str, Any], sink: Sink) -> int:
+    """:func:`copy_body` for a handler: a garbled ``Content-Length``, a body that ends before
+    it (the client gone) or a broken chunked encoding is ``SIZE_INVALID``, so no handler takes
+    part of a body for the whole; what ``sink`` got stays got."""
+    declared_length(environ)
+    try:
+        return copy_body(environ, sink)
+    except IncompleteBody as err:
+        raise errors.SizeInvalid(
+            "request body ended before its Content-Length",
+            detail={"received": err.received, "expected": err.expected},
+        ) from None
 
 
 def copy_body(environ: dict[str, Any], sink: Sink) -> int:

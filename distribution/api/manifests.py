@@ -13,6 +13,7 @@ from flask import Blueprint, request
 
 from distribution import errors, manifest, notifications
 from distribution.api import access, context, immutable, urls, usage
+from distribution.api.body import declared_length, read_body
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
 from distribution.storage import emptied, paths
@@ -173,14 +174,21 @@ def _parse_reference(text: str, for_put: bool) -> tuple[str | None, Digest | Non
 
 
 def _read_body() -> bytes:
-    """The request body, refused past :data:`manifest.MAX_SIZE` as Go refuses it."""
+    """The request body, refused past :data:`manifest.MAX_SIZE` as Go refuses it.
+
+    A body cut short of its ``Content-Length`` (the client gone) or a broken chunked encoding
+    is ``SIZE_INVALID``: read as a whole, a manifest cut before its last newline is valid JSON
+    of another digest, which a tag would then point at.
+    """
     too_large = errors.ManifestInvalid(detail="http: request body too large")
-    if (request.content_length or 0) > manifest.MAX_SIZE:
+    if (declared_length(request.environ) or 0) > manifest.MAX_SIZE:
         raise too_large
     data = bytearray()
-    while len(data) <= manifest.MAX_SIZE:
-        chunk = request.stream.read(manifest.MAX_SIZE + 1 - len(data))
-        if not chunk:
-            return bytes(data)
-        data += chunk
-    raise too_large
+
+    def keep(piece: memoryview) -> None:
+        if len(data) + len(piece) > manifest.MAX_SIZE:
+            raise too_large
+        data.extend(piece)
+
+    read_body(request.environ, keep)
+    return bytes(data)

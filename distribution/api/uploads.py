@@ -118,15 +118,8 @@ def request_body(sink: Callable[[memoryview], object]) -> int:
     A body that ends before its ``Content-Length``, or a broken chunked encoding, is
     ``SIZE_INVALID``; what arrived before stays in the upload.
     """
-    _declared_length()
-    try:
-        with metrics.uploads_in_progress.track_inprogress():
-            return body.copy_body(request.environ, sink)
-    except body.IncompleteBody as err:
-        raise errors.SizeInvalid(
-            "request body ended before its Content-Length",
-            detail={"received": err.received, "expected": err.expected},
-        ) from None
+    with metrics.uploads_in_progress.track_inprogress():
+        return body.read_body(request.environ, sink)
 
 
 def _uploads() -> Uploads:
@@ -163,17 +156,9 @@ def _check_content_range(upload: Upload) -> None:
     start, end = int(match[1]), int(match[2])
     if start > end or start != upload.size:
         raise errors.RangeInvalid(detail=header, headers=_progress_headers(upload))
-    length = _declared_length()
+    length = body.declared_length(request.environ)
     if length is not None and length != end - start + 1:
         raise errors.SizeInvalid(detail={"Content-Range": header, "Content-Length": length})
-
-
-def _declared_length() -> int | None:
-    """The body's ``Content-Length`` (None when chunked); garbage is ``SIZE_INVALID``."""
-    try:
-        return body.content_length(request.environ)
-    except body.InvalidContentLength as err:
-        raise errors.SizeInvalid("invalid Content-Length", detail=str(err)) from None
 
 
 def _digest_param() -> Digest:
