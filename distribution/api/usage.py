@@ -158,6 +158,8 @@ def _page(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     if not raw:
         return rows, False
     limit = pagination.catalog_limit(raw, MAX_PAGE)
+    if limit == 0:
+        return [], False  # nothing asked, and so no next page: as pagination.page answers
     return rows[:limit], len(rows) > limit
 
 

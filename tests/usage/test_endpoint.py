@@ -145,6 +145,15 @@ def test_one_repository_one_namespace_and_pages() -> None:
     assert [row["name"] for row in body["repositories"]] == ["team-a/lib"]
 
 
+def test_a_page_of_none_is_empty_without_a_next_link() -> None:
+    """``n=0`` asks for nothing: an empty page and no ``Link``, as the tags list answers it
+    (the spec's rule for ``n=0``)."""
+    response = populated("").test_client().get("/v2/_usage?n=0")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["repositories"] == []
+    assert "Link" not in response.headers
+
+
 def test_before_the_first_refresh() -> None:
     app = make_app(CONFIG.format(auth=""))
     response = app.test_client().get("/v2/_usage")
