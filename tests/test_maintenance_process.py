@@ -317,8 +317,8 @@ def running(pid: int) -> bool:
 def test_serve_sweeps_a_storage_once_and_then_takes_no_lease_for_it(
     tmp_path: Path, start_registry
 ) -> None:
-    """The sweep of emptied repositories (``storage/emptied.py``) runs once per storage: a
-    registry started again, whose only due job is that sweep, finds nothing to do before it
+    """The sweep of emptied repositories (``storage/emptied.py``) runs once a day per storage:
+    a registry started again, whose only due job is that sweep, finds nothing to do before it
     asks for the lease, and so writes nothing."""
     root = tmp_path / "root"
     text = CONFIG.format(root=root, level="debug").replace("interval: 1s", "interval: 1h")
