@@ -24,11 +24,13 @@ when the mark starts and ``horizon = T0 - grace``:
    index's children arrive before the index) is a root of the mark. Uploads in progress live
    under ``_uploads`` and are never touched here (upload purging ages them out).
 2. Quarantine instead of delete: the data of each blob to delete is *moved* to
-   ``_maintenance/gc/trash``, and untagged manifests to delete lose their revision link. From
-   that moment a manifest PUT that needs one of them fails its check (``MANIFEST_BLOB_UNKNOWN``)
-   unless the client uploads the blob again, which recreates it.
+   ``_maintenance/gc/trash``, and untagged manifests to delete lose their revision link
+   (unless it was written after the horizon: pushed again since the mark). From that moment
+   a manifest PUT that needs one of them fails its check (``MANIFEST_BLOB_UNKNOWN``) unless
+   the client uploads the blob again, which recreates it.
 3. Wait ``settle`` seconds, then list every repository's manifests again and mark what the
-   ones younger than the horizon reach (and protect fresh ``_layers`` links again). Blobs and
+   ones younger than the horizon reach, and the quarantined manifests a tag now points at
+   reach (tagged again since the mark), and protect fresh ``_layers`` links again. Blobs and
    manifests so marked come back from quarantine; the rest is deleted for good.
 
 Why a racing manifest PUT never ends up referencing a deleted blob ``b``: the PUT checks ``b``
@@ -417,7 +419,9 @@ class _Collector:
     def _sweep_online(self) -> None:
         report = self.report
         for deletion in report.manifests:
-            self._delete(paths.manifest_revision_link(deletion.name, deletion.digest))
+            link = paths.manifest_revision_link(deletion.name, deletion.digest)
+            if not self._fresh(link):  # a fresh link: pushed again since the mark, kept
+                self._delete(link)
         trashed = []
         for digest in report.blobs:
             try:
@@ -456,13 +460,14 @@ class _Collector:
         ]
 
     def _rescan(self) -> set[Digest]:
-        """Everything manifests written since the horizon reach, and fresh ``_layers`` links."""
+        """Everything manifests written since the horizon reach, and what tags point at among
+        the quarantined manifests (tagged again since the mark), and fresh ``_layers`` links."""
         keep: set[Digest] = set()
         for name in catalog.walk(self.driver):
             quarantined = self.candidates.get(name, {})
             revisions = self._revisions(name, timed=True)
             nodes = dict(quarantined)
-            pending = []
+            pending = list(self._tagged(name, quarantined)) if quarantined else []
             for digest, mtime in revisions.items():
                 if mtime is None or mtime < self.horizon:
                     continue  # kept by the mark, or a candidate already in ``nodes``
@@ -483,6 +488,20 @@ class _Collector:
                 if info.mtime >= self.horizon:
                     keep.add(digest)
         return keep
+
+    def _tagged(self, name: str, digests: Iterable[Digest]) -> set[Digest]:
+        """Those of ``digests`` a tag of the repository points at now."""
+        tags = TagStore(self.driver, name)
+        with contextlib.suppress(errors.NameUnknown):  # no tags folder: no tags
+            return {d for tag in tags.all() if (d := self._resolve(tags, tag)) in digests}
+        return set()
+
+    def _fresh(self, path: str) -> bool:
+        """Whether ``path`` was written after the horizon."""
+        try:
+            return self.driver.stat(path).mtime >= self.horizon
+        except PathNotFoundError:
+            return False
 
     def _restore_manifests(self, keep: set[Digest]) -> None:
         kept = []

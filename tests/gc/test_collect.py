@@ -227,3 +227,30 @@ def test_online_restores_what_an_interrupted_run_left_in_quarantine(api: Api, ro
     run(root, online=True, grace=3600, settle=0)
     assert str(kept) in stored_blobs(root)
     check_pullable(api, scenario)
+
+
+def test_online_manifest_tagged_again_after_the_mark_keeps_its_blobs(api: Api, root: Path) -> None:
+    """An old untagged manifest is pushed again under a tag after the mark chose it and before
+    the quarantine: the quarantine must not take the link that push just wrote, and the rescan
+    must keep what the tag now reaches."""
+    scenario = push_scenario(api)
+    age_everything(root)
+    status, old_body = api.get_manifest("app", scenario.old_image)
+    assert status == 200
+    driver = create("filesystem", {"rootdirectory": str(root)})
+    pushed: list[str] = []
+
+    def emit(line: str) -> None:
+        # The summary line comes after the mark and before any deletion.
+        if line.startswith("\n") and not pushed:
+            pushed.append(api.push_manifest("app", "again", old_body))
+
+    options = gc.Options(online=True, grace=60, delete_untagged=True, settle=0)
+    gc.collect(driver, options, emit=emit)
+    assert pushed == [scenario.old_image]
+    status, body = api.get_manifest("app", "again")
+    assert (status, body) == (200, old_body)
+    for blob in references(old_body):
+        status, data = api.get_blob("app", blob)
+        assert status == 200 and sha256(data) == blob, blob
+    check_pullable(api, scenario)
