@@ -8,6 +8,8 @@ Safe while pushes continue:
   holds what was decided on; a manifest PUT writes the tag under the same lock, so a push that
   moves the tag meanwhile wins and the tag stays. Manifests are unlinked the same way under
   their revision link's lock, which a PUT of the same manifest holds while it tags it.
+* What a manifest pushed during the run reaches (an old index tagged again keeps its
+  children) stays: the repository is read again after its tags went, before its manifests go.
 
 Blobs are not deleted here: the online garbage collection that follows frees those no
 manifest references any more. :attr:`Report.freed_bytes` is what it will free (blobs still
@@ -292,6 +294,7 @@ class _Runner:
                 for d in outcome.deleted_manifests
                 if d not in _reach(plan.nodes, set(kept_targets.values()))
             ]
+        self._spare_what_pushes_reach(plan)
         store = ManifestStore(self.blobs, name)
         for digest in list(outcome.deleted_manifests):
             link = paths.manifest_revision_link(name, Digest.parse(digest))
@@ -313,6 +316,27 @@ class _Runner:
                 len(outcome.deleted_manifests),
                 plan.policy.key,
             )
+
+    def _spare_what_pushes_reach(self, plan: _Plan) -> None:
+        """Keep the manifests meant to go that a manifest pushed since the plan reaches.
+
+        A push during the run (an old index tagged again, an index built of old untagged
+        images) rewrites the link of the manifest it pushes, which then stays, but not the
+        links of the children it needs; read again after the tags went, the repository shows
+        the pushes, and their children stay with them.
+        """
+        outcome = plan.outcome
+        if not outcome.deleted_manifests:
+            return
+        current = inventory.scan_repository(self.driver, outcome.name).manifests
+        pushed = {d: t for d, t in current.items() if plan.record.manifests.get(d) != t}
+        if not pushed:
+            return
+        graph = {**plan.nodes, **self._nodes(RepositoryRecord(manifests=pushed))}
+        reached = _reach(graph, set(pushed))
+        for digest in [d for d in outcome.deleted_manifests if d in reached]:
+            outcome.deleted_manifests.remove(digest)
+            outcome.skipped.append(f"manifest {digest}")
 
     def _locked(self, path: str) -> contextlib.AbstractContextManager[None]:
         if self.locks is None:

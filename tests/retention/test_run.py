@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from distribution import retention, usage
+from distribution.retention import run as retention_run
 from distribution.storage import catalog, emptied, locks, paths
-from tests.gc.content import stored_blobs
+from tests.gc.content import OCI_INDEX, stored_blobs
 from tests.retention.tree import Tree
 
 POLICY = """\
@@ -206,3 +207,58 @@ def test_a_repository_retention_empties_leaves_the_catalog(tmp_path: Path) -> No
     assert tree.file(paths.emptied_note("gone/app")).exists()
     assert not tree.file(paths.emptied_note("kept/app")).exists()
     assert catalog.repositories(tree.driver, 100) == (["kept/app"], False)
+
+
+class _PushOnFirstDelete:
+    """The storage driver, but the first deletion (retention's first tag) lets ``push`` run
+    first: a push that lands while a run is deleting."""
+
+    def __init__(self, driver, push) -> None:
+        self._driver = driver
+        self._push = push
+
+    def __getattr__(self, name: str):
+        return getattr(self._driver, name)
+
+    def delete(self, path: str) -> None:
+        push, self._push = self._push, None
+        if push is not None:
+            push()
+        self._driver.delete(path)
+
+
+def test_an_index_tagged_again_during_the_run_keeps_its_children(tmp_path: Path) -> None:
+    """A rollback while retention runs: an old untagged index (its children untagged too, all
+    due to go) is tagged again while the run deletes tags. The index stays, since its link
+    changed, and so must its children, which the push did not rewrite."""
+    policy = '    retention:\n      policies:\n        - repositories: ["r/app"]\n'
+    policy += "          keep: [{mostrecent: 1}]\n          untagged: 48h\n"
+    tree = Tree.make(tmp_path / "root", policy)
+    repo = "r/app"
+    kids = [tree.image(repo, f"kid{i}") for i in range(2)]
+    index = tree.index(repo, "stable", kids, 500)
+    tree.tagged(repo, "stable", "moved-on", 400)  # the index has been untagged since
+    for _, digest in kids:
+        tree.age_manifest(repo, digest, 500)
+    tree.tagged(repo, "new", "new", 1)
+    tree.age_blobs()
+    tree.pulls_recorded_since(2000)
+    status, index_body = tree.api.get_manifest(repo, index)
+    assert status == 200
+    pushed: list[str] = []
+
+    def rollback() -> None:
+        pushed.append(tree.api.push_manifest(repo, "rollback", index_body, OCI_INDEX))
+
+    driver = _PushOnFirstDelete(tree.driver, rollback)
+    settings = retention.parse(tree.config)
+    state = usage.refresh(tree.driver, full=True, write=False).state
+    report = retention_run.run(
+        driver, settings, state, dry_run=False, locks=locks.from_config(tree.config, driver)
+    )
+    assert pushed == [index]
+    assert "stable" in report.repositories[0].deleted_tags
+    assert tree.has_manifest(repo, index)
+    for body, digest in kids:
+        assert tree.has_manifest(repo, digest), "a child of the index tagged again"
+        assert tree.api.get_manifest(repo, digest) == (200, body)
