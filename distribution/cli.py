@@ -325,9 +325,10 @@ def garbage_collect(args: argparse.Namespace) -> int:
         dry_run=args.dry_run, delete_untagged=args.delete_untagged, online=args.online, grace=grace
     )
     emit = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    cache = cache_factory.shared(config)
     try:
         if not args.online:
-            report = gc.collect(store, options, emit)
+            report = gc.collect(store, options, emit, cache=cache)
         else:
             lease = maintenance.make_lease(config, store)
             with leases.holding(lease) as held:
@@ -338,7 +339,7 @@ def garbage_collect(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     return 1
-                report = gc.collect(store, options, emit, proceed=held)
+                report = gc.collect(store, options, emit, proceed=held, cache=cache)
     except (gc.GCError, driver.StorageDriverError) as err:
         print(f"failed to garbage collect: {err}", file=sys.stderr)
         return 1

@@ -59,6 +59,19 @@ def from_config(config: Configuration) -> BlobDescriptorCache:
     return NO_CACHE
 
 
+def shared(config: Configuration) -> BlobDescriptorCache:
+    """The cache every serving process reads (Redis), for a process that deletes and serves
+    nothing, such as a collection; ``NO_CACHE`` without one (an in-process cache is each
+    worker's own, out of reach) or when its config is unusable (the Go registry's commands
+    read no cache at all)."""
+    if config.storage.cache.kind != "redis":
+        return NO_CACHE
+    try:
+        return from_config(config)
+    except ConfigError:
+        return NO_CACHE
+
+
 def _size(configured: int | None) -> int | None:
     """Go's ``blobdescriptorsize``: 10000 when unset, no limit for 0 or less."""
     if configured is None:

@@ -44,6 +44,7 @@ from typing import Any
 
 from distribution import proxy, quotas, redisconn, retention, usage
 from distribution.cache.factory import from_config as cache_from_config
+from distribution.cache.factory import shared as shared_cache
 from distribution.config import Configuration
 from distribution.leases import LEASE_TTL, Lease, RedisLease
 from distribution.maintenance import process
@@ -170,7 +171,8 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
         )
 
         def collect_garbage(proceed: Callable[[], bool]) -> None:
-            report = gc.collect(driver, options, emit=log.debug, proceed=proceed)
+            cache = shared_cache(config)
+            report = gc.collect(driver, options, emit=log.debug, proceed=proceed, cache=cache)
             log.info(report.summary(options.dry_run))
 
         every = collection.interval

@@ -97,7 +97,7 @@ def run_once(
             grace=config.storage.maintenance.gc.age,
             delete_untagged=config.storage.maintenance.gc.deleteuntagged,
         )
-        collected = gc.collect(driver, options, emit=log.debug, proceed=proceed)
+        collected = gc.collect(driver, options, emit=log.debug, proceed=proceed, cache=cache)
         log.info(collected.summary(False))
         changed += sorted({deletion.name for deletion in collected.manifests})
     after = refresh(

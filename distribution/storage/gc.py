@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from distribution import errors, manifest
+from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
 from distribution.digest import ALGORITHMS, CANONICAL, Digest
 from distribution.storage import catalog, emptied, paths
 from distribution.storage.driver import FileInfo, PathNotFoundError, StorageDriver
@@ -198,13 +199,17 @@ def collect(
     options: Options,
     emit: Callable[[str], None] = print,
     proceed: Callable[[], bool] = lambda: True,
+    cache: BlobDescriptorCache = NO_CACHE,
 ) -> Report:
     """Mark and sweep the registry on ``driver``; ``emit`` gets Go's output lines.
 
     ``proceed`` is asked before anything is deleted (the scheduler passes "do I still hold
     the lease?"); when it says no, nothing more is deleted and quarantined blobs come back.
+    ``cache`` (the registry's blob descriptor cache) forgets each blob, link and manifest
+    deleted, so that no replica answers for them from it (a client told a blob exists does
+    not upload it, and its manifest is then refused).
     """
-    return _Collector(driver, options, emit, proceed).run()
+    return _Collector(driver, options, emit, proceed, cache).run()
 
 
 class _Collector:
@@ -214,11 +219,13 @@ class _Collector:
         options: Options,
         emit: Callable[[str], None],
         proceed: Callable[[], bool],
+        cache: BlobDescriptorCache,
     ) -> None:
         self.driver = driver
         self.options = options
         self.emit = emit
         self.proceed = proceed
+        self.cache = cache
         self.report = Report()
         self.started = datetime.now(UTC)
         self.horizon = self.started - timedelta(seconds=options.grace)
@@ -409,12 +416,15 @@ class _Collector:
         for deletion in self.report.manifests:
             self._delete_tag_history(deletion)
             self._delete(paths.manifest_revision(deletion.name, deletion.digest))
+            self.cache.clear(deletion.digest, deletion.name, MANIFESTS)
         for digest, size in self.report.blobs.items():
             if self._delete(paths.blob_dir(digest)):
                 self.report.deleted_blobs += 1
                 self.report.bytes_freed += size
+            self.cache.clear(digest)
         for name, digest in self.report.layer_links:
             self._delete(paths.layer_link(name, digest))
+            self.cache.clear(digest, name, LAYERS)
 
     def _sweep_online(self) -> None:
         report = self.report
@@ -422,12 +432,14 @@ class _Collector:
             link = paths.manifest_revision_link(deletion.name, deletion.digest)
             if not self._fresh(link):  # a fresh link: pushed again since the mark, kept
                 self._delete(link)
+                self.cache.clear(deletion.digest, deletion.name, MANIFESTS)
         trashed = []
         for digest in report.blobs:
             try:
                 self.driver.move(paths.blob_data(digest), paths.gc_trash_data(digest))
             except PathNotFoundError:
                 continue
+            self.cache.clear(digest)  # in quarantine: a client must upload it to use it
             trashed.append(digest)
         if not trashed and not report.manifests:
             return
@@ -453,6 +465,7 @@ class _Collector:
                 gone.add(digest)
                 report.deleted_blobs += 1
                 report.bytes_freed += report.blobs[digest]
+                self.cache.clear(digest)  # in case a read cached it as the quarantine began
         report.layer_links = [
             (name, digest)
             for name, digest in report.layer_links
@@ -526,7 +539,9 @@ class _Collector:
             return False
         except PathNotFoundError:
             pass
-        return self._delete(link)
+        removed = self._delete(link)
+        self.cache.clear(digest, name, LAYERS)
+        return removed
 
     def _restore_leftovers(self) -> None:
         """Bring back what an interrupted online collection left in quarantine."""
