@@ -9,8 +9,9 @@ Which repository scopes are cached follows from who can invalidate them:
 - Redis, layer links: always; Go replicas sharing the Redis read and clear the same keys.
 - Redis, manifest revisions: only while ``storage.delete.enabled`` is off, since a Go replica
   deleting a manifest does not clear our extension keys.
-- In-process: only while deletes are off, since a delete on one worker cannot reach another
-  worker's memory.
+- In-process: only while deletes are off and no maintenance job deletes (online collection,
+  retention, the pull-through cache's expiry), since a delete on one worker, or in a job,
+  cannot reach another worker's memory.
 """
 
 from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from distribution import redisconn
+from distribution import proxy, redisconn
 from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
 from distribution.cache.guard import GuardedCache
 from distribution.cache.memory import DEFAULT_SIZE, InMemoryCache
@@ -50,6 +51,14 @@ def from_config(config: Configuration) -> BlobDescriptorCache:
                 _KEY,
             )
             return NO_CACHE
+        if _deletes_in_background(config):
+            log.warning(
+                "%s inmemory is not used while maintenance deletes (storage.maintenance.gc or "
+                "retention, the pull-through cache's expiry): it runs apart from the workers "
+                "and cannot clear their memory; use redis",
+                _KEY,
+            )
+            return NO_CACHE
         return GuardedCache(
             InMemoryCache(_size(settings.blobdescriptorsize)),
             "inmemory",
@@ -70,6 +79,20 @@ def shared(config: Configuration) -> BlobDescriptorCache:
         return from_config(config)
     except ConfigError:
         return NO_CACHE
+
+
+def _deletes_in_background(config: Configuration) -> bool:
+    """Whether a maintenance job deletes blobs or manifests while the registry serves (none
+    runs in read-only mode)."""
+    maintenance = config.storage.maintenance
+    if maintenance.readonly.enabled:
+        return False
+    retention = maintenance.retention
+    return (
+        maintenance.gc.enabled
+        or (isinstance(retention, Mapping) and retention.get("enabled") is True)
+        or proxy.expires(config)
+    )
 
 
 def _size(configured: int | None) -> int | None:

@@ -30,30 +30,36 @@ CONFIG = """
 version: 0.1
 storage:
   filesystem: {{rootdirectory: {root}}}
-  cache: {{blobdescriptor: redis}}
+  cache: {{blobdescriptor: {cache}}}
   maintenance:
     uploadpurging: {{enabled: false}}
     gc: {{enabled: true, age: 1s, deleteuntagged: true}}
-redis: {{addr: '{addr}'}}
+{redis}
 http:
   secret: test-secret
 """
 
 
-@pytest.fixture
-def redis_addr(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=["redis", "inmemory"])
+def cache_section(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The cache, Redis or each process's own memory (deletes off, as it requires)."""
+    if request.param == "inmemory":
+        yield {"cache": "inmemory", "redis": ""}
+        return
     server = RedisServer(tmp_path / "redis").start()
     try:
-        yield server.addr
+        yield {"cache": "redis", "redis": f"redis: {{addr: '{server.addr}'}}"}
     finally:
         server.stop()
 
 
-def test_scheduled_collection_clears_what_it_deleted_from_the_cache(
-    tmp_path: Path, redis_addr: str
+def test_scheduled_collection_leaves_no_cached_answer_for_what_it_deleted(
+    tmp_path: Path, cache_section: dict[str, str]
 ) -> None:
+    """The collection runs in a process of its own: it clears Redis, and it cannot reach a
+    worker's memory, so the in-process cache stays off while collections run."""
     root = tmp_path / "root"
-    text = CONFIG.format(root=root, addr=redis_addr)
+    text = CONFIG.format(root=root, **cache_section)
     api = Api(flask_send(make_app(text).test_client()))
     # An image whose tag moves on: with deleteuntagged, its own layer becomes garbage.
     old, old_blobs = api.image("app", [layer("old-only")], "old")
