@@ -30,6 +30,7 @@ from distribution import (
     server,
     storage_cli,
     tracing,
+    usage,
 )
 from distribution import access as access_rules
 from distribution import config as config_module
@@ -340,6 +341,8 @@ def garbage_collect(args: argparse.Namespace) -> int:
                     )
                     return 1
                 report = gc.collect(store, options, emit, proceed=held, cache=cache)
+        if not args.dry_run:  # for the running registry's usage figures
+            usage.note_changed(config, store, report.changed)
     except (gc.GCError, driver.StorageDriverError) as err:
         print(f"failed to garbage collect: {err}", file=sys.stderr)
         return 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from distribution import access, errors, leases, maintenance, quotas, reference, retention, usage
@@ -21,7 +20,7 @@ from distribution.cache import factory as cache_factory
 from distribution.config import ConfigError, Configuration
 from distribution.quotas.guard import human
 from distribution.storage import driver, locks, repositories
-from distribution.usage import journal, settings
+from distribution.usage import settings
 
 #: The commands this module adds to ``registry``.
 COMMANDS = ("usage", "retention", "delete-repository")
@@ -228,15 +227,6 @@ def _delete_repository(
         print(f"{freed} bytes would be freed once collected (blobs used elsewhere do not count)")
         return 0
     deleted = repositories.delete(store, name, cache_factory.from_config(config))
-    _note_changed(config, store, name)
+    usage.note_changed(config, store, [name])
     print(f"deleted {name}: {deleted.summary()}; its blobs go at the next garbage collection")
     return 0
-
-
-def _note_changed(config: Configuration, store: driver.StorageDriver, name: str) -> None:
-    """Tell the running registry's usage job that ``name`` changed."""
-    sink: journal.StorageSink | journal.RedisSink = journal.StorageSink(store)
-    client = usage.redis_client(config)
-    if client is not None:
-        sink = journal.RedisSink(client, sink)
-    sink.write(journal.Batch(changed={name: time.time()}).encode())

@@ -174,6 +174,8 @@ def jobs(config: Configuration, driver: drivers.StorageDriver) -> list[Job]:
             cache = shared_cache(config)
             report = gc.collect(driver, options, emit=log.debug, proceed=proceed, cache=cache)
             log.info(report.summary(options.dry_run))
+            if not options.dry_run:
+                usage.note_changed(config, driver, report.changed)
 
         every = collection.interval
         found.append(Job("gc", every, first_delay(every), collect_garbage, apart=True))

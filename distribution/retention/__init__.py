@@ -99,7 +99,7 @@ def run_once(
         )
         collected = gc.collect(driver, options, emit=log.debug, proceed=proceed, cache=cache)
         log.info(collected.summary(False))
-        changed += sorted({deletion.name for deletion in collected.manifests})
+        changed += collected.changed
     after = refresh(
         driver,
         fullscan=usage.fullscan,

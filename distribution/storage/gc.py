@@ -129,6 +129,11 @@ class Report:
     deleted_blobs: int = 0
     bytes_freed: int = 0
 
+    @property
+    def changed(self) -> list[str]:
+        """The repositories that lose (or, dry, would lose) manifests."""
+        return sorted({deletion.name for deletion in self.manifests})
+
     def summary(self, dry_run: bool) -> str:
         if dry_run:
             return (
@@ -265,7 +270,7 @@ class _Collector:
             self._sweep_online()
         else:
             self._sweep_offline()
-        for name in sorted({deletion.name for deletion in report.manifests}):
+        for name in report.changed:
             emptied.note(self.driver, name)
         return report
 

@@ -20,11 +20,12 @@ not keep file times makes every tag look just pushed). **Pulled** is the last ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from distribution import metrics, quotas, redisconn
-from distribution.config import Configuration
+from distribution.config import ConfigError, Configuration
 from distribution.quotas.alerts import Crossing
 from distribution.storage.driver import StorageDriver
 from distribution.usage import journal, settings
@@ -50,6 +51,7 @@ __all__ = [
     "journal_for",
     "load_report",
     "load_summary",
+    "note_changed",
     "redis_client",
     "refresh",
 ]
@@ -75,13 +77,22 @@ def journal_for(config: Configuration, driver: StorageDriver) -> Journal | None:
     found = settings.parse(config)
     if config.storage.maintenance.readonly.enabled or not found.enabled:
         return None
-    sink: StorageSink | RedisSink = StorageSink(driver)
-    client = redis_client(config)
-    if client is not None:
-        sink = RedisSink(client, sink)
     # No point writing batches faster than the usage job reads them.
     every = min(journal.FLUSH_INTERVAL, found.interval)
-    return Journal(sink, record_pulls=found.pulls, every=every)
+    return Journal(_sink(config, driver), record_pulls=found.pulls, every=every)
+
+
+def note_changed(config: Configuration, driver: StorageDriver, names: Iterable[str]) -> None:
+    """Tell the usage job that ``names`` changed, from a process that serves no requests (a
+    command, a collection): one journal batch, which its next refresh reads them by. Written
+    in read-only mode too, the time of an offline collection: the note waits for the job."""
+    batch = journal.Batch(changed=dict.fromkeys(names, time.time()))
+    try:
+        enabled = settings.parse(config).enabled
+    except ConfigError:  # a registry refuses to start with it: there is no job to tell
+        return
+    if batch and enabled:
+        _sink(config, driver).write(batch.encode())
 
 
 def redis_client(config: Configuration) -> Any:
@@ -135,3 +146,9 @@ class Runs:
             fullscan=self.fullscan,
             client=self.client,
         )
+
+
+def _sink(config: Configuration, driver: StorageDriver) -> StorageSink | RedisSink:
+    sink = StorageSink(driver)
+    client = redis_client(config)
+    return sink if client is None else RedisSink(client, sink)
