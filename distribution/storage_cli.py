@@ -190,7 +190,7 @@ def _retention(args: argparse.Namespace, config: Configuration, store: driver.St
         print(line)
     print(report.summary())
     if collected is not None:
-        print(collected.summary(False))
+        print(collected.summary(config.storage.maintenance.gc.dryrun))
     elif not args.dry_run and report.deleted_manifests:
         print("the blobs go at the next garbage collection (or run with --collect)")
     return 0

@@ -92,14 +92,17 @@ def run_once(
     if dry_run or not changed:
         return report, None
     if collect and proceed():
+        section = config.storage.maintenance.gc  # a dry run there is one here too
         options = gc.Options(
+            dry_run=section.dryrun,
             online=True,
-            grace=config.storage.maintenance.gc.age,
-            delete_untagged=config.storage.maintenance.gc.deleteuntagged,
+            grace=section.age,
+            delete_untagged=section.deleteuntagged,
         )
         collected = gc.collect(driver, options, emit=log.debug, proceed=proceed, cache=cache)
-        log.info(collected.summary(False))
-        changed += collected.changed
+        log.info(collected.summary(options.dry_run))
+        if not options.dry_run:
+            changed += collected.changed
     after = refresh(
         driver,
         fullscan=usage.fullscan,

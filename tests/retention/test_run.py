@@ -262,3 +262,19 @@ def test_an_index_tagged_again_during_the_run_keeps_its_children(tmp_path: Path)
     for body, digest in kids:
         assert tree.has_manifest(repo, digest), "a child of the index tagged again"
         assert tree.api.get_manifest(repo, digest) == (200, body)
+
+
+def test_the_collection_after_a_run_honours_the_gc_dry_run(tmp_path: Path) -> None:
+    """``storage.maintenance.gc.dryrun`` makes every collection only say what it would delete,
+    the one that follows retention included (it takes ``age`` and ``deleteuntagged`` from the
+    same section)."""
+    tree = Tree.make(
+        tmp_path / "root",
+        POLICY.replace("    retention:", "    gc: {dryrun: true}\n    retention:"),
+    )
+    build(tree)
+    before = stored_blobs(tree.root)
+    report, collected = run(tree, dry_run=False, collect=True)
+    assert report.deleted_manifests and collected is not None
+    assert collected.blobs, "the collection found what it would free"
+    assert stored_blobs(tree.root) == before
