@@ -307,6 +307,9 @@ def garbage_collect(args: argparse.Namespace) -> int:
     from distribution.storage import gc
 
     log_module.configure("warn")
+    if args.grace_period is not None and not args.online:  # offline, nothing is spared
+        print("registry garbage-collect: error: --grace-period goes with --online", file=sys.stderr)
+        return 2
     loaded = _load_storage(args.config)
     if isinstance(loaded, int):
         return loaded
@@ -317,6 +320,13 @@ def garbage_collect(args: argparse.Namespace) -> int:
         if nanoseconds is None or nanoseconds < 0:
             print(
                 f"configuration error: --grace-period: not a duration: {args.grace_period!r}",
+                file=sys.stderr,
+            )
+            return 1
+        if nanoseconds == 0:  # no wait before the rescan either: a racing push could lose
+            print(
+                "configuration error: --grace-period: must be longer than zero, "
+                f"got {args.grace_period!r}",
                 file=sys.stderr,
             )
             return 1

@@ -53,3 +53,19 @@ def test_bad_arguments_fail_with_one_line(tmp_path: Path) -> None:
     assert bad.stderr.strip() == "configuration error: --grace-period: not a duration: 'soon'"
     missing = run(tmp_path / "missing.yml")
     assert missing.returncode == 1 and "configuration error" in missing.stderr
+
+
+def test_a_grace_period_that_would_not_protect_pushes_is_refused(tmp_path: Path) -> None:
+    """No grace period means no wait before the rescan either, so a push racing the
+    collection could lose a blob; and offline nothing is spared, whatever one asks."""
+    config = tmp_path / "config.yml"
+    config.write_text(CONFIG.format(root=tmp_path).replace("{{", "{").replace("}}", "}"))
+    zero = run(config, "--online", "--grace-period", "0s")
+    assert zero.returncode == 1
+    assert zero.stderr.strip() == (
+        "configuration error: --grace-period: must be longer than zero, got '0s'"
+    )
+    offline = run(config, "--grace-period", "1h")
+    assert offline.returncode == 2
+    assert "--grace-period goes with --online" in offline.stderr
+    assert "Traceback" not in zero.stderr + offline.stderr
