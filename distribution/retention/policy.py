@@ -131,11 +131,14 @@ def parse(config: Configuration) -> RetentionSettings:
     )
     if found.enabled and not found.policies:
         raise ConfigError(f"{KEY}.policies", "retention is enabled but has no policies")
-    if found.uses_pulls and not settings.parse(config).enabled:
+    usage = settings.parse(config)
+    if found.uses_pulls and not (usage.enabled and usage.pulls):
+        # Unrecorded, a pull every day looks like none once the record is older than a window.
+        off = "it is disabled" if not usage.enabled else "its pulls are off"
         raise ConfigError(
             KEY,
             "pulledwithin and untagged need pull times, which storage.maintenance.usage records; "
-            "it is disabled",
+            + off,
         )
     return found
 

@@ -142,10 +142,14 @@ class TestParse:
             settings(text)
         assert key in caught.value.key and message in str(caught.value)
 
-    def test_pull_rules_need_usage(self) -> None:
+    @pytest.mark.parametrize("usage", ["{enabled: false}", "{pulls: false}"])
+    @pytest.mark.parametrize("rule", ["keep: [{pulledwithin: 1h}]", "untagged: 1h"])
+    def test_pull_rules_need_pulls_recorded(self, usage: str, rule: str) -> None:
+        """Without pulls recorded, a tag pulled every day looks never pulled once the record
+        is older than the window: ``pulledwithin`` would delete what it says to keep."""
         doc = (
-            "version: 0.1\nstorage:\n  inmemory: {}\n  maintenance:\n    usage: {enabled: false}\n"
-            "    retention:\n      policies: [{repositories: a, keep: [{pulledwithin: 1h}]}]\n"
+            f"version: 0.1\nstorage:\n  inmemory: {{}}\n  maintenance:\n    usage: {usage}\n"
+            f"    retention:\n      policies: [{{repositories: a, {rule}}}]\n"
         )
         with pytest.raises(ConfigError, match=r"storage\.maintenance\.usage"):
             policy.parse(config_module.parse(doc, {}))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distribution import config as config_module
+from distribution import usage
 from distribution.config import Configuration
 from distribution.digest import Digest
 from distribution.storage import paths
@@ -32,8 +33,6 @@ storage:
   maintenance:
     uploadpurging: {{enabled: false}}
     gc: {{age: 1s}}
-    # The API's own reads are not pulls: a test sets every pull and its time (``pulled``).
-    usage: {{pulls: false}}
 {extra}
 http:
   secret: test-secret
@@ -51,6 +50,8 @@ class Tree:
     def make(cls, root: Path, extra: str = "") -> Tree:
         text = CONFIG.format(root=root, extra=extra)
         app = make_app(text)
+        # The API's own reads are not pulls: a test sets every pull and its time (``pulled``).
+        app.extensions[usage.EXTENSION].record_pulls = False
         return cls(root, text, Api(flask_send(app.test_client())))
 
     @property
