@@ -237,8 +237,10 @@ class _Runner:
         deleted_tags: set[str],
         pulls: Mapping[str, float],
     ) -> list[str]:
-        """Manifests no kept tag reaches that went with their tags or are untagged too long."""
+        """Manifests no kept tag reaches that went with their tags (an index with its
+        children) or are untagged too long."""
         tagged = set(targets.values())
+        children = {child for node in nodes.values() for child in node.children}
         roots = {digest for tag, digest in targets.items() if tag not in deleted_tags}
         history: dict[str, float] | None = None
         for digest, node in nodes.items():
@@ -246,8 +248,12 @@ class _Runner:
             if pushed >= self.fresh:
                 roots.add(digest)  # pushed (again) during the run
                 continue
-            if digest in tagged or (node.subject is not None and node.subject in nodes):
-                continue  # its tags decide; a referrer follows its subject
+            if (
+                digest in tagged
+                or digest in children
+                or (node.subject is not None and node.subject in nodes)
+            ):
+                continue  # its tags decide; a child follows its index, a referrer its subject
             if policy.untagged is not None and pushed < self.now - policy.untagged:
                 if history is None:
                     history = self._untagged_since(name, record)

@@ -278,3 +278,31 @@ def test_the_collection_after_a_run_honours_the_gc_dry_run(tmp_path: Path) -> No
     assert report.deleted_manifests and collected is not None
     assert collected.blobs, "the collection found what it would free"
     assert stored_blobs(tree.root) == before
+
+
+def test_an_index_that_goes_takes_its_children_without_an_untagged_rule(tmp_path: Path) -> None:
+    """A multi-arch image whose tag goes goes whole: its children (untagged, as every index's
+    are) follow the index, as a referrer follows its subject, whatever ``untagged`` says."""
+    policy = '    retention:\n      policies:\n        - repositories: ["r/app"]\n'
+    policy += "          keep: [{mostrecent: 1}]\n"
+    tree = Tree.make(tmp_path / "root", policy)
+    repo = "r/app"
+    kids = [tree.image(repo, f"kid{i}") for i in range(2)]
+    for _, digest in kids:
+        tree.age_manifest(repo, digest, 500)
+    index = tree.index(repo, "old", kids, 500)
+    kept_kids = [tree.image(repo, f"kept-kid{i}") for i in range(2)]
+    for _, digest in kept_kids:
+        tree.age_manifest(repo, digest, 500)
+    kept_index = tree.index(repo, "new", kept_kids, 1)
+    _, loose = tree.image(repo, "loose")  # untagged, no index: stays without the rule
+    tree.age_manifest(repo, loose, 500)
+    tree.pulls_recorded_since(2000)
+    report, _ = run(tree, dry_run=False)
+    assert report.repositories[0].deleted_tags.keys() == {"old"}
+    assert not tree.has_manifest(repo, index)
+    for _, digest in kids:
+        assert not tree.has_manifest(repo, digest), "a child of the index that went"
+    assert tree.has_manifest(repo, kept_index) and tree.has_manifest(repo, loose)
+    for _, digest in kept_kids:
+        assert tree.has_manifest(repo, digest), "a child of the index that stays"
