@@ -23,7 +23,10 @@ Each job runs in exactly one worker of one replica:
 
 The lease is asked for only when a job is due and has something to do, so a registry whose
 jobs are far off (upload purging's first run comes after a random delay of up to an hour, as in
-Go) or idle (the sweep of emptied repositories, done within the day) writes nothing.
+Go) or idle (the sweep of emptied repositories, done within the day) writes nothing. It is
+given back once no job is due within :data:`~distribution.leases.LEASE_TTL`, so that the
+commands that take it (``registry garbage-collect --online``, ``registry retention``) run
+beside a serving registry, between its jobs.
 """
 
 from __future__ import annotations
@@ -361,6 +364,8 @@ class _Runner:
             if job.name == "uploadpurging":
                 log.info("Starting upload purge in %s", timedelta(seconds=round(job.first_delay)))
         keeper: threading.Thread | None = None
+        kept = threading.Event()  # set to end the keeper
+        taken = logging.INFO  # told once; taken again between runs, it is a debug line
         while not STOPPING.is_set():
             now = time.monotonic()
             for job in self.jobs:
@@ -371,17 +376,28 @@ class _Runner:
                     continue
                 if not self.held.is_set() and self._try(lease):
                     self.held.set()
-                    log.info("maintenance: worker %d holds the maintenance lease", os.getpid())
+                    log.log(
+                        taken, "maintenance: worker %d holds the maintenance lease", os.getpid()
+                    )
+                    taken = logging.DEBUG
                 if keeper is None and self.held.is_set():
+                    kept.clear()
                     keeper = threading.Thread(
-                        target=self._keep, args=(lease,), name="maintenance-lease", daemon=True
+                        target=self._keep, args=(lease, kept), name="maintenance-lease", daemon=True
                     )
                     keeper.start()
                 if not self.held.is_set():
                     log.debug("maintenance: %s runs in another replica", job.name)
                     continue
                 self._run(job)
+            if keeper is not None and min(due.values()) - time.monotonic() > LEASE_TTL:
+                kept.set()  # nothing due for a while: a command may take the lease meanwhile
+                keeper.join()
+                keeper = None
+                if self.held.is_set():
+                    self._release(lease, logging.DEBUG)
             STOPPING.wait(max(0.05, min(1.0, min(due.values()) - time.monotonic())))
+        kept.set()
         if keeper is not None:
             keeper.join()
         if self.held.is_set():
@@ -425,10 +441,10 @@ class _Runner:
         """What a job asks before each step: the lease is held and the worker not stopping."""
         return self.held.is_set() and not STOPPING.is_set()
 
-    def _keep(self, lease: Lease) -> None:
+    def _keep(self, lease: Lease, kept: threading.Event) -> None:
         """Renew the lease while held; once lost, try again every renewal period. Ends when
-        the worker stops."""
-        while not STOPPING.wait(LEASE_TTL / 3):
+        ``kept`` is set (nothing due for a while, or the worker stopping)."""
+        while not kept.wait(LEASE_TTL / 3):
             held = self._try(lease)
             if held != self.held.is_set():
                 log.info(
@@ -441,14 +457,14 @@ class _Runner:
             else:
                 self.held.clear()
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: Lease, level: int = logging.INFO) -> None:
+        self.held.clear()
         try:
             lease.release()
         except Exception as exc:  # Redis or storage unreachable: the lease expires by itself
             log.warning("maintenance: cannot give the lease back: %s", exc)
             return
-        self.held.clear()
-        log.info("maintenance: worker %d gave the maintenance lease back", os.getpid())
+        log.log(level, "maintenance: worker %d gave the maintenance lease back", os.getpid())
 
     def _try(self, lease: Lease) -> bool:
         try:

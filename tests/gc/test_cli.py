@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from distribution import maintenance
+from distribution.storage import paths
 from distribution.storage.driver import create
 from tests.conftest import make_app
 from tests.gc.content import Api, flask_send, push_scenario, stored_blobs
@@ -43,6 +45,29 @@ def test_online_command_takes_the_lease_and_collects(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert set(before) - set(stored_blobs(root)) == scenario.garbage
     assert not (root / "docker/registry/v2/_maintenance/leases/all").exists()
+
+
+def test_online_command_runs_beside_a_serving_registry(tmp_path: Path, start_registry) -> None:
+    """The registry gives the lease back once no job of its own is due for a while, so the
+    command is not refused for as long as a registry serves."""
+    root = tmp_path / "root"
+    text = CONFIG.format(root=root).replace("{{", "{").replace("}}", "}")
+    config = tmp_path / "config.yml"
+    config.write_text(text)
+    scenario = push_scenario(Api(flask_send(make_app(text).test_client())))
+    age_everything(root)
+    before = stored_blobs(root)
+    registry = start_registry(text)
+    swept = root / paths.EMPTIED_NOTED.lstrip("/")
+    lease = root / paths.maintenance_lease("all").lstrip("/")
+    deadline = time.monotonic() + 60
+    while not swept.exists() or lease.exists():  # its sweep ran, and nothing else is due
+        assert time.monotonic() < deadline, registry.stderr[-2000:]
+        time.sleep(0.1)
+    done = run(config, "--online", "-q", "--grace-period", "2s")
+    assert done.returncode == 0, done.stderr
+    assert set(before) - set(stored_blobs(root)) == scenario.garbage
+    assert registry.stop() == 0 and "Traceback" not in registry.stderr
 
 
 def test_bad_arguments_fail_with_one_line(tmp_path: Path) -> None:
