@@ -283,7 +283,8 @@ class BlobFetch:
         except Exception as exc:  # the upstream broke off
             self._abort(f"download broke off: {exc}")
         if not chunk:
-            if self.size is not None:
+            # A known size was completed by the last chunk, except an empty blob's (0 bytes).
+            if self.size is not None and self._received < self.size:
                 self._abort(f"upstream sent {self._received} of {self.size} bytes")
             if not self._complete():
                 self._abort("content does not match its digest")

@@ -328,6 +328,29 @@ def test_a_download_broken_off_stores_nothing(start_proxy, tmp_path: Path) -> No
         server.server_close()
 
 
+def test_an_empty_blob_pulls_through(upstream: GoRegistry, start_proxy, tmp_path: Path) -> None:
+    """A zero-byte blob (an artifact's empty config or file) is served and stored like any
+    other, not broken off as a short download."""
+    digest = images.sha256(b"")
+    start = requests.post(f"{upstream.url}/v2/library/app/blobs/uploads/", timeout=30)
+    done = requests.put(
+        urljoin(upstream.url, start.headers["Location"]),
+        params={"digest": digest},
+        data=b"",
+        timeout=30,
+    )
+    assert done.status_code == 201, done.text
+    proxy = start_proxy(upstream.url)
+    url = f"{proxy.url}/v2/library/app/blobs/{digest}"
+    response = get(url)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert blob_path(tmp_path / "proxy-data", digest).read_bytes() == b""
+    assert get(url).status_code == 200
+    assert logged(upstream, f"/v2/library/app/blobs/{digest}", 1) == 1
+
+
 def test_blob_fetched_for_one_repository_is_linked_into_another(
     upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
 ) -> None:
