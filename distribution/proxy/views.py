@@ -20,6 +20,7 @@ from distribution.api import context, pagination
 from distribution.digest import Digest
 from distribution.proxy.cache import PullThrough
 from distribution.reference import is_tag
+from distribution.storage.blobs import Descriptor
 from distribution.wrappers import Response
 
 EXTENSION = "distribution.proxy"
@@ -83,6 +84,7 @@ def _blob(serve: View) -> View:
             return response
         if request.method == "HEAD":
             size = cache.blob_size(name, parsed)
+            notifications.blob_pulled(name, Descriptor(parsed, size))  # as Go's ServeBlob does
             metrics.proxy.served("blob", 0, 0)
             return _blob_response(parsed, size, None)
         if "Range" not in request.headers:

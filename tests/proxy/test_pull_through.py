@@ -27,6 +27,7 @@ from distribution.storage.registry import Registry
 from tests.conftest import free_port
 from tests.e2e import images
 from tests.e2e.harness import REQUEST_TIMEOUT, Skopeo
+from tests.notifications.receiver import Receiver, summary
 from tests.observability.test_metrics import scrape, value
 from tests.proxy.conftest import IMAGE_REF, INDEX_REF, GoRegistry, get, proxy_config
 
@@ -382,6 +383,35 @@ def test_head_and_range_on_a_miss(upstream: GoRegistry, start_proxy, test_images
         timeout=REQUEST_TIMEOUT,
     )
     assert manifest.headers["Docker-Content-Digest"] == image.digest
+
+
+def test_head_on_a_miss_posts_a_pull_event_as_go(
+    upstream: GoRegistry, start_proxy, test_images
+) -> None:
+    """Go's proxy answers a ``HEAD`` on a blob it has not stored through the same
+    ``ServeBlob`` as a ``GET``, and posts a ``pull`` for it (its descriptor from the
+    upstream): so do we, for every blob request that is answered, stored or not."""
+    image, _, _ = test_images
+    receiver = Receiver().start()
+    try:
+        proxy = start_proxy(
+            upstream.url,
+            f"notifications:\n  endpoints:\n    - name: hook\n      url: {receiver.url}\n",
+        )
+        layer = image.layer_digests[1]
+        url = f"{proxy.url}/v2/library/app/blobs/{layer}"
+        assert requests.head(url, timeout=REQUEST_TIMEOUT).status_code == 200
+        assert get(url).status_code == 200
+        assert requests.head(url, timeout=REQUEST_TIMEOUT).status_code == 200
+        received = receiver.wait_for(lambda events: len(events) >= 3)
+        assert summary(received) == [("pull", "library/app", layer)] * 3
+        for event in received:
+            assert event["target"]["size"] == len(image.blobs[layer])
+            assert event["target"]["mediaType"] == "application/octet-stream"
+        # Two worker processes post in parallel: the order may differ.
+        assert sorted(event["request"]["method"] for event in received) == ["GET", "HEAD", "HEAD"]
+    finally:
+        receiver.stop()
 
 
 def test_our_own_registry_as_the_upstream(
