@@ -1,6 +1,7 @@
 """Posting envelopes to one endpoint, and retrying as Go's ``RetryingSink`` with a ``Breaker``.
 
-One attempt is one POST with the endpoint's ``timeout`` and ``headers``, following
+One attempt is one POST with the endpoint's ``timeout`` and ``headers`` (after a ``Basic``
+header for user info in the URL, as Go's client sends), following
 redirects as Go's ``http.Client`` does (at most 10; 307 and 308 repeat the POST, 301, 302 and
 303 turn it into a GET); the final answer accepts the envelope when it is 2xx or 3xx, as in
 Go. Failed attempts are retried for ever: straight away until ``threshold`` failures in a
@@ -9,6 +10,7 @@ row, then one attempt per ``backoff``.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import re
@@ -16,7 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 from distribution import metrics
 from distribution.notifications.events import EVENTS_MEDIA_TYPE
@@ -77,6 +79,8 @@ class HTTPSender:
         connection = self._connection(parts.scheme, parts.netloc.rpartition("@")[2])
         try:
             connection.putrequest(method, target)
+            if "@" in parts.netloc:
+                connection.putheader("Authorization", _basic(parts))
             if body is not None:
                 connection.putheader("Content-Type", EVENTS_MEDIA_TYPE)
             for name, values in self.headers.items():
@@ -131,6 +135,12 @@ def _latin1(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _basic(parts: SplitResult) -> str:
+    """The ``Basic`` header of a URL's user info, which Go's ``http.Client`` sends for it."""
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
 
 class Breaker:

@@ -35,6 +35,24 @@ def test_sender_posts_the_envelope_with_headers(receiver: Receiver) -> None:
     assert post.header("X-A") == ["1", "2"]
 
 
+def test_sender_sends_the_urls_user_info_as_basic_auth(receiver: Receiver) -> None:
+    """As Go's ``http.Client`` does for ``https://user:password@host/...``: the user info
+    (unescaped) becomes a ``Basic`` header before the configured ones, never on a redirect."""
+    url = receiver.url.replace("http://", "http://hook:s%40cret@")
+    sender = HTTPSender(url, {"Authorization": ("Bearer x",)}, timeout=5)
+    assert sender.send(BODY) == 200
+    post = receiver.posts.pop()
+    assert post.header("Authorization") == ["Basic aG9vazpzQGNyZXQ=", "Bearer x"]
+    assert post.header("Host") == [receiver.url.split("/")[2]]
+    target = Receiver().start()
+    try:
+        receiver.status, receiver.location = 307, target.url
+        assert sender.send(BODY) == 200
+        assert target.posts.pop().header("Authorization") == ["Bearer x"]
+    finally:
+        target.stop()
+
+
 def test_sender_fails_on_error_status_and_refused_connection(receiver: Receiver) -> None:
     sender = HTTPSender(receiver.url, {}, timeout=5)
     receiver.status = 500
