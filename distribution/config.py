@@ -982,7 +982,7 @@ class _Duration(_Scalar):
             isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         ):
             nanoseconds = int(value)
-        if nanoseconds is None:
+        if nanoseconds is None or not duration.fits(nanoseconds):
             raise ConfigError(
                 key, f"expected a duration such as 10s, 300ms or 1h30m, got {node.value!r}"
             )

@@ -18,6 +18,15 @@ _UNITS = {
 }
 
 
+#: Go's ``time.Duration`` is an int64 of nanoseconds (about 292 years either way).
+_MIN, _MAX = -(1 << 63), (1 << 63) - 1
+
+
+def fits(nanoseconds: int) -> bool:
+    """Whether Go can hold the duration; it refuses a longer one (``invalid duration``)."""
+    return _MIN <= nanoseconds <= _MAX
+
+
 def parse(text: str) -> int | None:
     """The nanoseconds in a Go duration string (``time.ParseDuration``), or None."""
     sign = -1 if text[:1] == "-" else 1
@@ -31,4 +40,5 @@ def parse(text: str) -> int | None:
             return None
         total += Fraction(match[1]) * _UNITS[match[2]]
         position = match.end()
-    return sign * int(total) if body else None
+    nanoseconds = sign * int(total)
+    return nanoseconds if body and fits(nanoseconds) else None

@@ -840,7 +840,13 @@ def test_durations(value, seconds):
     assert parse(text, {}).http.draintimeout == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("value", ["s", "1x", "'1.5.5s'", "'1 s'", "'.s'", "''", "true", "[1s]"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        *["s", "1x", "'1.5.5s'", "'1 s'", "'.s'", "''", "true", "[1s]"],
+        *["2562048h", "-9223372036854775809"],  # past Go's int64 nanoseconds
+    ],
+)
 def test_bad_durations(value):
     err = config_error(f"version: 0.1\nstorage: inmemory\nhttp: {{draintimeout: {value}}}\n")
     assert err.key == "http.draintimeout"

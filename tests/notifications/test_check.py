@@ -66,3 +66,16 @@ def test_serve_refuses_a_bad_endpoint(tmp_path: Path) -> None:
         PREFIX
         + "notifications.endpoints[0].url: 'hooks.example/events' is not an http or https URL"
     )
+
+
+@pytest.mark.parametrize("timeout", ["3000000h", "9223372036854775808"])
+def test_serve_refuses_a_timeout_beyond_gos_durations(tmp_path: Path, timeout: str) -> None:
+    """Go refuses a duration past int64 nanoseconds (about 292 years) at start-up; accepted,
+    it made every delivery attempt crash the endpoint's thread."""
+    text = (
+        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\nnotifications:\n"
+        f"  endpoints:\n    - name: hook\n      url: http://hooks/\n      timeout: {timeout}\n"
+    )
+    assert error_line(serve(write(tmp_path, text))).startswith(
+        PREFIX + "notifications.endpoints[0].timeout: expected a duration"
+    )
