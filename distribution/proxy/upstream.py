@@ -72,6 +72,9 @@ class Upstream:
         self.credentials = (username or "", password or "") if username or password else None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "distribution-py-proxy"
+        # Blobs are read byte for byte (iter_body): a web server in front of the upstream
+        # may gzip what a client accepts, which Go's client would decode and ours would not.
+        self.session.headers["Accept-Encoding"] = "identity"
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[str, Token] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gzip
 import json
 import threading
 import time
@@ -350,6 +351,40 @@ def test_an_empty_blob_pulls_through(upstream: GoRegistry, start_proxy, tmp_path
     assert blob_path(tmp_path / "proxy-data", digest).read_bytes() == b""
     assert get(url).status_code == 200
     assert logged(upstream, f"/v2/library/app/blobs/{digest}", 1) == 1
+
+
+def test_a_blob_is_fetched_without_content_coding(start_proxy, tmp_path: Path) -> None:
+    """An upstream behind a web server that gzips what clients accept (nginx with ``gzip_types
+    *``): the proxy asks for the blob's own bytes, as Go's client gets them, and stores it."""
+    data = bytes(range(256)) * 4096  # 1 MiB, compresses well
+    digest = images.sha256(data)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, gzipped = data, "gzip" in self.headers.get("Accept-Encoding", "")
+            self.send_response(200)
+            if gzipped:
+                body = gzip.compress(data)
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Docker-Content-Digest", digest)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxy = start_proxy(f"http://127.0.0.1:{server.server_port}")
+        response = get(f"{proxy.url}/v2/some/repo/blobs/{digest}")
+        assert response.status_code == 200
+        assert response.content == data
+        assert blob_path(tmp_path / "proxy-data", digest).read_bytes() == data
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_blob_fetched_for_one_repository_is_linked_into_another(
