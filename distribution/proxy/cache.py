@@ -201,11 +201,12 @@ class PullThrough:
             raise _error(exc, errors.BlobUnknown, str(digest)) from None
         return BlobFetch(self, digest, response, None)
 
-    def fill(self, name: str, digest: Digest) -> None:
-        """Make the blob available in storage, waiting for a fetch already running."""
+    def fill(self, name: str, digest: Digest) -> int:
+        """Make the blob available in storage, waiting for a fetch already running; the bytes
+        this request fetched from the upstream (0 when another request stored the blob)."""
         for _ in range(FILL_ATTEMPTS):
             if self.has_blob(name, digest):
-                return
+                return 0
             running = self.claim(digest)
             if running is not None:
                 running.wait(FOLLOW_TIMEOUT)
@@ -219,7 +220,7 @@ class PullThrough:
             finally:
                 fetch.close()
             if fetch.stored:
-                return
+                return fetch.descriptor.size
         raise errors.Unavailable("could not fetch the blob from the upstream", detail=str(digest))
 
     def _schedule(self, name: str, digest: Digest, kind: int) -> None:

@@ -93,9 +93,9 @@ def _blob(serve: View) -> View:
             notifications.blob_pulled(name, fetch.descriptor)
             metrics.proxy.served("blob", fetch.size or 0, fetch.size or 0)
             return _blob_response(parsed, fetch.size, fetch)
-        cache.fill(name, parsed)  # a range: served from storage once the blob is there
+        pulled = cache.fill(name, parsed)  # a range: served from storage once it is there
         response = serve(name=name, digest=digest)
-        metrics.proxy.served("blob", response.content_length or 0, cache.blob_size(name, parsed))
+        metrics.proxy.served("blob", response.content_length or 0, pulled)
         return response
 
     return get_blob

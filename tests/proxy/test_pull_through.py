@@ -449,6 +449,40 @@ def test_head_on_a_miss_posts_a_pull_event_as_go(
         receiver.stop()
 
 
+def test_a_range_on_a_miss_needs_no_second_upstream_answer(start_proxy) -> None:
+    """Once a ``Range`` request on a miss has stored the blob, it is served from storage: an
+    upstream that then refuses (here every ``HEAD`` is rate-limited) does not fail it."""
+    data = bytes(range(256)) * 1024
+    digest = images.sha256(data)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(429)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Docker-Content-Digest", digest)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxy = start_proxy(f"http://127.0.0.1:{server.server_port}")
+        part = get(f"{proxy.url}/v2/some/repo/blobs/{digest}", Range="bytes=10-19")
+        assert part.status_code == 206, part.text
+        assert part.content == data[10:20]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_our_own_registry_as_the_upstream(
     start_registry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
 ) -> None:
