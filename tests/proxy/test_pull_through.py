@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import gzip
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin
@@ -54,6 +56,18 @@ def pull(skopeo: Skopeo, netloc: str, ref: str, out: Path) -> tuple[dict[str, st
     out.parent.mkdir(parents=True, exist_ok=True)
     skopeo.copy(f"docker://{netloc}/{ref}", f"oci:{out}:pulled", "--all")
     return images.read_oci_layout(out)
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A small HTTP server standing in for an upstream, answering with ``handler``: its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_pulls_through_and_serves_from_storage_after(
@@ -304,11 +318,8 @@ def test_a_download_broken_off_stores_nothing(start_proxy, tmp_path: Path) -> No
         def log_message(self, *args: object) -> None:
             pass
 
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        proxy = start_proxy(f"http://127.0.0.1:{port}")
+    with serving(Handler) as upstream_url:
+        proxy = start_proxy(upstream_url)
         url = f"{proxy.url}/v2/some/repo/blobs/{digest}"
         with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
             get(url)
@@ -325,9 +336,6 @@ def test_a_download_broken_off_stores_nothing(start_proxy, tmp_path: Path) -> No
         broken.clear()
         assert get(url).content == data
         assert blob_path(root, digest).read_bytes() == data
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_an_empty_blob_pulls_through(upstream: GoRegistry, start_proxy, tmp_path: Path) -> None:
@@ -374,17 +382,12 @@ def test_a_blob_is_fetched_without_content_coding(start_proxy, tmp_path: Path) -
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        proxy = start_proxy(f"http://127.0.0.1:{server.server_port}")
+    with serving(Handler) as upstream_url:
+        proxy = start_proxy(upstream_url)
         response = get(f"{proxy.url}/v2/some/repo/blobs/{digest}")
         assert response.status_code == 200
         assert response.content == data
         assert blob_path(tmp_path / "proxy-data", digest).read_bytes() == data
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_blob_fetched_for_one_repository_is_linked_into_another(
@@ -471,16 +474,11 @@ def test_a_range_on_a_miss_needs_no_second_upstream_answer(start_proxy) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        proxy = start_proxy(f"http://127.0.0.1:{server.server_port}")
+    with serving(Handler) as upstream_url:
+        proxy = start_proxy(upstream_url)
         part = get(f"{proxy.url}/v2/some/repo/blobs/{digest}", Range="bytes=10-19")
         assert part.status_code == 206, part.text
         assert part.content == data[10:20]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_our_own_registry_as_the_upstream(
