@@ -11,14 +11,18 @@ row, then one attempt per ``backoff``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import ipaddress
 import logging
+import os
 import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
+from urllib.request import proxy_bypass_environment
 
 from distribution import metrics
 from distribution.notifications.events import EVENTS_MEDIA_TYPE
@@ -30,6 +34,9 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 log = logging.getLogger(__name__)
+
+#: Proxies from the environment that cannot be used, each logged once.
+_unusable_proxies: set[str] = set()
 
 
 class DeliveryError(Exception):
@@ -73,12 +80,19 @@ class HTTPSender:
         return status
 
     def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, str, str | None]:
-        """Status, reason and ``Location`` of one request to ``url``."""
+        """Status, reason and ``Location`` of one request to ``url``, through the
+        environment's proxy where Go's client would use one."""
         parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = self._connection(parts.scheme, parts.netloc.rpartition("@")[2])
+        proxy = _environment_proxy(parts)
+        connection = self._connection(parts.scheme, netloc, proxy)
         try:
+            if proxy is not None and parts.scheme == "http":
+                target = f"http://{netloc}{target}"  # a proxy takes the absolute URL
             connection.putrequest(method, target)
+            if proxy is not None and parts.scheme == "http" and "@" in proxy.netloc:
+                connection.putheader("Proxy-Authorization", _basic(proxy))
             if "@" in parts.netloc:
                 connection.putheader("Authorization", _basic(parts))
             if body is not None:
@@ -97,12 +111,20 @@ class HTTPSender:
             connection.close()
         return response.status, response.reason, response.getheader("Location")
 
-    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        if scheme == "https":
-            return http.client.HTTPSConnection(
-                netloc, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        return http.client.HTTPConnection(netloc, timeout=self.timeout)
+    def _connection(
+        self, scheme: str, netloc: str, proxy: SplitResult | None
+    ) -> http.client.HTTPConnection:
+        """A connection to ``netloc``, or to ``proxy`` (for HTTPS, a tunnel through it)."""
+        address = netloc if proxy is None else proxy.netloc.rpartition("@")[2]
+        if scheme != "https":
+            return http.client.HTTPConnection(address, timeout=self.timeout)
+        connection = http.client.HTTPSConnection(
+            address, timeout=self.timeout, context=ssl.create_default_context()
+        )
+        if proxy is not None:
+            auth = {"Proxy-Authorization": _basic(proxy)} if "@" in proxy.netloc else None
+            connection.set_tunnel(netloc, headers=auth)
+        return connection
 
 
 def check_url(url: str) -> None:
@@ -135,6 +157,51 @@ def _latin1(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _environment_proxy(url: SplitResult) -> SplitResult | None:
+    """The proxy Go's ``http.ProxyFromEnvironment`` picks for ``url``: ``HTTPS_PROXY`` or
+    ``HTTP_PROXY`` by scheme (upper case first; ``http://`` when it names none), unless the
+    host is loopback or ``NO_PROXY`` names it (``*``, a domain and its subdomains, a CIDR).
+
+    Only ``http://`` proxies are spoken to; another kind (``https://``, ``socks5://``) is
+    logged once and bypassed.
+    """
+    name = "HTTPS_PROXY" if url.scheme == "https" else "HTTP_PROXY"
+    value = os.environ.get(name) or os.environ.get(name.lower())
+    host = (url.hostname or "").lower()
+    if not value or host == "localhost" or _in_networks(host, ("127.0.0.0/8", "::1/128")):
+        return None
+    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+    entries = [entry.strip() for entry in no_proxy.split(",") if entry.strip()]
+    if (
+        "*" in entries
+        or _in_networks(host, [e for e in entries if "/" in e])
+        or proxy_bypass_environment(
+            url.netloc.rpartition("@")[2], {"no": ",".join(e for e in entries if "/" not in e)}
+        )
+    ):
+        return None
+    proxy = urlsplit(value if "://" in value else f"http://{value}")
+    if proxy.scheme == "http" and proxy.hostname:
+        return proxy
+    if value not in _unusable_proxies:
+        _unusable_proxies.add(value)
+        log.warning("notifications: %s is not an http:// proxy; posting without it", name)
+    return None
+
+
+def _in_networks(host: str, networks: Iterable[str]) -> bool:
+    """Whether ``host`` is an IP address in one of ``networks`` (CIDRs; bad ones skipped)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for network in networks:
+        with contextlib.suppress(ValueError):
+            if address in ipaddress.ip_network(network, strict=False):
+                return True
+    return False
 
 
 def _basic(parts: SplitResult) -> str:

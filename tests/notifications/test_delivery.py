@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -51,6 +55,58 @@ def test_sender_sends_the_urls_user_info_as_basic_auth(receiver: Receiver) -> No
         assert target.posts.pop().header("Authorization") == ["Bearer x"]
     finally:
         target.stop()
+
+
+def test_sender_goes_through_the_environments_proxy_as_gos_client(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Go posts through ``http.DefaultTransport``, which takes ``HTTP_PROXY``/``HTTPS_PROXY``
+    and ``NO_PROXY`` (names and CIDRs) from the environment and never proxies loopback."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a plain-HTTP request, its target an absolute URL
+            seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            forward = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+            forward.request("POST", urlsplit(self.path).path, body, dict(self.headers))
+            status = forward.getresponse().status
+            forward.close()
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_CONNECT(self) -> None:  # an HTTPS tunnel: refused here, once asked for
+            seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        address = f"proxy:secret@127.0.0.1:{proxy.server_port}"
+        monkeypatch.setenv("HTTP_PROXY", f"http://{address}")
+        monkeypatch.setenv("HTTPS_PROXY", address)  # no scheme: http://, as in Go
+        monkeypatch.setenv("NO_PROXY", "internal.invalid,192.0.2.0/24")
+        credentials = "Basic cHJveHk6c2VjcmV0"
+        assert HTTPSender("http://hooks.invalid/events", {}, timeout=5).send(BODY) == 200
+        assert seen.pop() == ("POST", "http://hooks.invalid/events", credentials)
+        assert receiver.posts.pop().body == BODY_JSON
+        with pytest.raises(DeliveryError):
+            HTTPSender("https://hooks.invalid/events", {}, timeout=5).send(BODY)
+        assert seen.pop() == ("CONNECT", "hooks.invalid:443", credentials)
+        for direct in (receiver.url, "http://internal.invalid/", "http://192.0.2.1:9/"):
+            with contextlib.suppress(DeliveryError):
+                HTTPSender(direct, {}, timeout=0.5).send(BODY)
+        assert seen == []
+        assert receiver.posts.pop().body == BODY_JSON  # loopback: straight to the endpoint
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
 
 
 def test_sender_fails_on_error_status_and_refused_connection(receiver: Receiver) -> None:
