@@ -125,6 +125,13 @@ class PullThrough:
         if hasher.hexdigest() != digest.hex:
             log.warning("proxy: upstream manifest %s@%s has another digest", store.name, digest)
             raise errors.Unavailable("upstream sent a manifest that does not match its digest")
+        try:
+            manifest.classify(body)  # as Go's client refuses what it cannot unmarshal
+        except errors.Unknown as exc:
+            log.warning(
+                "proxy: upstream sent no manifest for %s@%s (%s)", store.name, digest, exc.detail
+            )
+            raise errors.Unavailable("upstream sent no manifest", detail=str(digest)) from None
         canonical = store.put(body)
         if canonical != digest:
             store.revisions.link(digest, canonical)

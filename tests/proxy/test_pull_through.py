@@ -393,6 +393,36 @@ def test_a_blob_is_fetched_without_content_coding(start_proxy, tmp_path: Path) -
         assert blob_path(tmp_path / "proxy-data", digest).read_bytes() == data
 
 
+def test_an_upstream_answering_with_no_manifest_stores_nothing(start_proxy, tmp_path: Path) -> None:
+    """A ``remoteurl`` that is a web site answering every path with a page (or a portal in
+    between): Go's client refuses what is no manifest; so does the proxy, storing and tagging
+    nothing, instead of keeping the page as a manifest that every pull then fails on."""
+    page = b"<html><body>Welcome</body></html>"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.do_HEAD()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serving(Handler) as upstream_url:
+        proxy = start_proxy(upstream_url)
+        for reference in ("latest", images.sha256(page)):
+            response = get(f"{proxy.url}/v2/some/repo/manifests/{reference}")
+            assert response.status_code == 503, response.text
+            assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+    repository = tmp_path / "proxy-data/docker/registry/v2/repositories/some/repo"
+    assert not list(repository.glob("_manifests/*/*/*"))
+
+
 def test_blob_fetched_for_one_repository_is_linked_into_another(
     upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
 ) -> None:
