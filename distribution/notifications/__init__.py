@@ -37,6 +37,7 @@ __all__ = [
     "EXTENSION",
     "blob_deleted",
     "blob_mounted",
+    "blob_pull_pending",
     "blob_pulled",
     "blob_pushed",
     "check",
@@ -162,6 +163,30 @@ def blob_pulled(name: str, descriptor: Descriptor) -> None:
     _emit(lambda d: _blob_event(d, events.PULL, name, descriptor))
 
 
+def blob_pull_pending(name: str, descriptor: Descriptor) -> Callable[[], None]:
+    """The ``pull`` of a blob still on its way to the client: built now, from the request,
+    and queued when the returned function is called, once the client has the blob (Go posts
+    it after copying the blob, so a download that broke off posts nothing)."""
+    dispatcher: Dispatcher | None = current_app.extensions.get(EXTENSION)
+    if dispatcher is None:
+        return _nothing
+    try:
+        event = _blob_event(dispatcher, events.PULL, name, descriptor)
+    except Exception:  # a notification must never fail the request it reports
+        log.exception(
+            "notifications: cannot build the event of %s %s", request.method, request.path
+        )
+        return _nothing
+
+    def queue() -> None:
+        try:
+            dispatcher.emit(event)
+        except Exception:
+            log.exception("notifications: cannot queue the pull of %s", descriptor.digest)
+
+    return queue
+
+
 def blob_mounted(name: str, descriptor: Descriptor, source: str | None) -> None:
     _emit(lambda d: _blob_event(d, events.MOUNT, name, descriptor, source))
 
@@ -195,6 +220,10 @@ def _emit(build: Callable[[Dispatcher], dict[str, Any]]) -> None:
         log.exception(
             "notifications: cannot queue the event of %s %s", request.method, request.path
         )
+
+
+def _nothing() -> None:
+    return None
 
 
 def _origin(dispatcher: Dispatcher) -> events.Origin:

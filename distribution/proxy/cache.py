@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -275,6 +276,8 @@ class BlobFetch:
                 paths.upload_data(upload.name, upload.id), append=True
             )
         self._done = False
+        #: Called once the whole blob is verified and about to reach the client.
+        self.on_served: Callable[[], None] = _nothing
 
     @property
     def descriptor(self) -> Descriptor:
@@ -294,9 +297,7 @@ class BlobFetch:
             # A known size was completed by the last chunk, except an empty blob's (0 bytes).
             if self.size is not None and self._received < self.size:
                 self._abort(f"upstream sent {self._received} of {self.size} bytes")
-            if not self._complete():
-                self._abort("content does not match its digest")
-            self.close()
+            self._finish()
             raise StopIteration
         self._received += len(chunk)
         self._hasher.update(chunk)
@@ -304,9 +305,7 @@ class BlobFetch:
         if self.size is not None and self._received >= self.size:
             # Verified and committed before the client has the last byte: a wrong blob never
             # reaches it whole, and a stored one is there when its next request comes.
-            if not self._complete():
-                self._abort("content does not match its digest")
-            self.close()
+            self._finish()
         return chunk
 
     def close(self) -> None:
@@ -322,6 +321,14 @@ class BlobFetch:
                 self._discard()
         finally:
             self.cache.release(self.digest)
+
+    def _finish(self) -> None:
+        """The whole blob arrived: end the download once it is verified (and stored), then
+        call ``on_served``; a wrong blob drops the client's connection instead."""
+        if not self._complete():
+            self._abort("content does not match its digest")
+        self.close()
+        self.on_served()
 
     def _abort(self, reason: str) -> NoReturn:
         """Give up: nothing is stored, and the client's connection is dropped mid-body, the
@@ -372,6 +379,10 @@ class BlobFetch:
                 log.debug("proxy: cancelling the writer of %s: %s", self.digest, exc)
         if self.store is not None:
             _cancel(*self.store, self.digest)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _cancel(uploads: Uploads, upload: Upload, digest: Digest) -> None:

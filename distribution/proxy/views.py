@@ -90,7 +90,7 @@ def _blob(serve: View) -> View:
         if "Range" not in request.headers:
             claimed = cache.claim(parsed) is None
             fetch = cache.fetch(name, parsed) if claimed else cache.stream(name, parsed)
-            notifications.blob_pulled(name, fetch.descriptor)
+            fetch.on_served = notifications.blob_pull_pending(name, fetch.descriptor)
             metrics.proxy.served("blob", fetch.size or 0, fetch.size or 0)
             return _blob_response(parsed, fetch.size, fetch)
         pulled = cache.fill(name, parsed)  # a range: served from storage once it is there

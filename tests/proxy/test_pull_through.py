@@ -70,6 +70,26 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
+def breaking_off(data: bytes, broken: threading.Event) -> type[BaseHTTPRequestHandler]:
+    """An upstream serving the blob ``data``, which drops the connection half-way while
+    ``broken`` is set (no registry does this on purpose)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Docker-Content-Digest", images.sha256(data))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2] if broken.is_set() else data)
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
 def test_pulls_through_and_serves_from_storage_after(
     upstream: GoRegistry, start_proxy, skopeo: Skopeo, test_images, tmp_path: Path
 ) -> None:
@@ -307,21 +327,7 @@ def test_a_download_broken_off_stores_nothing(start_proxy, tmp_path: Path) -> No
     digest = images.sha256(data)
     broken = threading.Event()
     broken.set()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Docker-Content-Digest", digest)
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2] if broken.is_set() else data)
-            self.wfile.flush()
-            self.close_connection = True
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serving(Handler) as upstream_url:
+    with serving(breaking_off(data, broken)) as upstream_url:
         proxy = start_proxy(upstream_url)
         url = f"{proxy.url}/v2/some/repo/blobs/{digest}"
         with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
@@ -481,6 +487,37 @@ def test_head_on_a_miss_posts_a_pull_event_as_go(
             assert event["target"]["mediaType"] == "application/octet-stream"
         # Two worker processes post in parallel: the order may differ.
         assert sorted(event["request"]["method"] for event in received) == ["GET", "HEAD", "HEAD"]
+    finally:
+        receiver.stop()
+
+
+def test_a_pull_broken_off_posts_no_event(start_proxy) -> None:
+    """Go posts a blob's ``pull`` once ``ServeBlob`` has copied it to the client: a download
+    from the upstream that broke off posts none; the next, whole one posts one."""
+    data = bytes(range(256)) * 8192  # 2 MiB
+    digest = images.sha256(data)
+    broken = threading.Event()
+    broken.set()
+    receiver = Receiver().start()
+    try:
+        with serving(breaking_off(data, broken)) as upstream_url:
+            proxy = start_proxy(
+                upstream_url,
+                f"notifications:\n  endpoints:\n    - name: hook\n      url: {receiver.url}\n",
+                env={"REGISTRY_HTTP_WORKERS": "1"},  # one queue: events arrive in order
+            )
+            url = f"{proxy.url}/v2/some/repo/blobs/{digest}"
+            with pytest.raises(
+                (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+            ):
+                get(url)
+            broken.clear()
+            assert get(url).content == data
+            assert requests.head(url, timeout=REQUEST_TIMEOUT).status_code == 200
+            received = receiver.wait_for(lambda events: len(events) >= 2)
+            assert summary(received) == [("pull", "some/repo", digest)] * 2
+            assert [event["request"]["method"] for event in received] == ["GET", "HEAD"]
+            assert received[0]["target"]["size"] == len(data)
     finally:
         receiver.stop()
 
