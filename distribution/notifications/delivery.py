@@ -58,6 +58,7 @@ class HTTPSender:
         self.url = url
         self.headers = headers
         self.timeout = timeout
+        self._tls: ssl.SSLContext | None = None
 
     def send(self, body: bytes) -> int:
         """One attempt; the final status on acceptance, :class:`DeliveryError` otherwise."""
@@ -118,9 +119,9 @@ class HTTPSender:
         address = netloc if proxy is None else proxy.netloc.rpartition("@")[2]
         if scheme != "https":
             return http.client.HTTPConnection(address, timeout=self.timeout)
-        connection = http.client.HTTPSConnection(
-            address, timeout=self.timeout, context=ssl.create_default_context()
-        )
+        if self._tls is None:  # loading the trusted CAs takes tens of milliseconds: once
+            self._tls = ssl.create_default_context()
+        connection = http.client.HTTPSConnection(address, timeout=self.timeout, context=self._tls)
         if proxy is not None:
             auth = {"Proxy-Authorization": _basic(proxy)} if "@" in proxy.netloc else None
             connection.set_tunnel(netloc, headers=auth)

@@ -8,6 +8,7 @@ or with a redirect to ``location``. A ``GET`` (a redirected POST) is recorded wi
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,10 @@ class Post:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    """``tls``: a server context to answer over HTTPS with."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.port = free_port()
         self.posts: list[Post] = []
         self.status = 200
@@ -45,7 +49,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/events"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/events"
 
     def start(self) -> Receiver:
         receiver = self
@@ -73,6 +77,8 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

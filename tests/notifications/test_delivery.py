@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from distribution.notifications.delivery import Breaker, DeliveryError, HTTPSender, deliver
 from tests.notifications.receiver import Receiver
+from tests.tls.pki import Authority
 
 BODY = b'{"events": [{"id": "1"}]}'
 BODY_JSON = {"events": [{"id": "1"}]}
@@ -107,6 +110,35 @@ def test_sender_goes_through_the_environments_proxy_as_gos_client(
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_an_https_sender_loads_the_trusted_cas_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the system's CAs costs tens of milliseconds of CPU: done for every event, it
+    capped an HTTPS endpoint at a few dozen events a second per worker. Go keeps one TLS
+    configuration per endpoint; so does the sender."""
+    authority = Authority.root("Hook CA")
+    cert, key = authority.issue("hook", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.write_ca(tmp_path / "ca.crt")))
+    contexts: list[ssl.SSLContext] = []
+
+    def counted(*args: object, **kwargs: object) -> ssl.SSLContext:
+        contexts.append(create_default_context(*args, **kwargs))
+        return contexts[-1]
+
+    create_default_context = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    receiver = Receiver(tls=server).start()
+    try:
+        sender = HTTPSender(receiver.url, {}, timeout=5)
+        assert [sender.send(BODY) for _ in range(3)] == [200] * 3
+        assert len(receiver.posts) == 3
+        assert len(contexts) == 1
+    finally:
+        receiver.stop()
 
 
 def test_sender_fails_on_error_status_and_refused_connection(receiver: Receiver) -> None:
