@@ -71,13 +71,15 @@ class HTTPSender:
             try:
                 check_url(url)
             except ValueError as err:
-                raise DeliveryError(f"{self.url}: redirected to {err}") from None
+                raise DeliveryError(f"{redacted(self.url)}: redirected to {err}") from None
             if status not in (307, 308):
                 method, data = "GET", None
         else:
-            raise DeliveryError(f"{self.url}: stopped after {MAX_REDIRECTS} redirects")
+            raise DeliveryError(f"{redacted(self.url)}: stopped after {MAX_REDIRECTS} redirects")
         if not 200 <= status < 400:
-            raise DeliveryError(f"{url}: response status {status} {reason} unaccepted", status)
+            raise DeliveryError(
+                f"{redacted(url)}: response status {status} {reason} unaccepted", status
+            )
         return status
 
     def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, str, str | None]:
@@ -107,7 +109,9 @@ class HTTPSender:
             response = connection.getresponse()
             response.read()
         except (OSError, http.client.HTTPException, ValueError) as err:
-            raise DeliveryError(f"error posting to {url}: {err or type(err).__name__}") from None
+            raise DeliveryError(
+                f"error posting to {redacted(url)}: {err or type(err).__name__}"
+            ) from None
         finally:
             connection.close()
         return response.status, response.reason, response.getheader("Location")
@@ -126,6 +130,16 @@ class HTTPSender:
             auth = {"Proxy-Authorization": _basic(proxy)} if "@" in proxy.netloc else None
             connection.set_tunnel(netloc, headers=auth)
         return connection
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced, as Go's ``URL.Redacted``: what logs, metrics and
+    queue names show of an endpoint's URL."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:xxxxx@{host}").geturl()
 
 
 def check_url(url: str) -> None:

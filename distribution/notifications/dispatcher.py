@@ -21,7 +21,7 @@ from distribution import metrics, redisconn
 from distribution.config import Configuration, Redis
 from distribution.config import Endpoint as EndpointConfig
 from distribution.notifications import events
-from distribution.notifications.delivery import Breaker, HTTPSender, deliver
+from distribution.notifications.delivery import Breaker, HTTPSender, deliver, redacted
 from distribution.notifications.queues import BLOCK_MS, MemoryQueue, Outbox, RedisQueue
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def queue_redis(config: Configuration) -> Redis | None:
 
 
 def endpoint_name(config: EndpointConfig) -> str:
-    """The endpoint's ``name``; its URL when unnamed."""
-    return config.name or config.url or ""
+    """The endpoint's ``name``; its URL (password left out) when unnamed."""
+    return config.name or redacted(config.url or "")
 
 
 class Dispatcher:
@@ -123,7 +123,7 @@ class Dispatcher:
                 "notifications: configured endpoint %s (%s), timeout=%ss, threshold=%d, "
                 "backoff=%ss, queue=%s",
                 endpoint.name,
-                config.url,
+                redacted(config.url or ""),
                 config.timeout,
                 config.threshold,
                 config.backoff,

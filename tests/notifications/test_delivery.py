@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from distribution.config import Endpoint as EndpointConfig
 from distribution.notifications.delivery import Breaker, DeliveryError, HTTPSender, deliver
+from distribution.notifications.dispatcher import endpoint_name
 from tests.notifications.receiver import Receiver
+from tests.ports import free_port
 from tests.tls.pki import Authority
 
 BODY = b'{"events": [{"id": "1"}]}'
@@ -58,6 +61,21 @@ def test_sender_sends_the_urls_user_info_as_basic_auth(receiver: Receiver) -> No
         assert target.posts.pop().header("Authorization") == ["Bearer x"]
     finally:
         target.stop()
+
+
+def test_a_urls_password_is_never_shown(receiver: Receiver) -> None:
+    """Not in an error, nor in the name an unnamed endpoint goes by (logs, metrics, queue)."""
+    url = receiver.url.replace("http://", "http://hook:s3cret@")
+    receiver.status = 500
+    with pytest.raises(DeliveryError) as refused:
+        HTTPSender(url, {}, timeout=5).send(BODY)
+    assert "s3cret" not in str(refused.value) and "hook:xxxxx@" in str(refused.value)
+    down = f"http://hook:s3cret@127.0.0.1:{free_port()}/events"
+    with pytest.raises(DeliveryError) as unreachable:
+        HTTPSender(down, {}, timeout=5).send(BODY)
+    assert "s3cret" not in str(unreachable.value)
+    assert endpoint_name(EndpointConfig(url=url)) == url.replace("s3cret", "xxxxx")
+    assert endpoint_name(EndpointConfig(name="hook", url=url)) == "hook"
 
 
 def test_sender_goes_through_the_environments_proxy_as_gos_client(
