@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import ssl
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,7 +35,7 @@ from distribution import (
 from distribution import log as log_module
 from distribution.api.access import USER_ENVIRON
 from distribution.api.filebody import DIRECT_BYTES
-from distribution.config import TLS, Configuration
+from distribution.config import TLS, ConfigError, Configuration
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +167,36 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
 
 
 def check(config: Configuration) -> None:
-    """Check ``http.trustedproxies`` and load the TLS files once at start-up, so that a bad
-    one stops the server with its key named rather than failing every handshake."""
+    """Check the listen addresses and ``http.trustedproxies``, and load the TLS files once at
+    start-up, so that a bad one stops the server with its key named rather than failing every
+    handshake."""
+    check_address("http.addr", config.http.net, config.http.addr)
+    if config.http.debug.addr:
+        check_address("http.debug.addr", "tcp", config.http.debug.addr)
     proxyheaders.networks(config.http.trustedproxies)
     tlsconfig.check(config.http.tls)
+
+
+def check_address(key: str, net: str, addr: str) -> None:
+    """Refuse what Go's ``net.Listen`` refuses at start-up. gunicorn would bind its own port
+    8000 for an address without a port, and stop with a stack trace for a port out of range or
+    a file in the way of the socket (Go will not remove a file that is not a socket either).
+    A service name for the port (``:http``), which Go looks up, is refused too."""
+    if net == "unix":
+        try:
+            mode = os.stat(addr).st_mode
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise ConfigError(key, f"cannot use {addr}: {err.strerror}") from None
+        if not stat.S_ISSOCK(mode):
+            raise ConfigError(key, f"{addr} exists and is not a socket")
+        return
+    _, sep, port = addr.rpartition(":")
+    if not sep:
+        raise ConfigError(key, f"missing port in address {addr!r} (host:port, such as :5000)")
+    if not port.isdigit() or int(port) > 65535:
+        raise ConfigError(key, f"invalid port {port!r} in address {addr!r} (0 to 65535)")
 
 
 def bind_addresses(net: str, addr: str) -> list[str]:

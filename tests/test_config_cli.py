@@ -178,3 +178,39 @@ def test_environment_creates_a_second_driver(tmp_path):
     assert error_line(result) == (
         PREFIX + "storage: must provide exactly one storage type, got inmemory, s3"
     )
+
+
+@pytest.mark.parametrize(
+    ("http", "message"),
+    [
+        # gunicorn bound its default port 8000 and served there.
+        (
+            "{addr: 127.0.0.1}",
+            "http.addr: missing port in address '127.0.0.1' (host:port, such as :5000)",
+        ),
+        # gunicorn died with OverflowError's stack trace.
+        ("{addr: ':99999'}", "http.addr: invalid port '99999' in address ':99999' (0 to 65535)"),
+        # gunicorn's own "Error: 'http' is not a valid port number.", naming no key.
+        ("{addr: ':http'}", "http.addr: invalid port 'http' in address ':http' (0 to 65535)"),
+        # The debug listener's address was first read while building the app: a stack trace.
+        (
+            "{addr: ':5000', debug: {addr: localhost}}",
+            "http.debug.addr: missing port in address 'localhost' (host:port, such as :5000)",
+        ),
+    ],
+)
+def test_bad_listen_address(tmp_path, http, message):
+    path = write(tmp_path, f"version: 0.1\nstorage: inmemory\nhttp: {http}\n")
+    assert error_line(serve(path)) == PREFIX + message
+
+
+def test_unix_socket_path_that_is_not_a_socket(tmp_path):
+    """Go refuses it rather than remove the file; gunicorn died with a ValueError's trace."""
+    (tmp_path / "registry.sock").write_text("data\n")
+    path = write(
+        tmp_path,
+        f"version: 0.1\nstorage: inmemory\nhttp: {{net: unix, addr: {tmp_path}/registry.sock}}\n",
+    )
+    assert error_line(serve(path)) == PREFIX + (
+        f"http.addr: {tmp_path}/registry.sock exists and is not a socket"
+    )
