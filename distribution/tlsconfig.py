@@ -35,8 +35,15 @@ CLIENT_AUTH = {
     "request-client-cert": ssl.CERT_NONE,
 }
 
-#: Go's cipher suite names (``crypto/tls``) for TLS 1.0 to 1.2, as OpenSSL names them.
+#: Go's cipher suite names (``crypto/tls``) for TLS 1.0 to 1.2, as OpenSSL names them: those
+#: Go 2.8 takes, which include the RC4 and CBC-SHA256 suites 3.x no longer takes.
 CIPHER_SUITES = {
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
     "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
     "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
     "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
@@ -96,6 +103,12 @@ def check(tls: TLS) -> None:
                 f"http.tls.ciphersuites[{i}]",
                 f"unknown TLS cipher suite {name!r} (Go's crypto/tls names, such as "
                 "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)",
+            )
+        if name in CIPHER_SUITES and not _available(CIPHER_SUITES[name]):
+            log.warning(
+                "http.tls.ciphersuites[%d]: %s is not available in this OpenSSL and is left out",
+                i,
+                name,
             )
     if tls.ciphersuites and tls.minimumtls == "tls1.3":
         log.warning(
@@ -188,6 +201,15 @@ def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...]) -> None:
     except ssl.SSLError:  # none of them is available in this OpenSSL
         log.warning("http.tls.ciphersuites: none is available below TLS 1.3; serving TLS 1.3 only")
         context.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+def _available(cipher: str) -> bool:
+    """Whether this OpenSSL has ``cipher`` (OpenSSL 3 has no RC4, for one)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(cipher)
+    except ssl.SSLError:
+        return False
+    return True
 
 
 def _read(key: str, path: str) -> bytes:

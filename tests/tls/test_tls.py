@@ -354,3 +354,23 @@ def test_ciphersuites_with_gos_names_and_gos_default(serve, pki) -> None:
     assert _tls12_handshake(port, pki["root"], aes128) == aes128
     with pytest.raises(ssl.SSLError):  # CBC is not in Go's default list
         _tls12_handshake(port, pki["root"], "ECDHE-ECDSA-AES128-SHA")
+
+
+def test_ciphersuites_of_go_2_8_are_known(serve, pki) -> None:
+    """Go 2.8 takes the CBC-SHA256 and RC4 suites too (3.x dropped them): a 2.8 config that
+    names them starts, serves the ones OpenSSL has, and says which it leaves out (RC4)."""
+    registry = serve(
+        tls_env(
+            pki,
+            REGISTRY_HTTP_TLS_CIPHERSUITES="[TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,"
+            " TLS_ECDHE_ECDSA_WITH_RC4_128_SHA]",
+        ),
+        verify=str(pki["root"]),
+    )
+    port = int(registry.url.rsplit(":", 1)[1])
+    cbc = "ECDHE-ECDSA-AES128-SHA256"
+    assert _tls12_handshake(port, pki["root"], cbc) == cbc
+    assert (
+        "http.tls.ciphersuites[1]: TLS_ECDHE_ECDSA_WITH_RC4_128_SHA is not available in this"
+        " OpenSSL and is left out" in registry.log
+    )
