@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import sys
+import urllib.parse
 from collections.abc import Sequence
 
 from distribution import (
@@ -117,6 +118,7 @@ def prepare(path: str | None) -> Configuration:
     notifications.check_eviction(config)
     proxy.check(config)
     tracing.check()
+    config = _usable_host(config)
     if not config.http.secret:
         log.warning(
             "No HTTP secret provided - generated random secret. This may cause problems with "
@@ -127,6 +129,26 @@ def prepare(path: str | None) -> Configuration:
         http = dataclasses.replace(config.http, secret=secrets.token_urlsafe(32))
         config = dataclasses.replace(config, http=http)
     return config
+
+
+def _usable_host(config: Configuration) -> Configuration:
+    """``http.host`` as Go uses it: only a URL with a scheme and a host makes the URLs handed
+    to clients; Go ignores anything else (the request decides), and so does this, aloud."""
+    host = config.http.host
+    if not host:
+        return config
+    try:
+        url = urllib.parse.urlsplit(host)
+    except ValueError as err:  # Go's url.Parse fails start-up too
+        raise ConfigError("http.host", f"not a URL: {host!r}: {err}") from None
+    if url.scheme and url.netloc:
+        return config
+    log.warning(
+        "http.host %r is not used: it needs a scheme and a host, such as "
+        "https://registry.example.com:5000 (Go ignores it too)",
+        host,
+    )
+    return dataclasses.replace(config, http=dataclasses.replace(config.http, host=None))
 
 
 def _embedded_default_storage(config: Configuration) -> Configuration:

@@ -214,3 +214,10 @@ def test_unix_socket_path_that_is_not_a_socket(tmp_path):
     assert error_line(serve(path)) == PREFIX + (
         f"http.addr: {tmp_path}/registry.sock exists and is not a socket"
     )
+
+
+def test_http_host_that_is_not_a_url(tmp_path):
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\nhttp: {host: 'https://[::1'}\n")
+    assert error_line(serve(path)) == PREFIX + (
+        "http.host: not a URL: 'https://[::1': Invalid IPv6 URL"
+    )

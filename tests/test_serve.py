@@ -69,6 +69,23 @@ def test_http_addr_from_env_overrides_the_file(start_registry) -> None:
         requests.get(f"http://127.0.0.1:{file_port}/v2/", timeout=2)
 
 
+def test_http_host_without_a_scheme_is_not_used_as_in_go(start_registry) -> None:
+    """Go uses ``http.host`` only when it has a scheme and a host: ``registry.example.com``
+    left Locations to the request there, and made them ``registry.example.com/v2/...`` here,
+    which clients resolved against the request's path."""
+    registry = start_registry(env={"REGISTRY_HTTP_HOST": "registry.example.com"})
+
+    response = requests.post(f"{registry.url}/v2/app/blobs/uploads/", timeout=10)
+
+    assert response.status_code == 202
+    assert response.headers["Location"].startswith(f"{registry.url}/v2/app/blobs/uploads/")
+    registry.stop()
+    assert (
+        "http.host 'registry.example.com' is not used: it needs a scheme and a host, such as"
+        " https://registry.example.com:5000 (Go ignores it too)" in registry.log
+    )
+
+
 def test_access_log_follows_config(start_registry) -> None:
     logged = start_registry()
     quiet = start_registry(
