@@ -84,6 +84,7 @@ def check(tls: TLS) -> None:
     if not enabled(tls) and not tls.letsencrypt.cachefile:
         if tls.clientcas:
             raise ConfigError("http.tls.clientcas", "needs http.tls.certificate and key")
+        _warn_unused_letsencrypt(tls)
         return
     if tls.clientauth is not None:
         if tls.clientauth not in CLIENT_AUTH:
@@ -126,6 +127,28 @@ def check(tls: TLS) -> None:
     if not tls.key:
         raise ConfigError("http.tls.key", "missing: http.tls.certificate is set without it")
     load(tls)
+
+
+def _warn_unused_letsencrypt(tls: TLS) -> None:
+    """Go turns Let's Encrypt on by ``cachefile`` alone and ignores its other keys without it;
+    so does this, aloud, as a deployment that left it out would serve plain HTTP unawares."""
+    settings = tls.letsencrypt
+    unused = [
+        f"http.tls.letsencrypt.{name}"
+        for name, value in (
+            ("email", settings.email),
+            ("hosts", settings.hosts),
+            ("directoryurl", settings.directoryurl),
+        )
+        if value
+    ]
+    if unused:
+        log.warning(
+            "%s %s not used without http.tls.letsencrypt.cachefile (as in Go): the registry "
+            "serves plain HTTP",
+            ", ".join(unused),
+            "is" if len(unused) == 1 else "are",
+        )
 
 
 def load(tls: TLS) -> ssl.SSLContext:

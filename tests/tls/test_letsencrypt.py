@@ -531,3 +531,22 @@ def test_a_name_that_does_not_lead_to_the_registry_is_one_line(
     assert len(failed) == 1, registry.log
     assert f"the CA could not validate {NAME}: unauthorized: Failed to connect" in failed[0]
     assert pebble.orders() == 1
+
+
+def test_settings_without_cachefile_serve_plain_http_and_say_so(start_registry) -> None:
+    """Go turns Let's Encrypt on by ``cachefile`` alone and ignores the rest without it; a
+    deployment that left it out served plain HTTP here without a word."""
+    registry = start_registry(
+        env={
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL": "admin@example.test",
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS": f"[{NAME}]",
+        }
+    )
+    assert requests.get(f"{registry.url}/v2/", timeout=TIMEOUT).status_code == 200
+    registry.stop()
+    warned = lines(registry.log, "without http.tls.letsencrypt.cachefile")
+    assert len(warned) == 1, registry.log
+    assert (
+        'msg="http.tls.letsencrypt.email, http.tls.letsencrypt.hosts are not used without'
+        ' http.tls.letsencrypt.cachefile (as in Go): the registry serves plain HTTP"' in warned[0]
+    )
