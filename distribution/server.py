@@ -122,7 +122,8 @@ class RegistryArbiter(Arbiter):
 def gunicorn_options(config: Configuration) -> dict[str, Any]:
     """Translate the ``http`` and ``log`` sections into gunicorn settings."""
     http = config.http
-    drain = math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT)
+    # A negative draintimeout stops at once, as Go's Shutdown under an expired deadline.
+    drain = max(0, math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT))
     options: dict[str, Any] = {
         "bind": bind_addresses(http.net, http.addr),
         "worker_class": worker.worker_class(http.timeouts, tls.server_factory(http.tls)),

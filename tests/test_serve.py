@@ -150,6 +150,17 @@ def test_sigterm_lets_a_slow_request_finish(start_registry) -> None:
         requests.get(f"{registry.url}/v2/", timeout=2)
 
 
+def test_negative_draintimeout_stops_at_once_as_in_go(start_registry) -> None:
+    """Go's Shutdown under an expired deadline returns at once; gunicorn refused the negative
+    graceful timeout with its own line ("Value must be positive: -5"), naming no key."""
+    registry = start_registry("version: 0.1\nstorage: inmemory\nhttp: {draintimeout: -5s}\n")
+    assert requests.get(f"{registry.url}/v2/", timeout=10).status_code == 200
+    started = time.monotonic()
+    registry.proc.send_signal(signal.SIGTERM)
+    assert registry.proc.wait(timeout=30) == 0
+    assert time.monotonic() - started < 5
+
+
 def test_tls_from_config(start_registry, tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path)
     env = {"REGISTRY_HTTP_TLS_CERTIFICATE": str(cert), "REGISTRY_HTTP_TLS_KEY": str(key)}
