@@ -4,7 +4,8 @@ A health check runs beside the registry with the container's environment but not
 so it reads the command from ``/proc/1/cmdline`` (``dumb-init --single-child -- registry serve
 CONFIG``), loads the configuration as the registry did (the container's ``REGISTRY_*``
 variables over that file) and asks ``/`` on the loopback address of ``http.addr``, over TLS
-when ``http.tls`` is set (not verified: the certificate is for the public name). Exit 0 on a
+when ``http.tls`` is set (not verified: the certificate is for the public name; with Let's
+Encrypt, asking for the first of its ``hosts``). Exit 0 on a
 200, 1 otherwise, as Docker expects. A registry that demands client certificates
 (``http.tls.clientcas``) fails the handshake, so its container shows unhealthy: check it from
 outside instead."""
@@ -61,12 +62,37 @@ def _connection(settings: config_module.HTTP) -> http.client.HTTPConnection:
     host = host.strip("[]")
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1" if host != "::" else "::1"
-    if settings.tls.certificate:
+    tls = settings.tls
+    if tls.certificate or tls.letsencrypt.cachefile:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return http.client.HTTPSConnection(host, int(port), timeout=TIMEOUT, context=context)
+        return _TLSConnection(host, int(port), context, _server_name(tls))
     return http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+
+
+def _server_name(tls: config_module.TLS) -> str | None:
+    """The name to ask for: Let's Encrypt serves by name, so the first of its hosts."""
+    if not tls.letsencrypt.cachefile:
+        return None
+    from distribution.tls import letsencrypt
+
+    return letsencrypt.hosts(tls)[0]
+
+
+class _TLSConnection(http.client.HTTPConnection):
+    """HTTPS to ``host`` asking for ``server_name`` (SNI), which may differ from it."""
+
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext, server_name: str | None
+    ) -> None:
+        super().__init__(host, port, timeout=TIMEOUT)
+        self.context = context
+        self.server_name = server_name
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.server_name)
 
 
 class _UnixConnection(http.client.HTTPConnection):

@@ -24,6 +24,7 @@ import requests
 from distribution import config as config_module
 from distribution import tlsconfig
 from distribution.config import ConfigError
+from distribution.container import healthcheck
 from distribution.tls import letsencrypt
 from tests.conftest import RegistryProcess, free_port
 from tests.e2e.harness import Skopeo
@@ -550,3 +551,17 @@ def test_settings_without_cachefile_serve_plain_http_and_say_so(start_registry) 
         'msg="http.tls.letsencrypt.email, http.tls.letsencrypt.hosts are not used without'
         ' http.tls.letsencrypt.cachefile (as in Go): the registry serves plain HTTP"' in warned[0]
     )
+
+
+def test_the_images_health_check_asks_for_a_name_of_hosts(
+    pebbles, registries, tmp_path: Path
+) -> None:
+    """The image's HEALTHCHECK spoke plain HTTP to a Let's Encrypt registry (TLS only with
+    ``certificate``) and got the 400 of plain HTTP on a TLS port: unhealthy for ever."""
+    port = free_port()
+    pebble = pebbles(port)
+    registries(port, pebble.directory_url, pebble.listener_ca)
+    serial(port, NAME, pebble.root(tmp_path / "pebble-root.pem"))  # the certificate is in
+
+    config = config_module.load(str(tmp_path / "registry-0" / "config.yml"), environ={})
+    assert healthcheck.probe(config) == 200
