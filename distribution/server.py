@@ -193,9 +193,14 @@ def check_address(key: str, net: str, addr: str) -> None:
         if not stat.S_ISSOCK(mode):
             raise ConfigError(key, f"{addr} exists and is not a socket")
         return
-    _, sep, port = addr.rpartition(":")
+    host, sep, port = addr.rpartition(":")
     if not sep:
         raise ConfigError(key, f"missing port in address {addr!r} (host:port, such as :5000)")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ConfigError(
+            key,
+            f"too many colons in address {addr!r} (an IPv6 host goes in brackets: [{host}]:{port})",
+        )
     if not port.isdigit() or int(port) > 65535:
         raise ConfigError(key, f"invalid port {port!r} in address {addr!r} (0 to 65535)")
 

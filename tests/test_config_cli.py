@@ -192,6 +192,12 @@ def test_environment_creates_a_second_driver(tmp_path):
         ("{addr: ':99999'}", "http.addr: invalid port '99999' in address ':99999' (0 to 65535)"),
         # gunicorn's own "Error: 'http' is not a valid port number.", naming no key.
         ("{addr: ':http'}", "http.addr: invalid port 'http' in address ':http' (0 to 65535)"),
+        # gunicorn's "Error: '' is not a valid port number."
+        (
+            "{addr: '::1:5000'}",
+            "http.addr: too many colons in address '::1:5000' (an IPv6 host goes in brackets:"
+            " [::1]:5000)",
+        ),
         # The debug listener's address was first read while building the app: a stack trace.
         (
             "{addr: ':5000', debug: {addr: localhost}}",
