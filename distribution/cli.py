@@ -20,6 +20,7 @@ from distribution import (
     __version__,
     duration,
     errors,
+    health,
     leases,
     mailhook,
     maintenance,
@@ -112,6 +113,7 @@ def prepare(path: str | None) -> Configuration:
     server.check(config)
     cache_factory.check(config)
     notifications.check(config)
+    health.check(config)
     redisconn.check(config.redis, "redis")
     if config.notifications.redis is not None:
         redisconn.check(config.notifications.redis, "notifications.redis")

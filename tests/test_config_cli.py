@@ -227,3 +227,23 @@ def test_http_host_that_is_not_a_url(tmp_path):
     assert error_line(serve(path)) == PREFIX + (
         "http.host: not a URL: 'https://[::1': Invalid IPv6 URL"
     )
+
+
+@pytest.mark.parametrize(
+    ("health", "message"),
+    [
+        # A stack trace in the log every interval, and every request 503 for ever.
+        (
+            "{http: [{uri: 'registry.example.com/health'}]}",
+            "health.http[0].uri: not an http(s) URL: 'registry.example.com/health'",
+        ),
+        # Every request 503 for ever ("connection failed: ... missing port in address").
+        (
+            "{tcp: [{addr: redis.example.com}]}",
+            "health.tcp[0].addr: missing port in address 'redis.example.com'",
+        ),
+    ],
+)
+def test_health_check_that_can_never_pass(tmp_path, health, message):
+    path = write(tmp_path, f"version: 0.1\nstorage: inmemory\nhealth: {health}\n")
+    assert error_line(serve(path)) == PREFIX + message

@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 
 from distribution import errors
-from distribution.config import Configuration
+from distribution.config import ConfigError, Configuration
 from distribution.health import checks
 from distribution.storage.driver import StorageDriver
 
@@ -143,6 +144,26 @@ class HealthChecks:
             except Exception as err:  # a broken check must not end its thread
                 log.exception("health check failed unexpectedly")
                 updater.update(str(err))
+
+
+def check(config: Configuration) -> None:
+    """Refuse at start-up a check that could never pass: Go runs it, and while it fails the
+    registry answers every request with 503."""
+    for i, http in enumerate(config.health.http):
+        try:
+            url = urllib.parse.urlsplit(http.uri or "")
+        except ValueError:
+            url = None
+        if http.uri and (url is None or url.scheme not in ("http", "https") or not url.hostname):
+            raise ConfigError(f"health.http[{i}].uri", f"not an http(s) URL: {http.uri!r}")
+    for i, tcp in enumerate(config.health.tcp):
+        if tcp.addr:
+            try:
+                checks.split_host_port(tcp.addr)
+            except ValueError:
+                raise ConfigError(
+                    f"health.tcp[{i}].addr", f"missing port in address {tcp.addr!r}"
+                ) from None
 
 
 def from_config(config: Configuration, driver: StorageDriver, start: bool = True) -> HealthChecks:
