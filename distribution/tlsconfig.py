@@ -28,6 +28,9 @@ VERSIONS = {
     "tls1.3": ssl.TLSVersion.TLSv1_3,
 }
 
+#: ``minimumtls`` values OpenSSL 3 serves only at security level 0.
+LEGACY_VERSIONS = ("tls1.0", "tls1.1")
+
 #: Go's ``clientauth`` modes as OpenSSL does them; ``require-any-client-cert`` it cannot.
 CLIENT_AUTH = {
     "require-and-verify-client-cert": ssl.CERT_REQUIRED,
@@ -202,7 +205,9 @@ def configure_clients(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
     """The minimum version and client certificates of ``tls`` in ``context``."""
     context.minimum_version = VERSIONS[tls.minimumtls]
     if tls.minimumtls != "tls1.3":
-        _set_cipher_suites(context, tls.ciphersuites or DEFAULT_CIPHER_SUITES)
+        _set_cipher_suites(
+            context, tls.ciphersuites or DEFAULT_CIPHER_SUITES, tls.minimumtls in LEGACY_VERSIONS
+        )
     for i, path in enumerate(tls.clientcas):
         try:
             context.load_verify_locations(cafile=path)
@@ -213,14 +218,18 @@ def configure_clients(context: ssl.SSLContext, tls: TLS) -> ssl.SSLContext:
     return context
 
 
-def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...]) -> None:
-    """Go's suites below TLS 1.3; a list of TLS 1.3 suites alone leaves TLS 1.3 only."""
+def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...], legacy: bool) -> None:
+    """Go's suites below TLS 1.3; a list of TLS 1.3 suites alone leaves TLS 1.3 only.
+
+    ``legacy`` (``minimumtls`` below 1.2) lowers OpenSSL's security level to 0, the only one
+    at which OpenSSL 3 does TLS 1.0 and 1.1 (their handshakes sign with SHA-1), as Go does them.
+    """
     below13 = [CIPHER_SUITES[name] for name in names if name in CIPHER_SUITES]
     if not below13:
         context.minimum_version = ssl.TLSVersion.TLSv1_3
         return
     try:
-        context.set_ciphers(":".join(below13))
+        context.set_ciphers(":".join(below13) + (":@SECLEVEL=0" if legacy else ""))
     except ssl.SSLError:  # none of them is available in this OpenSSL
         log.warning("http.tls.ciphersuites: none is available below TLS 1.3; serving TLS 1.3 only")
         context.minimum_version = ssl.TLSVersion.TLSv1_3

@@ -374,3 +374,26 @@ def test_ciphersuites_of_go_2_8_are_known(serve, pki) -> None:
         "http.tls.ciphersuites[1]: TLS_ECDHE_ECDSA_WITH_RC4_128_SHA is not available in this"
         " OpenSSL and is left out" in registry.log
     )
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+@pytest.mark.parametrize("version", ["tls1.0", "tls1.1"])
+def test_minimumtls_below_1_2_is_served_as_in_go(serve, pki, version: str) -> None:
+    """OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level (their handshake signs
+    with SHA-1); Go 2.8 serves them when asked: the handshake failed with internal_error."""
+    cbc = "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"
+    env = tls_env(
+        pki, REGISTRY_HTTP_TLS_MINIMUMTLS=version, REGISTRY_HTTP_TLS_CIPHERSUITES=f"[{cbc}]"
+    )
+    registry = serve(env, verify=str(pki["root"]))
+    port = int(registry.url.rsplit(":", 1)[1])
+    oldest = {"tls1.0": ssl.TLSVersion.TLSv1, "tls1.1": ssl.TLSVersion.TLSv1_1}[version]
+
+    context = ssl.create_default_context(cafile=str(pki["root"]))
+    context.set_ciphers("ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0")
+    context.minimum_version = context.maximum_version = oldest
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+    ):
+        assert conn.version() == {"tls1.0": "TLSv1", "tls1.1": "TLSv1.1"}[version]
