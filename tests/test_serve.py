@@ -86,6 +86,20 @@ def test_http_host_without_a_scheme_is_not_used_as_in_go(start_registry) -> None
     )
 
 
+def test_http_host_that_holds_the_prefix_is_not_given_it_twice(start_registry) -> None:
+    """Go builds URLs from ``http.host`` alone, leaving ``http.prefix`` out, so a Go registry
+    behind ``https://example.com/reg/`` names that path in its host; it got ``/reg/reg/v2/``
+    here. A host without the prefix's path still gets it, which Go's URLs lacked."""
+    config = "version: 0.1\nstorage: inmemory\nhttp: {prefix: /reg/, host: %s}\n"
+    for host in ("https://example.com/reg/", "https://example.com/reg", "https://example.com"):
+        registry = start_registry(config % host)
+        response = requests.post(f"{registry.url}/reg/v2/app/blobs/uploads/", timeout=10)
+        assert response.status_code == 202
+        location = response.headers["Location"]
+        assert location.startswith("https://example.com/reg/v2/app/blobs/uploads/"), host
+        registry.stop()
+
+
 def test_access_log_follows_config(start_registry) -> None:
     logged = start_registry()
     quiet = start_registry(

@@ -13,6 +13,7 @@ these headers is ``http.trustedproxies`` (distribution/proxyheaders.py). With
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import request, url_for
 
@@ -20,12 +21,20 @@ from distribution.api import context
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """The URL of ``endpoint`` for the client: absolute unless ``http.relativeurls``."""
+    """The URL of ``endpoint`` for the client: absolute unless ``http.relativeurls``.
+
+    Go builds URLs from ``http.host`` alone, without ``http.prefix``, so a host whose path
+    already ends with the prefix (``https://example.com/reg/``) is not given it again.
+    """
     path = url_for(endpoint, **values)
     http = context.config().http
     if http.relativeurls:
         return path
-    return base_url(http.host) + path
+    base = base_url(http.host)
+    prefix = request.script_root
+    if http.host and prefix and urlsplit(base).path.endswith(prefix):
+        path = path.removeprefix(prefix)
+    return base + path
 
 
 def base_url(configured_host: str | None) -> str:
