@@ -16,7 +16,8 @@ gone and no way back (``no_new_privs``). The rule keeps what works with the Go i
   openssl and certbot make them) is read by uid 0 without capabilities, as the Go image reads
   it: when the storage root is a new, empty volume of the image's, it is handed to root first.
 - Whoever is chosen must be able to read every file the configuration names and write the
-  storage root; otherwise start-up stops with one line naming the file and what to do.
+  storage root and the Let's Encrypt folder; otherwise start-up stops with one line naming the
+  file and what to do.
 
 The one capability kept is ``NET_BIND_SERVICE``, and only when the registry listens on a port
 below 1024 (the guide's ``REGISTRY_HTTP_ADDR=0.0.0.0:443``).
@@ -133,6 +134,9 @@ def needs_of(config: Configuration, config_path: str | None) -> list[Need]:
             if os.path.exists(path)
             else Need(_existing(path), "write", "auth.htpasswd.path")
         )
+    if http.tls.letsencrypt.cachefile:  # the registry makes the folder and writes into it
+        folder = _existing(http.tls.letsencrypt.cachefile)
+        needs.append(Need(folder, "write", "http.tls.letsencrypt.cachefile"))
     root = storage_root(config)
     if root is not None:
         needs.append(Need(root, "write", "storage.filesystem.rootdirectory"))

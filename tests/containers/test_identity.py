@@ -117,6 +117,22 @@ def test_read_only_storage_root_is_refused(tmp_path: Path, data: Path) -> None:
         identity.choose(configure(data), None, IMAGE_USER)
 
 
+def test_letsencrypt_folder_needs_writing(tmp_path: Path, data: Path) -> None:
+    """The registry creates and writes ``cachefile`` (registry:2 runs as root and can); in a
+    root-owned directory the image user could not, and start-up stopped on Permission denied."""
+    owned(data, 1000, 1000, 0o755)
+    (tmp_path / "etc").mkdir()
+    etc = owned(tmp_path / "etc", 0, 0, 0o755)
+    config = configure(
+        data,
+        REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE=str(etc / "registry-acme"),
+        REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS="[registry.example.com]",
+    )
+    needs = identity.needs_of(config, None)
+    assert identity.Need(str(etc), "write", "http.tls.letsencrypt.cachefile") in needs
+    assert identity.choose(config, None, IMAGE_USER) == ROOT
+
+
 def test_missing_htpasswd_file_needs_its_directory(tmp_path: Path, data: Path) -> None:
     owned(data, 1000, 1000, 0o755)
     (tmp_path / "auth").mkdir()
