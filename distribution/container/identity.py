@@ -125,6 +125,11 @@ def needs_of(config: Configuration, config_path: str | None) -> list[Need]:
         reads += [("auth.token.jwks", parameters.get("jwks"))]
     if config.storage.driver == "gcs":
         reads += [("storage.gcs.keyfile", config.storage.parameters.get("keyfile"))]
+    for i, middleware in enumerate(config.middleware.get("storage", ())):
+        if middleware.name == "cloudfront":
+            key = f"middleware.storage[{i}].options.privatekey"
+            reads += [(key, middleware.options.get("privatekey"))]
+    reads += [("access.path", config.access.get("path"))]
     needs = [Need(path, "read", key) for key, path in reads if isinstance(path, str) and path]
     if config.auth.type == "htpasswd" and isinstance(parameters.get("path"), str):
         path = parameters["path"]

@@ -133,6 +133,27 @@ def test_letsencrypt_folder_needs_writing(tmp_path: Path, data: Path) -> None:
     assert identity.choose(config, None, IMAGE_USER) == ROOT
 
 
+def test_root_only_cloudfront_key_and_access_rules_are_read_as_root(
+    tmp_path: Path, data: Path
+) -> None:
+    """registry:2 reads a 0600 cloudfront ``privatekey`` as root; the image user could not, and
+    start-up stopped on 'failed to read privatekey file: Permission denied'."""
+    owned(data, 1000, 1000, 0o755)
+    key = secret(tmp_path)
+    rules = tmp_path / "access.yml"
+    rules.write_text("default: []\n")
+    owned(rules, 0, 0, 0o600)
+    config = configure(
+        data,
+        REGISTRY_MIDDLEWARE_STORAGE=f"[{{name: cloudfront, options: {{privatekey: {key}}}}}]",
+        REGISTRY_ACCESS_PATH=str(rules),
+    )
+    needs = identity.needs_of(config, None)
+    assert identity.Need(str(key), "read", "middleware.storage[0].options.privatekey") in needs
+    assert identity.Need(str(rules), "read", "access.path") in needs
+    assert identity.choose(config, None, IMAGE_USER) == ROOT
+
+
 def test_missing_htpasswd_file_needs_its_directory(tmp_path: Path, data: Path) -> None:
     owned(data, 1000, 1000, 0o755)
     (tmp_path / "auth").mkdir()
