@@ -211,6 +211,6 @@ def _retry(config: Redis) -> Any:
 
 def _host_port(addr: str, key: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(key, f"{addr!r} is not host:port")
     return host.strip("[]") or "localhost", int(port)

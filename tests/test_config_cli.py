@@ -247,3 +247,16 @@ def test_http_host_that_is_not_a_url(tmp_path):
 def test_health_check_that_can_never_pass(tmp_path, health, message):
     path = write(tmp_path, f"version: 0.1\nstorage: inmemory\nhealth: {health}\n")
     assert error_line(serve(path)) == PREFIX + message
+
+
+def test_redis_addr_given_as_a_url(tmp_path):
+    """Go dials redis.addr as host:port; a redis:// URL started here and every cache call then
+    failed to resolve the host 'redis://localhost'."""
+    path = write(
+        tmp_path,
+        "version: 0.1\nstorage: {inmemory: {}, cache: {blobdescriptor: redis}}\n"
+        "redis: {addr: 'redis://localhost:6379'}\n",
+    )
+    assert error_line(serve(path)) == PREFIX + (
+        "redis.addr: 'redis://localhost:6379' is not host:port"
+    )
