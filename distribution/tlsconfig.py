@@ -87,7 +87,7 @@ def check(tls: TLS) -> None:
     if not enabled(tls) and not tls.letsencrypt.cachefile:
         if tls.clientcas:
             raise ConfigError("http.tls.clientcas", "needs http.tls.certificate and key")
-        _warn_unused_letsencrypt(tls)
+        _warn_unused(tls)
         return
     if tls.clientauth is not None:
         if tls.clientauth not in CLIENT_AUTH:
@@ -132,23 +132,26 @@ def check(tls: TLS) -> None:
     load(tls)
 
 
-def _warn_unused_letsencrypt(tls: TLS) -> None:
-    """Go turns Let's Encrypt on by ``cachefile`` alone and ignores its other keys without it;
-    so does this, aloud, as a deployment that left it out would serve plain HTTP unawares."""
+def _warn_unused(tls: TLS) -> None:
+    """Without ``certificate`` or Let's Encrypt's ``cachefile`` the registry serves plain HTTP
+    and Go ignores the other TLS keys; so does this, aloud, as a deployment that left the one
+    key out would serve plain HTTP unawares."""
     settings = tls.letsencrypt
     unused = [
-        f"http.tls.letsencrypt.{name}"
+        f"http.tls.{name}"
         for name, value in (
-            ("email", settings.email),
-            ("hosts", settings.hosts),
-            ("directoryurl", settings.directoryurl),
+            ("clientauth", tls.clientauth),
+            ("ciphersuites", tls.ciphersuites),
+            ("letsencrypt.email", settings.email),
+            ("letsencrypt.hosts", settings.hosts),
+            ("letsencrypt.directoryurl", settings.directoryurl),
         )
         if value
     ]
     if unused:
         log.warning(
-            "%s %s not used without http.tls.letsencrypt.cachefile (as in Go): the registry "
-            "serves plain HTTP",
+            "%s %s not used without http.tls.certificate or http.tls.letsencrypt.cachefile "
+            "(as in Go): the registry serves plain HTTP",
             ", ".join(unused),
             "is" if len(unused) == 1 else "are",
         )

@@ -545,11 +545,12 @@ def test_settings_without_cachefile_serve_plain_http_and_say_so(start_registry) 
     )
     assert requests.get(f"{registry.url}/v2/", timeout=TIMEOUT).status_code == 200
     registry.stop()
-    warned = lines(registry.log, "without http.tls.letsencrypt.cachefile")
+    warned = lines(registry.log, "are not used without")
     assert len(warned) == 1, registry.log
     assert (
         'msg="http.tls.letsencrypt.email, http.tls.letsencrypt.hosts are not used without'
-        ' http.tls.letsencrypt.cachefile (as in Go): the registry serves plain HTTP"' in warned[0]
+        " http.tls.certificate or http.tls.letsencrypt.cachefile (as in Go): the registry serves"
+        ' plain HTTP"' in warned[0]
     )
 
 

@@ -311,6 +311,20 @@ def test_clientauth_without_clientcas_is_not_used_as_in_go(pki, caplog) -> None:
     ]
 
 
+def test_tls_settings_without_a_certificate_are_not_used_as_in_go(caplog) -> None:
+    """A deployment that left out the certificate served plain HTTP without a word."""
+    tls = config_module.TLS(
+        clientauth="verify-client-cert-if-given",
+        ciphersuites=("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",),
+    )
+    with caplog.at_level(logging.WARNING, logger="distribution.tlsconfig"):
+        tlsconfig.check(tls)
+    assert caplog.messages == [
+        "http.tls.clientauth, http.tls.ciphersuites are not used without http.tls.certificate"
+        " or http.tls.letsencrypt.cachefile (as in Go): the registry serves plain HTTP"
+    ]
+
+
 def test_request_client_cert_lets_every_client_in_as_go(serve, pki) -> None:
     """Go's ``request-client-cert`` never checks the certificate: a stranger's, or none."""
     env = tls_env(
