@@ -56,19 +56,19 @@ def probe(config: Configuration) -> int:
 
 
 def _connection(settings: config_module.HTTP) -> http.client.HTTPConnection:
-    if settings.net == "unix":
-        return _UnixConnection(settings.addr)
-    host, _, port = settings.addr.rpartition(":")
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1" if host != "::" else "::1"
     tls = settings.tls
+    context = None
     if tls.certificate or tls.letsencrypt.cachefile:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return _TLSConnection(host, int(port), context, _server_name(tls))
-    return http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    if settings.net == "unix":
+        return _Connection("localhost", None, settings.addr, context, _server_name(tls))
+    host, _, port = settings.addr.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1" if host != "::" else "::1"
+    return _Connection(host, int(port), None, context, _server_name(tls))
 
 
 def _server_name(tls: config_module.TLS) -> str | None:
@@ -80,30 +80,32 @@ def _server_name(tls: config_module.TLS) -> str | None:
     return letsencrypt.hosts(tls)[0]
 
 
-class _TLSConnection(http.client.HTTPConnection):
-    """HTTPS to ``host`` asking for ``server_name`` (SNI), which may differ from it."""
+class _Connection(http.client.HTTPConnection):
+    """To ``host``:``port``, or to the unix socket at ``socket_path``; over TLS when given a
+    ``context``, asking for ``server_name`` (SNI), which may differ from the host."""
 
     def __init__(
-        self, host: str, port: int, context: ssl.SSLContext, server_name: str | None
+        self,
+        host: str,
+        port: int | None,
+        socket_path: str | None,
+        context: ssl.SSLContext | None,
+        server_name: str | None,
     ) -> None:
         super().__init__(host, port, timeout=TIMEOUT)
+        self.socket_path = socket_path
         self.context = context
         self.server_name = server_name
 
     def connect(self) -> None:
-        super().connect()
-        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.server_name)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=TIMEOUT)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(self.path)
+        if self.socket_path is None:
+            super().connect()
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(TIMEOUT)
+            self.sock.connect(self.socket_path)
+        if self.context is not None:
+            self.sock = self.context.wrap_socket(self.sock, server_hostname=self.server_name)
 
 
 def _registry_config_path() -> str | None:
