@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
-from urllib.request import proxy_bypass_environment
 
 from distribution import metrics
 from distribution.notifications.events import EVENTS_MEDIA_TYPE
@@ -182,6 +181,8 @@ def _environment_proxy(url: SplitResult) -> SplitResult | None:
     Only ``http://`` proxies are spoken to; another kind (``https://``, ``socks5://``) is
     logged once and bypassed.
     """
+    from urllib.request import proxy_bypass_environment  # heavy: only where events are sent
+
     name = "HTTPS_PROXY" if url.scheme == "https" else "HTTP_PROXY"
     value = os.environ.get(name) or os.environ.get(name.lower())
     host = (url.hostname or "").lower()
