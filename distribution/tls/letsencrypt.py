@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import os
 import random
 import re
 import ssl
@@ -76,6 +77,13 @@ def check(tls: TLS) -> None:
         raise ConfigError(
             "http.tls.letsencrypt", "needs the acme package (pip install acme)"
         ) from None
+    if settings.cachefile and os.path.isfile(settings.cachefile):
+        raise ConfigError(
+            "http.tls.letsencrypt.cachefile",
+            f"{settings.cachefile} is a file: Go 2.8 kept its ACME v1 state in one, which Let's "
+            "Encrypt no longer serves; name a folder instead (as Go 3 does), where the account "
+            "and certificates will be kept",
+        )
     try:
         CertCache(settings.cachefile or "").prepare()
     except OSError as err:

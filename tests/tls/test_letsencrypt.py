@@ -440,29 +440,46 @@ def test_a_ca_that_refuses_the_order_is_one_line(pebbles, registries, tmp_path: 
     assert pebble.orders() == 0
 
 
-def test_an_unwritable_cache_folder_stops_start_up(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
+def serve_with_cachefile(tmp_path: Path, cachefile: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env.update(
         REGISTRY_HTTP_ADDR=f"127.0.0.1:{free_port()}",
         REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=str(tmp_path / "data"),
-        REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE=str(blocker / "acme"),
+        REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE=str(cachefile),
         REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS=f"[{NAME}]",
     )
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "distribution", "serve"],
         env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
     )
+
+
+def test_an_unwritable_cache_folder_stops_start_up(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = serve_with_cachefile(tmp_path, blocker / "acme")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         "registry: configuration error: http.tls.letsencrypt.cachefile: cannot use "
         f"{blocker}/acme as the certificate folder: Not a directory"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_a_cache_file_of_go_2_8_stops_start_up_saying_why(tmp_path: Path) -> None:
+    """Go 2.8 (ACME v1, which Let's Encrypt retired) kept its state in one JSON file."""
+    old = tmp_path / "letsencrypt.json"
+    old.write_text('{"Account": {}}')
+    result = serve_with_cachefile(tmp_path, old)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f"registry: configuration error: http.tls.letsencrypt.cachefile: {old} is a file: "
+        "Go 2.8 kept its ACME v1 state in one"
+    )
+    assert old.read_text() == '{"Account": {}}' and "Traceback" not in result.stderr
 
 
 def letsencrypt_tls(tmp_path: Path, **values: object) -> config_module.TLS:
