@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from distribution import proxy, redisconn
 from distribution.cache.base import LAYERS, MANIFESTS, NO_CACHE, BlobDescriptorCache
@@ -11,6 +10,7 @@ from distribution.cache.guard import GuardedCache
 from distribution.cache.memory import DEFAULT_SIZE, InMemoryCache
 from distribution.cache.redis import RedisCache
 from distribution.config import ConfigError, Configuration
+from distribution.retention.policy import parse as retention_settings
 
 log = logging.getLogger("distribution.cache")
 
@@ -87,12 +87,7 @@ def _deletes_in_background(config: Configuration) -> bool:
     maintenance = config.storage.maintenance
     if maintenance.readonly.enabled:
         return False
-    retention = maintenance.retention
-    return (
-        maintenance.gc.enabled
-        or (isinstance(retention, Mapping) and retention.get("enabled") is True)
-        or proxy.expires(config)
-    )
+    return maintenance.gc.enabled or retention_settings(config).enabled or proxy.expires(config)
 
 
 def _size(configured: int | None) -> int | None:
