@@ -116,6 +116,18 @@ def test_client_gone_mid_body(server) -> None:
     assert requests.put(f"http://{server[0]}:{server[1]}/", data=b"x", timeout=10).ok
 
 
+@pytest.mark.parametrize("size", [(1 << 20) + 3, 6 << 20])
+def test_a_piece_stays_intact_until_the_sink_is_done_with_it(server, size: int) -> None:
+    """A sink hashing each piece later, on another thread, while the next piece arrives gets
+    every piece intact, and every hash is done when ``copy_body`` returns."""
+    data = os.urandom(size)
+    response = requests.put(
+        f"http://{server[0]}:{server[1]}/", data=data, headers={"X-Hash-Later": "1"}, timeout=30
+    ).json()
+    assert response["sha256"] == hashlib.sha256(data).hexdigest()
+    assert response["direct"] and response["overlapped"]
+
+
 def test_tls_keep_alive(tls_server, certificate) -> None:
     context = ssl.create_default_context(cafile=str(certificate[0]))
     bodies = [os.urandom(3 << 20), os.urandom(10)]
@@ -135,7 +147,7 @@ def test_receive_buffers_follow_the_bodies_not_the_threads() -> None:
     with ExitStack() as stack:
         views = [stack.enter_context(body._buffer()) for _ in range(4)]
         assert len({id(view.obj) for view in views}) == 4
-        assert all(len(view) == body.CHUNK_SIZE for view in views)
+        assert all(len(view) == 2 * body.CHUNK_SIZE for view in views)
     assert len(body._idle) == body.IDLE_BUFFERS
     kept = {id(view.obj) for view in body._idle}
     taken: list[int] = []

@@ -3,11 +3,12 @@
 gunicorn's body reader copies every received piece two or three times (buffering and slicing),
 which caps a Flask-streamed upload near 450 MB/s, well below hashing speed. When the body's
 length is known, :func:`copy_body` takes what gunicorn already buffered past the headers and then
-``recv_into`` one reused buffer straight from the connection's socket, keeping gunicorn's reader
-in step so keep-alive, pipelining and TLS (an ``SSLSocket``) keep working. Anything else
-(``Transfer-Encoding: chunked``, another server, the Flask test client) goes through
-``wsgi.input``. Handlers call :func:`read_body`, which answers a body that did not arrive
-whole with ``SIZE_INVALID``.
+``recv_into`` the two halves of one reused buffer in turn, straight from the connection's socket,
+keeping gunicorn's reader in step so keep-alive, pipelining and TLS (an ``SSLSocket``) keep
+working; a sink may go on using one piece (hashing it on another core) while the next arrives.
+Anything else (``Transfer-Encoding: chunked``, another server, the Flask test client) goes
+through ``wsgi.input``. Handlers call :func:`read_body`, which answers a body that did not
+arrive whole with ``SIZE_INVALID``.
 
 :func:`discard_unread` wraps the whole application: whatever a handler left of a request body
 is read and dropped (for a bounded time) before the answer goes out.
@@ -20,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,16 +30,19 @@ from gunicorn.http.errors import ParseException
 
 from distribution import errors
 
+#: The most one piece given to a sink holds.
 CHUNK_SIZE = 1 << 20
 #: Digits of the longest ``Content-Length`` taken (64 bits, as Go parses it).
 MAX_LENGTH_DIGITS = 19
 #: How long a response waits while the unread rest of its request's body is dropped.
 DISCARD_SECONDS = 1.0
 
-#: Receive buffers kept between bodies, per process.
-IDLE_BUFFERS = 2
+#: Receive buffers (two pieces each) kept between bodies, per process.
+IDLE_BUFFERS = 1
 
-Sink = Callable[[memoryview], Any]
+#: Called with each piece of a body. Returns None when done with the piece, or a future that
+#: completes when it is: the source reuses the piece's memory only after that.
+Sink = Callable[[memoryview], "futures.Future[Any] | None"]
 
 
 class IncompleteBody(Exception):
@@ -88,7 +93,8 @@ def read_body(environ: dict[str, Any], sink: Sink) -> int:
 def copy_body(environ: dict[str, Any], sink: Sink) -> int:
     """Feed the whole request body to ``sink`` piece by piece; return its length.
 
-    ``sink`` must use each piece before returning: the buffer behind it is reused. Raises
+    A piece's memory is reused once ``sink`` is done with it (see :data:`Sink`); every future
+    ``sink`` returned has completed when this returns or raises. Raises
     :class:`IncompleteBody` when the client disconnects early or sends a broken chunked
     encoding; what ``sink`` got stays got.
     """
@@ -118,25 +124,36 @@ class DirectSource:
         # to 64 KiB; past that it closes the connection) instead of part of the next request.
         remaining = length - len(buffered)
         self.reader.length = remaining
-        if buffered:
-            sink(memoryview(buffered))
-        with _buffer() as view:
-            self._receive(view, sink, length, remaining)
+        first = sink(memoryview(buffered)) if buffered else None
+        try:
+            with _buffer() as view:
+                self._receive(view, sink, length, remaining)
+        finally:
+            _settle(first)
         return length
 
     def _receive(self, view: memoryview, sink: Sink, length: int, remaining: int) -> None:
-        while remaining:
-            try:
-                received = self.sock.recv_into(view, min(remaining, CHUNK_SIZE))
-            except OSError:
-                self.body.failed = True
-                raise IncompleteBody(length - remaining, length) from None
-            if not received:
-                self.body.failed = True
-                raise IncompleteBody(length - remaining, length)
-            remaining -= received
-            self.reader.length = remaining
-            sink(view[:received])
+        # The halves in turn: while the sink still uses one piece, the next arrives in the other.
+        halves = (view[:CHUNK_SIZE], view[CHUNK_SIZE:])
+        using: list[futures.Future[Any] | None] = [None, None]
+        turn = 0
+        try:
+            while remaining:
+                _settle(using[turn])
+                try:
+                    received = self.sock.recv_into(halves[turn], min(remaining, CHUNK_SIZE))
+                except OSError:
+                    self.body.failed = True
+                    raise IncompleteBody(length - remaining, length) from None
+                if not received:
+                    self.body.failed = True
+                    raise IncompleteBody(length - remaining, length)
+                remaining -= received
+                self.reader.length = remaining
+                using[turn] = sink(halves[turn][:received])
+                turn ^= 1
+        finally:
+            _settle(*using)
 
 
 def direct_source(environ: dict[str, Any], length: int | None) -> DirectSource | None:
@@ -155,19 +172,28 @@ def direct_source(environ: dict[str, Any], length: int | None) -> DirectSource |
 
 def _copy_stream(stream: Any, length: int | None, sink: Sink) -> int:
     total = 0
-    while length is None or total < length:
-        want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - total)
-        try:
-            data = stream.read(want)
-        except (OSError, ParseException):
-            raise IncompleteBody(total, length) from None
-        if not data:
-            break
-        sink(memoryview(data))
-        total += len(data)
+    using = None  # each piece is new memory: only the end waits for the sink
+    try:
+        while length is None or total < length:
+            want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - total)
+            try:
+                data = stream.read(want)
+            except (OSError, ParseException):
+                raise IncompleteBody(total, length) from None
+            if not data:
+                break
+            using = sink(memoryview(data))
+            total += len(data)
+    finally:
+        _settle(using)
     if length is not None and total < length:
         raise IncompleteBody(total, length)
     return total
+
+
+def _settle(*using: futures.Future[Any] | None) -> None:
+    """Wait until the sink is done with the pieces behind ``using``; its errors are its own."""
+    futures.wait([future for future in using if future is not None])
 
 
 def discard_unread(app: Callable) -> Callable:
@@ -215,15 +241,15 @@ def discard_rest(environ: dict[str, Any], seconds: float) -> None:
 
 @contextlib.contextmanager
 def _buffer() -> Iterator[memoryview]:
-    """A receive buffer for one body: one of the idle ones, or a new one.
+    """A receive buffer of two pieces for one body: one of the idle ones, or a new one.
 
     Shared by the process's threads rather than kept per thread: memory follows the bodies
-    being received at once, not every thread that ever received one (16 MiB a worker).
+    being received at once, not every thread that ever received one (32 MiB a worker).
     """
     with _idle_lock:
         view = _idle.pop() if _idle else None
     if view is None:
-        view = memoryview(bytearray(CHUNK_SIZE))
+        view = memoryview(bytearray(2 * CHUNK_SIZE))
     try:
         yield view
     finally:

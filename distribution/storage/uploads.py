@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -52,8 +52,9 @@ LIVE_HASHES = 1024
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
-#: A request body: called with a sink, it feeds the sink every piece and returns the count.
-Source = Callable[[Callable[[memoryview], object]], int]
+#: A request body: called with a sink, it feeds the sink every piece and returns the count. It
+#: reuses a piece's memory only once the future the sink returned for it (if any) is done.
+Source = Callable[[Callable[[memoryview], "Future[None] | None"]], int]
 
 log = logging.getLogger(__name__)
 
@@ -192,17 +193,28 @@ class Uploads:
         data = paths.upload_data(upload.name, upload.id)
         with upload.writer or self._open_appending(data, upload.size) as writer:
             if hasher is None:
-                source(writer.write)
+
+                def write(piece: memoryview) -> None:
+                    writer.write(piece)
+
+                source(write)
             else:
                 update, hashing = hasher.update, _hashing_pool()
+                hashed: Future[None] | None = None
 
-                def write_and_hash(piece: memoryview) -> None:
-                    # Both release the GIL: hash on another core while the write runs here.
+                def write_and_hash(piece: memoryview) -> Future[None]:
+                    # Both release the GIL: a piece is hashed on another core while it is
+                    # written here and the next one is received. One at a time, in order.
+                    nonlocal hashed
+                    if hashed is not None:
+                        hashed.result()
                     hashed = hashing.submit(update, piece)
                     writer.write(piece)
-                    hashed.result()
+                    return hashed
 
                 source(write_and_hash)
+                if hashed is not None:
+                    hashed.result()
             size = writer.size
         # The writer's size, not a stat: under the upload's lock nobody else appends, and each
         # use of a live hash checks its offset against the stored size again (the next
