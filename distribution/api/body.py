@@ -17,6 +17,7 @@ is read and dropped (for a bounded time) before the answer goes out.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import socket
 import threading
 import time
@@ -244,15 +245,18 @@ def _buffer() -> Iterator[memoryview]:
     """A receive buffer of two pieces for one body: one of the idle ones, or a new one.
 
     Shared by the process's threads rather than kept per thread: memory follows the bodies
-    being received at once, not every thread that ever received one (32 MiB a worker).
+    being received at once, not every thread that ever received one (32 MiB a worker). Only
+    a body of more than one piece touches the second half, whose pages go back when it is
+    done: an idle buffer holds at most one piece in memory.
     """
     with _idle_lock:
         view = _idle.pop() if _idle else None
     if view is None:
-        view = memoryview(bytearray(2 * CHUNK_SIZE))
+        view = memoryview(mmap.mmap(-1, 2 * CHUNK_SIZE))
     try:
         yield view
     finally:
+        view.obj.madvise(mmap.MADV_DONTNEED, CHUNK_SIZE, CHUNK_SIZE)
         with _idle_lock:
             if len(_idle) < IDLE_BUFFERS:
                 _idle.append(view)
