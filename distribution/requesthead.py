@@ -22,7 +22,7 @@ from typing import Any
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.body import Body, LengthReader
-from gunicorn.http.errors import ParseException
+from gunicorn.http.errors import ParseException, UnsupportedTransferCoding
 from gunicorn.http.message import RFC9110_5_3_SINGLETON_FIELDS, Request
 from gunicorn.http.unreader import IterUnreader, Unreader
 from gunicorn.util import unquote_to_wsgi_str
@@ -42,15 +42,30 @@ class PlainRequest(Request):
     """A request whose head :func:`parse` read: gunicorn's ``Request`` in every attribute."""
 
 
+class FramedRequest(Request):
+    """gunicorn's ``Request``, taking a body's transfer coding as Go's server does.
+
+    gunicorn takes ``gzip, chunked`` and hands the body on still compressed, which an upload
+    would store as it came. Go takes one ``Transfer-Encoding`` header of exactly ``chunked``
+    and answers anything else 501 (Go 2.8.2: ``gzip, chunked``, ``identity``, two headers).
+    """
+
+    def set_body_reader(self) -> None:
+        codings = [value for name, value in self.headers if name == "TRANSFER-ENCODING"]
+        if codings and (len(codings) > 1 or codings[0].lower() != "chunked"):
+            raise UnsupportedTransferCoding(", ".join(codings))
+        super().set_body_reader()
+
+
 def parse(cfg: Config, unreader: Unreader, peer_addr: Any, req_number: int) -> Request:
     """The next request on ``unreader``: read here when its whole head is buffered and plain,
-    else by gunicorn's ``Request``. Same arguments as ``Request``."""
+    else by gunicorn's parser (:class:`FramedRequest`). Same arguments as ``Request``."""
     data = unreader.take_buffered()
     request = _plain(cfg, unreader, peer_addr, req_number, data) if data else None
     if request is None:
         if data:
             unreader.unread(data)
-        return Request(cfg, unreader, peer_addr, req_number)
+        return FramedRequest(cfg, unreader, peer_addr, req_number)
     return request
 
 

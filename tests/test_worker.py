@@ -486,8 +486,21 @@ def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
             b"PUT /v2/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n",
             b"501 Not Implemented",
         ),
+        (
+            b"PATCH /v2/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"501 Not Implemented",
+        ),
+        (
+            b"PATCH /v2/x HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"501 Not Implemented",
+        ),
+        (
+            b"PATCH /v2/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            b"501 Not Implemented",
+        ),
     ],
-    ids=["header", "method", "version", "transfer-encoding"],
+    ids=["header", "method", "version", "transfer-encoding", "coded", "two-codings", "identity"],
 )
 def test_a_request_that_cannot_be_parsed_gets_plain_text_as_from_go(
     registry, request_head: bytes, status: bytes
