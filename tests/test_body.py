@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import mmap
 import os
 import socket
 import ssl
@@ -138,6 +140,27 @@ def test_tls_keep_alive(tls_server, certificate) -> None:
         answers = _responses(conn, 2)
     assert [a["sha256"] for a in answers] == [hashlib.sha256(b).hexdigest() for b in bodies]
     assert all(a["direct"] for a in answers)
+
+
+def test_an_idle_buffer_holds_one_piece_in_memory() -> None:
+    """A body of more than one piece touches both halves; once the buffer is idle the second
+    half's pages are freed (``mincore``; in a shared mapping they would stay, in shmem)."""
+    body._idle.clear()
+    with body._buffer() as view:
+        view[:] = b"\x01" * len(view)
+    pieces = _resident(view.obj)
+    half = len(pieces) // 2
+    assert all(pieces[:half]) and not any(pieces[half:])
+
+
+def _resident(mapped: mmap.mmap) -> list[bool]:
+    """Whether each page of ``mapped`` is in memory."""
+    found = (ctypes.c_ubyte * (len(mapped) // mmap.PAGESIZE))()
+    address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
+    mincore = ctypes.CDLL(None, use_errno=True).mincore
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    assert mincore(address, len(mapped), found) == 0, os.strerror(ctypes.get_errno())
+    return [bool(flags & 1) for flags in found]
 
 
 def test_receive_buffers_follow_the_bodies_not_the_threads() -> None:

@@ -252,7 +252,8 @@ def _buffer() -> Iterator[memoryview]:
     with _idle_lock:
         view = _idle.pop() if _idle else None
     if view is None:
-        view = memoryview(mmap.mmap(-1, 2 * CHUNK_SIZE))
+        # Private: what MADV_DONTNEED drops is freed (in a shared mapping it stays in shmem).
+        view = memoryview(mmap.mmap(-1, 2 * CHUNK_SIZE, flags=mmap.MAP_PRIVATE))
     try:
         yield view
     finally:
