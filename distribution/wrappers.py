@@ -26,6 +26,13 @@ class Response(flask.Response):
     (:mod:`distribution.routing`), took 5-6 % off each one's instructions.
     """
 
+    @classmethod
+    def empty(cls, status: int, headers: dict[str, str] | None = None) -> Response:
+        """An answer without a body, and so, as from Go, without a ``Content-Type``."""
+        response = cls(status=status, headers=headers)
+        del response.headers["Content-Type"]
+        return response
+
     def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
         status = self.status_code
         if status < 200 or status in (204, 304):

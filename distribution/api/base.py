@@ -15,7 +15,7 @@ EMPTY_OBJECT = b"{}\n"
 @bp.route("/", methods=["GET", "HEAD"])
 def root() -> Response:
     """Always 200, without auth: load balancers probe it."""
-    return Response(status=200)
+    return Response.empty(200)
 
 
 @bp.route("/v2/", methods=["GET", "HEAD"])

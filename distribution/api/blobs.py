@@ -55,9 +55,7 @@ def delete_blob(name: str, digest: str) -> Response:
     )
     repository.unlink(parsed)
     notifications.blob_deleted(name, parsed)
-    response = Response(status=202, headers={"Content-Length": "0"})
-    del response.headers["Content-Type"]
-    return response
+    return Response.empty(202, {"Content-Length": "0"})
 
 
 def _serve(req: Request, repository: RepositoryBlobs, descriptor: Descriptor) -> Response:

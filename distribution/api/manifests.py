@@ -90,7 +90,7 @@ def put_manifest(name: str, reference: str) -> Response:
                 TagStore(registry.driver, name).tag(tag, digest)
     usage.changed(name)
     notifications.manifest_pushed(name, digest, parsed.media_type, body, tag)
-    response = Response(status=201)
+    response = Response.empty(201)
     response.headers["Location"] = urls.external_url(
         "manifests.get_manifest", name=name, reference=str(digest)
     )
@@ -115,7 +115,7 @@ def delete_manifest(name: str, reference: str) -> Response:
                 name, tag, rule, f"tag {tag} of repository {name} is immutable: it cannot go"
             )
         delete_tag(name, tag, tags)
-        return Response(status=202)
+        return Response.empty(202)
     store = ManifestStore(registry.blobs, name)
     immutable.refuse_if_held(store, tags, digest, "manifest")
     store.delete(digest)
@@ -127,7 +127,7 @@ def delete_manifest(name: str, reference: str) -> Response:
         except errors.ManifestUnknown:
             continue
     emptied.note(registry.driver, name)
-    return Response(status=202)
+    return Response.empty(202)
 
 
 def delete_tag(name: str, tag: str, tags: TagStore) -> None:

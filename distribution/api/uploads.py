@@ -60,14 +60,14 @@ def start_upload(name: str) -> Response:
     if mounted is not None:
         notifications.blob_mounted(name, mounted, request.args.get("from"))
         return _created(name, mounted)
-    return _empty(202, _progress_headers(uploads.start(name)))
+    return Response.empty(202, _progress_headers(uploads.start(name)))
 
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["GET", "HEAD"])
 def upload_status(name: str, uuid: str) -> Response:
     """204 with the stored ``Range`` and a ``Location`` carrying a fresh ``_state``."""
     with _uploads().exclusive(name, uuid) as upload:
-        return _empty(204, _progress_headers(upload))
+        return Response.empty(204, _progress_headers(upload))
 
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PATCH"])
@@ -79,7 +79,7 @@ def patch_upload(name: str, uuid: str) -> Response:
         _check_offset(upload, state)
         _check_content_range(upload)
         upload = uploads.append(upload, request_body)
-    return _empty(202, _progress_headers(upload))
+    return Response.empty(202, _progress_headers(upload))
 
 
 @bp.route("/v2/<path:name>/blobs/uploads/<uuid>", methods=["PUT"])
@@ -109,7 +109,7 @@ def cancel_upload(name: str, uuid: str) -> Response:
     with uploads.exclusive(name, uuid) as upload:
         _check_offset(upload, state)
         uploads.cancel(upload)
-    return _empty(204, {"Docker-Upload-UUID": upload.id})
+    return Response.empty(204, {"Docker-Upload-UUID": upload.id})
 
 
 def request_body(sink: Callable[[memoryview], object]) -> int:
@@ -193,7 +193,9 @@ def _mount(name: str, mount: str | None, source: str | None) -> Descriptor | Non
 
 def _created(name: str, descriptor: Descriptor) -> Response:
     location = external_url("blobs.get_blob", name=name, digest=str(descriptor.digest))
-    return _empty(201, {"Location": location, "Docker-Content-Digest": str(descriptor.digest)})
+    return Response.empty(
+        201, {"Location": location, "Docker-Content-Digest": str(descriptor.digest)}
+    )
 
 
 def _progress_headers(upload: Upload) -> dict[str, str]:
@@ -206,13 +208,6 @@ def _progress_headers(upload: Upload) -> dict[str, str]:
         "Range": f"0-{max(upload.size - 1, 0)}",
         "Docker-Upload-UUID": upload.id,
     }
-
-
-def _empty(status: int, headers: dict[str, str]) -> Response:
-    """A response without a body, and so, as from Go, without a ``Content-Type``."""
-    response = Response(status=status, headers=headers)
-    del response.headers["Content-Type"]
-    return response
 
 
 def _secret() -> str:

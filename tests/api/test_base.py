@@ -19,6 +19,13 @@ def test_base_answers_an_empty_object(env: Env) -> None:
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
 
 
+def test_the_root_answers_200_without_a_body_or_a_content_type(env: Env) -> None:
+    for method in ("GET", "HEAD"):
+        response = env.client.open("/", method=method)
+        assert response.status_code == 200 and response.get_data() == b""
+        assert "Content-Type" not in response.headers
+
+
 def test_errors_are_typed_and_ordered_as_gos(env: Env) -> None:
     response = env.client.get("/v2/missing/tags/list")
     assert response.status_code == 404

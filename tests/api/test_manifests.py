@@ -77,6 +77,7 @@ class TestPushAndPull:
         assert put.headers["Docker-Content-Digest"] == digest
         assert put.headers["Location"] == f"http://localhost/v2/lib/app/manifests/{digest}"
         assert put.get_data() == b""
+        assert "Content-Type" not in put.headers  # as from Go: no body, no type
 
         for ref in ("v1", digest):
             got = env.get("lib/app", ref)
@@ -604,6 +605,7 @@ class TestDelete:
 
         response = env.client.delete(f"/v2/app/manifests/{digest}")
         assert response.status_code == 202
+        assert response.get_data() == b"" and "Content-Type" not in response.headers
         assert error_code(env.get("app", digest)) == "MANIFEST_UNKNOWN"
         assert error_code(env.get("app", "a")) == "MANIFEST_UNKNOWN"
         assert env.client.get("/v2/app/tags/list").get_json()["tags"] == ["c"]
@@ -612,7 +614,8 @@ class TestDelete:
     def test_delete_by_tag_untags_only(self, env: Env) -> None:
         digest = env.push("app", "a", env.image("app"))
         env.push("app", "b", env.image("app"))
-        assert env.client.delete("/v2/app/manifests/a").status_code == 202
+        response = env.client.delete("/v2/app/manifests/a")
+        assert response.status_code == 202 and "Content-Type" not in response.headers
         assert error_code(env.get("app", "a")) == "MANIFEST_UNKNOWN"
         assert env.get("app", "b").status_code == 200
         assert env.get("app", digest).status_code == 200
