@@ -366,7 +366,7 @@ def garbage_collect(args: argparse.Namespace) -> int:
             report = gc.collect(store, options, emit, cache=cache)
         else:
             lease = maintenance.make_lease(config, store)
-            with leases.holding(lease) as held:
+            with leases.holding(lease, strict=True) as held:
                 if not held():
                     print(
                         "failed to garbage collect: another registry holds the maintenance "
@@ -379,6 +379,11 @@ def garbage_collect(args: argparse.Namespace) -> int:
             usage.note_changed(config, store, report.changed)
     except (gc.GCError, driver.StorageDriverError) as err:
         print(f"failed to garbage collect: {err}", file=sys.stderr)
+        return 1
+    except leases.LeaseUnreachable as err:
+        print(
+            f"failed to garbage collect: cannot take the maintenance lease: {err}", file=sys.stderr
+        )
         return 1
     except BrokenPipeError:  # output piped to ``head``: stop, as Go does on SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

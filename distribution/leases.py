@@ -31,6 +31,10 @@ return 0
 """
 
 
+class LeaseUnreachable(Exception):
+    """The store holding a lease (Redis, or the storage) could not be asked."""
+
+
 class Lease(Protocol):
     """Something one owner holds at a time; ``acquire`` also renews a lease already held."""
 
@@ -62,11 +66,13 @@ class RedisLease:
 
 
 @contextlib.contextmanager
-def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
+def holding(lease: Lease, strict: bool = False) -> Iterator[Callable[[], bool]]:
     """Take ``lease`` and renew it in a thread; yields "is it still held?". Released at exit.
 
     A store that cannot be reached (Redis down) counts as not held, and a release it refuses
-    is left to the lease's expiry: neither raises.
+    is left to the lease's expiry: neither raises. With ``strict``, a store that cannot be
+    reached when the lease is first taken raises :class:`LeaseUnreachable`, so that a command
+    can say so rather than blame another holder.
     """
     held = threading.Event()
     done = threading.Event()
@@ -74,6 +80,8 @@ def holding(lease: Lease) -> Iterator[Callable[[], bool]]:
         if lease.acquire():
             held.set()
     except Exception as err:  # unreachable: not held
+        if strict:
+            raise LeaseUnreachable(str(err)) from err
         log.warning("lease: cannot take it: %s", err)
 
     def renew() -> None:

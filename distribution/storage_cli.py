@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     except driver.StorageDriverError as err:
         print(f"registry {args.command}: {err}", file=sys.stderr)
         return 1
+    except leases.LeaseUnreachable as err:
+        print(f"registry {args.command}: cannot take the maintenance lease: {err}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 1
 
@@ -177,7 +180,7 @@ def _retention(args: argparse.Namespace, config: Configuration, store: driver.St
     if args.dry_run:
         report, collected = retention.run_once(config, store, **options)
     else:
-        with leases.holding(maintenance.make_lease(config, store)) as held:
+        with leases.holding(maintenance.make_lease(config, store), strict=True) as held:
             if not held():
                 print(
                     "registry retention: another registry holds the maintenance lease; "

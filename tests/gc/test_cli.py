@@ -10,7 +10,7 @@ from pathlib import Path
 from distribution import maintenance
 from distribution.storage import paths
 from distribution.storage.driver import create
-from tests.conftest import make_app
+from tests.conftest import free_port, make_app
 from tests.gc.content import Api, flask_send, push_scenario, stored_blobs
 from tests.gc.test_collect import CONFIG, age_everything
 
@@ -45,6 +45,17 @@ def test_online_command_takes_the_lease_and_collects(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert set(before) - set(stored_blobs(root)) == scenario.garbage
     assert not (root / "docker/registry/v2/_maintenance/leases/all").exists()
+
+
+def test_online_command_says_when_the_lease_cannot_be_taken(tmp_path: Path) -> None:
+    """With Redis down, the command says so rather than blame another registry."""
+    config = tmp_path / "config.yml"
+    text = CONFIG.format(root=tmp_path / "root").replace("{{", "{").replace("}}", "}")
+    config.write_text(f"{text}redis: {{addr: '127.0.0.1:{free_port()}'}}\n")
+    refused = run(config, "--online", "--grace-period", "2s")
+    assert refused.returncode == 1
+    assert "failed to garbage collect: cannot take the maintenance lease: " in refused.stderr
+    assert "another registry" not in refused.stderr
 
 
 def test_online_command_runs_beside_a_serving_registry(tmp_path: Path, start_registry) -> None:

@@ -38,6 +38,15 @@ def config(tree: Tree, tmp_path: Path) -> Path:
     return path
 
 
+def test_retention_says_when_the_lease_cannot_be_taken(tree: Tree, config: Path) -> None:
+    """With Redis down, the command says so rather than blame another registry."""
+    config.write_text(f"{config.read_text()}redis: {{addr: '127.0.0.1:{free_port()}'}}\n")
+    refused = registry("retention", config)
+    assert refused.returncode == 1
+    assert "registry retention: cannot take the maintenance lease: " in refused.stderr
+    assert "another registry" not in refused.stderr
+
+
 def test_retention_dry_run_then_for_real(tree: Tree, config: Path) -> None:
     build(tree)
     before = tree.snapshot()
