@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.log.reportcaller,
         mailhook.handlers(config.log.hooks, config.log.fields),
     )
-    server.RegistryServer(config).run()
+    try:
+        server.RegistryServer(config).run()
+    except ConfigError as err:  # a listen address that cannot be bound
+        print(f"registry: configuration error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
-from gunicorn import glogging
+from gunicorn import glogging, systemd, util
+from gunicorn import sock as gunicorn_sock
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
@@ -60,6 +61,8 @@ class RegistryServer(BaseApplication):
     def __init__(self, config: Configuration) -> None:
         self.config = config
         self.options = gunicorn_options(config)
+        #: The configuration key of each of ``options["bind"]``, in order.
+        self.bind_keys = bind_keys(config)
         self.flask_app: Flask | None = None
         super().__init__(prog="registry")
 
@@ -103,6 +106,16 @@ class RegistryServer(BaseApplication):
 
 class RegistryArbiter(Arbiter):
     """gunicorn's master, forking each worker with the signals that stop it held back."""
+
+    def start(self) -> None:
+        """gunicorn's start, on listeners bound here first: an address that cannot be bound
+        (in use, not this host's, a name that does not resolve) stops the server at once with
+        a :class:`ConfigError` naming its key, as Go's ``net.Listen`` fails. gunicorn would
+        retry for 5 s and then log "Can't connect". Listeners handed over by systemd or by a
+        re-executed master stay gunicorn's to take."""
+        if not systemd.listen_fds(False) and "GUNICORN_FD" not in os.environ:
+            self.LISTENERS = listen(self.cfg, self.log, self.app.bind_keys)
+        super().start()
 
     def spawn_worker(self) -> int:
         """Between the fork and the worker's own handlers, the master's (copied by the fork)
@@ -165,6 +178,35 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         # the workers serve the certificates kept in this folder (distribution.tls).
         options["certfile"] = http.tls.letsencrypt.cachefile
     return options
+
+
+def bind_keys(config: Configuration) -> list[str]:
+    """The configuration key behind each address :func:`gunicorn_options` binds, in order."""
+    keys = ["http.addr"] * len(bind_addresses(config.http.net, config.http.addr))
+    if config.http.debug.addr:
+        keys += ["http.debug.addr"] * len(bind_addresses("tcp", config.http.debug.addr))
+    return keys
+
+
+def listen(cfg: Any, log: Any, keys: list[str]) -> list[Any]:
+    """gunicorn's listeners for ``cfg.address``, each bound once; ``keys`` name them."""
+    listeners: list[Any] = []
+    for address, key in zip(cfg.address, keys, strict=True):
+        where, listener_class = address, gunicorn_sock.UnixSocket
+        if isinstance(address, tuple):
+            host, port = address
+            if util.is_ipv6(host):
+                where, listener_class = f"[{host}]:{port}", gunicorn_sock.TCP6Socket
+            else:
+                where, listener_class = f"{host}:{port}", gunicorn_sock.TCPSocket
+        try:
+            listeners.append(listener_class(address, cfg, log))
+        except (OSError, ValueError) as err:
+            for listener in listeners:
+                listener.close()
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            raise ConfigError(key, f"cannot listen on {where}: {reason}") from None
+    return listeners
 
 
 def check(config: Configuration) -> None:
