@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -208,6 +209,25 @@ def test_environment_creates_a_second_driver(tmp_path):
 def test_bad_listen_address(tmp_path, http, message):
     path = write(tmp_path, f"version: 0.1\nstorage: inmemory\nhttp: {http}\n")
     assert error_line(serve(path)) == PREFIX + message
+
+
+#: Quiet, so that the error is the one line: these are refused once the app is built.
+LISTENING = "version: 0.1\nstorage: inmemory\nlog: {{level: warn}}\nhttp: {{secret: s, {}}}\n"
+
+
+@pytest.mark.parametrize("key", ["addr", "debug.addr"])
+def test_an_address_in_use_stops_start_up_at_once(tmp_path, key):
+    """As Go's ``net.Listen`` fails: gunicorn retried for 5 s, then named no key."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        used = f"127.0.0.1:{taken.getsockname()[1]}"
+        http = f"addr: '{used}'" if key == "addr" else f"addr: ':0', debug: {{addr: '{used}'}}"
+        line = error_line(serve(write(tmp_path, LISTENING.format(http))))
+    assert line == PREFIX + f"http.{key}: cannot listen on {used}: Address already in use"
+
+
+def test_a_listen_host_that_does_not_resolve(tmp_path):
+    line = error_line(serve(write(tmp_path, LISTENING.format("addr: 'nosuchhost.invalid:5000'"))))
+    assert line.startswith(PREFIX + "http.addr: cannot listen on nosuchhost.invalid:5000: ")
 
 
 def test_unix_socket_path_that_is_not_a_socket(tmp_path):
