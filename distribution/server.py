@@ -3,6 +3,7 @@ workers of our own (:mod:`distribution.worker`)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -62,7 +63,7 @@ class RegistryServer(BaseApplication):
         self.config = config
         self.options = gunicorn_options(config)
         #: The configuration key of each of ``options["bind"]``, in order.
-        self.bind_keys = bind_keys(config)
+        self.bind_keys = [key for key, _ in listen_addresses(config)]
         self.flask_app: Flask | None = None
         super().__init__(prog="registry")
 
@@ -138,7 +139,7 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     # A negative draintimeout stops at once, as Go's Shutdown under an expired deadline.
     drain = max(0, math.ceil(http.draintimeout or DEFAULT_DRAIN_TIMEOUT))
     options: dict[str, Any] = {
-        "bind": bind_addresses(http.net, http.addr),
+        "bind": [address for _, address in listen_addresses(config)],
         "worker_class": worker.worker_class(http.timeouts, tls.server_factory(http.tls)),
         "preload_app": True,
         "workers": worker_count(config),
@@ -165,7 +166,6 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
         "forwarder_headers": "",
     }
     if http.debug.addr:
-        options["bind"] += bind_addresses("tcp", http.debug.addr)
         options.update(debug.server_hooks(config))
     if http.tls.certificate:
         options.update(
@@ -180,12 +180,16 @@ def gunicorn_options(config: Configuration) -> dict[str, Any]:
     return options
 
 
-def bind_keys(config: Configuration) -> list[str]:
-    """The configuration key behind each address :func:`gunicorn_options` binds, in order."""
-    keys = ["http.addr"] * len(bind_addresses(config.http.net, config.http.addr))
-    if config.http.debug.addr:
-        keys += ["http.debug.addr"] * len(bind_addresses("tcp", config.http.debug.addr))
-    return keys
+def listen_addresses(config: Configuration) -> list[tuple[str, str]]:
+    """Each address the server binds (``http.addr``'s, then the debug server's), with the
+    configuration key it comes from."""
+    http = config.http
+    found = [("http.addr", address) for address in bind_addresses(http.net, http.addr)]
+    if http.debug.addr:
+        found += [
+            ("http.debug.addr", address) for address in bind_addresses("tcp", http.debug.addr)
+        ]
+    return found
 
 
 def listen(cfg: Any, log: Any, keys: list[str]) -> list[Any]:
@@ -266,8 +270,10 @@ def bind_addresses(net: str, addr: str) -> list[str]:
     return [f"[::]:{port}"] if ipv6 == "dual" else [f"0.0.0.0:{port}", f"[::]:{port}"]
 
 
+@functools.cache
 def _ipv6_listening() -> str | None:
-    """How this host listens on ``[::]``: ``dual`` (IPv4 too), ``v6only``, or None (no IPv6)."""
+    """How this host listens on ``[::]``: ``dual`` (IPv4 too), ``v6only``, or None (no IPv6).
+    Probed once per process."""
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
             probe.bind(("::", 0))
