@@ -119,13 +119,33 @@ def test_blob_bodies_from_the_disk(start_registry, tmp_path: Path, dropped) -> N
 
 
 def test_the_page_cache_probe(tmp_path: Path) -> None:
+    """The probe reads nothing: a page it found missing is still missing a while later."""
     data_file = tmp_path / "blob"
     data_file.write_bytes(DATA)
     _drop(data_file, 0, len(DATA))
     assert not _cached_at(data_file, 0) and not _cached_at(data_file, MAP_WINDOW)
+    time.sleep(0.5)  # time for a read the probe started to land
+    assert not _cached_at(data_file, 0) and not _cached_at(data_file, MAP_WINDOW)
     with open(data_file, "rb") as f:
         f.read(SEND_CHUNK)
     assert _cached_at(data_file, 0)
+
+
+def test_the_page_cache_probe_without_cachestat(tmp_path: Path, monkeypatch) -> None:
+    """Where ``cachestat`` is missing, a read that may not wait answers for a cached page, and
+    a descriptor that cannot tell counts as cached."""
+    monkeypatch.setattr(filebody, "_cachestat", None)
+    data_file = tmp_path / "blob"
+    data_file.write_bytes(DATA)
+    with open(data_file, "rb") as f:
+        f.read(SEND_CHUNK)
+    assert _cached_at(data_file, 0)
+    reader, writer = os.pipe()
+    try:
+        assert filebody._cached(reader, 0)
+    finally:
+        os.close(reader)
+        os.close(writer)
 
 
 def _data_file(root: Path, digest: str) -> Path:
