@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -88,6 +88,8 @@ class DriverSuite:
     streams_to_storage = True
     #: ``version`` tells when a directory's entries change (else it is always None).
     directory_versions = False
+    #: Parameters over ``driver_parameters`` for the 256 MiB writes.
+    large_write_parameters: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -103,6 +105,10 @@ class DriverSuite:
     @pytest.fixture
     def driver(self, driver_parameters: dict[str, Any]) -> StorageDriver:
         return create(self.driver_name, driver_parameters)
+
+    @pytest.fixture
+    def large_driver(self, driver_parameters: dict[str, Any]) -> StorageDriver:
+        return create(self.driver_name, {**driver_parameters, **self.large_write_parameters})
 
     @pytest.fixture
     def root(self, driver: StorageDriver) -> Iterator[str]:
@@ -327,7 +333,10 @@ class DriverSuite:
         assert len(driver.list(root)) == 16
 
     @pytest.mark.slow
-    def test_large_write_resumed_by_fresh_writers(self, driver: StorageDriver, root: str) -> None:
+    def test_large_write_resumed_by_fresh_writers(
+        self, large_driver: StorageDriver, root: str
+    ) -> None:
+        driver = large_driver
         path = f"{root}/upload/data"
         chunk = 4 * MiB
         count = LARGE_SIZE // chunk
@@ -349,7 +358,10 @@ class DriverSuite:
 
     @pytest.mark.slow
     @requires("streams_to_storage")
-    def test_large_write_and_read_keep_memory_flat(self, driver: StorageDriver, root: str) -> None:
+    def test_large_write_and_read_keep_memory_flat(
+        self, large_driver: StorageDriver, root: str
+    ) -> None:
+        driver = large_driver
         path = f"{root}/blob"
         chunk = 8 * MiB
         baseline = peak = _rss()
