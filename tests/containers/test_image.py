@@ -38,9 +38,27 @@ def test_runtime_only(image: str) -> None:
     assert podman("run", "--rm", image, "--version").stdout.strip() == f"registry {__version__}"
     script = (
         "for tool in gcc cc g++ make; do command -v $tool; done; "
-        "ls -d /root/.cache /src /wheels /install 2>/dev/null; "
+        "ls -d /root/.cache /src /wheels /install /registry 2>/dev/null; "
         "find /usr/local/lib/python3.11/site-packages/distribution* -name 'test*'; "
         "command -v dumb-init setpriv htpasswd registry >/dev/null || echo missing"
     )
     done = podman("run", "--rm", "--entrypoint", "sh", image, "-c", script)
     assert done.stdout == ""
+
+
+def test_the_registrys_code_is_in_the_last_layers(image: str) -> None:
+    """An image built for a change to the code differs from the one before in its last two
+    layers only, the code and its bytecode: a few MB a host pulls, not the dependencies."""
+    history = podman("history", "--format", "{{.Size}}|{{.CreatedBy}}", image).stdout
+    steps = [line.split("|", 1) for line in history.splitlines()]
+    # metadata steps (ARG, LABEL, CMD...) are "#(nop)" lines with no files
+    layers = [(_bytes(size), step) for size, step in steps if "(nop)" not in step or "COPY" in step]
+    (compiled, compiling), (code, copying), *below = layers
+    assert "compileall" in compiling and "COPY dir" in copying
+    assert compiled + code < 10_000_000 < max(size for size, _ in below)
+
+
+def _bytes(size: str) -> float:
+    """podman's sizes: "1.82 MB", "3.58 kB", "0 B" (powers of 1000)."""
+    number, unit = size.split()
+    return float(number) * 1000 ** ["B", "kB", "MB", "GB"].index(unit)
