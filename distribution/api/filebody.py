@@ -15,6 +15,8 @@ and a read-ahead hint, and the sends after it at 3.2-4.7 GB/s against 2.3-3.0. O
 other way on our VM, which hands memory that stays free back to its host: filling large folios
 with memory the host must give again is slow, so a cold send into such memory (the first pull
 right after a push, on an idle machine) went at 0.6-0.8 GB/s against 1.0-1.5 (benchmarks/).
+In a whole-blob ``GET`` the read-ahead of the first piece and of each mapped window keeps the
+next window's first page cached, so ``sendfile`` serves mostly a range that starts cold.
 
 The bytes sent on the socket are counted in the ``environ`` under :data:`DIRECT_BYTES`, for the
 access log and the metrics. Without gunicorn's socket (another server, the Flask test client),
