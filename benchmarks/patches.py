@@ -1,11 +1,14 @@
 """Time each request of one blob push: the PATCH phase apart from the closing PUT.
 
-    python3 benchmarks/patches.py URL [PATCHES] [MiB_EACH]
+    python3 benchmarks/patches.py URL [PATCHES] [MiB_EACH] [PUT_URL]
 
 Pushes PATCHES x MiB_EACH fresh bytes (default 64 x 16 MiB; 2 x 512 is nearly a monolithic
-push) to ``bench/patches`` on one connection, then the closing ``PUT``. Prints the whole
-push's MB/s, the sum and spread of the PATCHes' times, and the PUT's time: the PATCH sum is
-the server's receiving, the PUT mostly the commit's fsync, which on a VM follows the host.
+push) to ``bench/patches`` on one connection, then the closing ``PUT``, on a new connection to
+PUT_URL if given (another replica sharing the storage: what nginx in front of replicas does to
+a docker push, 1 x 1024). Prints the whole push's MB/s, the sum and spread of the PATCHes'
+times, and the PUT's time: the PATCH sum is the server's receiving, the PUT mostly the
+commit's fsync, which on a VM follows the host (and, elsewhere, whatever finishing the hash
+takes).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def main() -> None:
     url = urllib.parse.urlsplit(sys.argv[1])
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 64
     size = (int(sys.argv[3]) if len(sys.argv) > 3 else 16) * MiB
+    closing = urllib.parse.urlsplit(sys.argv[4]) if len(sys.argv) > 4 else url
     base = bytearray(os.urandom(size))
     pieces = []
     for _ in range(count):
@@ -52,6 +56,10 @@ def main() -> None:
         offset += len(piece)
         times.append(time.perf_counter() - began)
     began = time.perf_counter()
+    if closing is not url:
+        conn.close()
+        conn = http.client.HTTPConnection(closing.hostname, closing.port)
+        location = urllib.parse.urlsplit(location)._replace(scheme="", netloc="").geturl()
     separator = "&" if "?" in location else "?"
     conn.request("PUT", f"{location}{separator}digest={digest}", body=b"")
     response = conn.getresponse()

@@ -49,7 +49,7 @@ def start_upload(name: str) -> Response:
         digest = _digest_param()
         upload = uploads.start(name)
         try:
-            upload = uploads.append(upload, request_body)
+            upload = uploads.append(upload, request_body, final=True)
         except Exception:
             uploads.cancel(upload)  # nobody knows this upload's id to resume it
             raise
@@ -95,7 +95,7 @@ def complete_upload(name: str, uuid: str) -> Response:
         _check_offset(upload, state)
         _check_content_range(upload)
         digest = _digest_param()
-        upload = uploads.append(upload, request_body)
+        upload = uploads.append(upload, request_body, final=True)
         committed = uploads.commit(upload, digest)
     notifications.blob_pushed(name, committed)
     return _created(name, committed)

@@ -116,6 +116,17 @@ def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload(name, upload_id)}/startedat"
 
 
+def upload_hash_state(name: str, upload_id: str, offset: int) -> str:
+    """The upload's sha256 at ``offset``, saved by :mod:`~distribution.storage.hashstate` in
+    Go's format, but not at Go's ``hashstates/<alg>/<offset>``, which Go reads as its own."""
+    return f"{upload(name, upload_id)}/sha256states/{offset}"
+
+
+def upload_go_hash_state(name: str, upload_id: str, offset: int) -> str:
+    """Where Go saves its sha256 state at ``offset`` (read, never written here)."""
+    return f"{upload(name, upload_id)}/hashstates/sha256/{offset}"
+
+
 def referrers(name: str) -> str:
     """Our referrers index (Go skips folders of a repository starting with ``_``)."""
     return f"{repository(name)}/_referrers"

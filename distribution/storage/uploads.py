@@ -2,14 +2,19 @@
 
 ::
 
-    repositories/<name>/_uploads/<uuid>/startedat   RFC 3339 UTC, whole seconds
-    repositories/<name>/_uploads/<uuid>/data        the bytes received so far
+    repositories/<name>/_uploads/<uuid>/startedat               RFC 3339 UTC, whole seconds
+    repositories/<name>/_uploads/<uuid>/data                    the bytes received so far
+    repositories/<name>/_uploads/<uuid>/sha256states/<offset>   the hash of ``data`` up to there
 
-Nothing is written under ``hashstates/`` (Go's binary hash state): Go re-hashes such an upload
-at commit, which is correct. This process keeps the live sha256 object of an upload it is
-receiving in :class:`LiveHashes`, keyed by upload and offset; another worker, replica or a
-restarted process does not have it and re-hashes the stored data at commit instead. The cache
-only ever saves work, never decides anything.
+This process keeps the live sha256 object of an upload it is receiving in :class:`LiveHashes`,
+keyed by upload and offset. After each request that does not commit, the hash's state is also
+saved beside the data (:mod:`~distribution.storage.hashstate`), so another worker, replica or
+a restarted process continues it; one that finds no readable state at the stored size
+re-hashes the stored data at commit instead. Each offset gets a new file, as in Go: replacing
+one file would make the filesystem write it out at once (ext4 does so for a rename over a
+file), behind the upload's own data. Neither only ever saves work: a hash is used
+only at the offset it was taken at, and commit checks it against the client's digest. Nothing is
+written under Go's ``hashstates/``: Go re-hashes such an upload at commit, which is correct.
 
 Commit verifies the digest before any blob exists, then moves the data into the blob store
 (or drops it if the blob is already there), links it into the repository and removes the
@@ -36,10 +41,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from distribution import errors
 from distribution.digest import CANONICAL, Digest
-from distribution.storage import paths
+from distribution.storage import hashstate, paths
 from distribution.storage.blobs import BlobStore, Descriptor, RepositoryBlobs
 from distribution.storage.driver import FileWriter, LockTimeoutError, PathNotFoundError
 from distribution.storage.locks import DriverLocks, Locks
@@ -49,6 +55,10 @@ from distribution.uploadstate import parse_time
 READ_CHUNK = 1 << 20
 #: Uploads whose live hash one process keeps; a sha256 object is a few hundred bytes.
 LIVE_HASHES = 1024
+
+if TYPE_CHECKING:
+    #: A running sha256: one whose state can be saved, or hashlib's where none can.
+    Hasher = hashstate.Sha256 | hashlib._Hash
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
@@ -95,16 +105,16 @@ class LiveHashes:
     def __init__(self, capacity: int = LIVE_HASHES) -> None:
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
 
-    def put(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
+    def put(self, upload_id: str, offset: int, hasher: Hasher) -> None:
         with self._lock:
             self._entries[upload_id] = (offset, hasher)
             self._entries.move_to_end(upload_id)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def take(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+    def take(self, upload_id: str, offset: int) -> Hasher | None:
         """The hash of the upload's first ``offset`` bytes, if this process has it."""
         with self._lock:
             entry = self._entries.pop(upload_id, None)
@@ -181,15 +191,15 @@ class Uploads:
                 held.enter_context(writer)  # closed before the lock is let go
             yield Upload(name, upload_id, writer.size if writer else 0, started_at, writer)
 
-    def append(self, upload: Upload, source: Source) -> Upload:
+    def append(self, upload: Upload, source: Source, final: bool = False) -> Upload:
         """Write what ``source`` delivers at the end of the upload, hashing it as it passes.
 
-        If ``source`` fails (a client gone mid-body), what was written stays (the upload can
-        resume at its stored size) and the live hash is dropped, so commit re-hashes.
+        Unless the request commits next (``final``), the hash's state is saved for whichever
+        process takes the upload's next request. If ``source`` fails (a client gone mid-body),
+        what was written stays (the upload can resume at its stored size) and the hash is
+        dropped, so commit re-hashes.
         """
-        hasher = self.hashes.take(upload.id, upload.size)
-        if hasher is None and upload.size == 0:
-            hasher = hashlib.new(CANONICAL)
+        hasher = self._hasher(upload)
         data = paths.upload_data(upload.name, upload.id)
         with upload.writer or self._open_appending(data, upload.size) as writer:
             if hasher is None:
@@ -221,6 +231,8 @@ class Uploads:
         # request's look at the upload; commit's once the data is made durable).
         if hasher is not None:
             self.hashes.put(upload.id, size, hasher)
+            if not final:
+                self._save_hash(upload, hasher)
         return replace(upload, size=size, writer=None)
 
     def commit(self, upload: Upload, digest: Digest) -> Descriptor:
@@ -260,7 +272,7 @@ class Uploads:
 
     def _verify(self, upload: Upload, digest: Digest) -> tuple[Digest | None, int]:
         """The canonical digest of the upload if it matches ``digest`` (else None), and size."""
-        hasher = self.hashes.take(upload.id, upload.size)
+        hasher = self._hasher(upload)
         if hasher is not None and digest.algorithm == CANONICAL:
             actual = Digest(CANONICAL, hasher.hexdigest())
             return (actual if actual == digest else None), upload.size
@@ -278,6 +290,46 @@ class Uploads:
         if size != upload.size or hashers[digest.algorithm].hexdigest() != digest.hex:
             return None, size
         return Digest(CANONICAL, hashers[CANONICAL].hexdigest()), size
+
+    def _hasher(self, upload: Upload) -> Hasher | None:
+        """The hash of the upload's stored bytes: this process's live one, else a state saved
+        with the upload at the stored size (ours, else a Go registry's), else None (commit
+        re-hashes)."""
+        hasher = self.hashes.take(upload.id, upload.size)
+        if hasher is not None:
+            return hasher
+        if upload.size == 0:
+            return hashstate.new() or hashlib.new(CANONICAL)
+        for path in (
+            paths.upload_hash_state(upload.name, upload.id, upload.size),
+            paths.upload_go_hash_state(upload.name, upload.id, upload.size),
+        ):
+            try:
+                saved = hashstate.restore(self.driver.get_content(path))
+            except PathNotFoundError:
+                continue
+            except ValueError as e:
+                log.warning("upload %s: ignoring the hash saved at %s (%s)", upload.id, path, e)
+                continue
+            if saved is None:
+                return None
+            if saved.size == upload.size:
+                return saved
+        return None
+
+    def _save_hash(self, upload: Upload, hasher: Hasher) -> None:
+        """Save the hash beside the data, for the process that takes the next request.
+
+        Not made durable (a crash loses at most the state, never tears it), and a failure only
+        costs that process a re-hash: the bytes are stored, so the request still succeeds.
+        """
+        if not isinstance(hasher, hashstate.Sha256):
+            return
+        path = paths.upload_hash_state(upload.name, upload.id, hasher.size)
+        try:
+            self.driver.put_content(path, hasher.state(), durable=False)
+        except Exception:
+            log.warning("upload %s: could not save its hash", upload.id, exc_info=True)
 
     def _make_durable(self, path: str) -> None:
         """Commit the upload's data (fsync, or a cloud driver's finish) before it becomes a blob.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -10,9 +11,15 @@ import pytest
 
 from distribution import errors
 from distribution.digest import Digest
-from distribution.storage import paths
+from distribution.storage import hashstate, paths
 from distribution.storage.blobs import BlobStore
-from distribution.storage.driver import PathNotFoundError, StorageDriver, create
+from distribution.storage.driver import (
+    PathNotFoundError,
+    StorageDriver,
+    StorageDriverError,
+    create,
+)
+from distribution.storage.driver.inmemory import InMemoryDriver
 from distribution.storage.uploads import LiveHashes, Source, Uploads
 
 GO_UUID = "a9a01cbf-70ca-4a8b-bb71-782d72cc9633"
@@ -100,12 +107,21 @@ def test_upload_without_a_data_file_is_empty(driver: StorageDriver, uploads: Upl
     assert uploads.commit(upload, sha256(b"abc")).size == 3
 
 
-def test_never_writes_hashstates(driver: StorageDriver, uploads: Uploads) -> None:
+def _files(driver: StorageDriver, upload_id: str) -> list[str]:
+    return sorted(p.rsplit("/", 1)[1] for p in driver.list(paths.upload("a", upload_id)))
+
+
+def test_saves_the_hash_beside_the_data_never_at_gos_hashstates(
+    driver: StorageDriver, uploads: Uploads
+) -> None:
     upload = uploads.append(uploads.start("a"), feed([b"x" * 1000]))
-    assert sorted(p.rsplit("/", 1)[1] for p in driver.list(paths.upload("a", upload.id))) == [
-        "data",
-        "startedat",
-    ]
+    assert _files(driver, upload.id) == ["data", "sha256states", "startedat"]
+    saved = hashstate.restore(driver.get_content(paths.upload_hash_state("a", upload.id, 1000)))
+    assert saved is not None and saved.size == 1000
+    saved.update(b"y")
+    assert saved.hexdigest() == hashlib.sha256(b"x" * 1000 + b"y").hexdigest()
+    final = uploads.append(uploads.start("a"), feed([b"x" * 1000]), final=True)
+    assert _files(driver, final.id) == ["data", "startedat"]
 
 
 def test_missing_or_corrupt_upload_is_unknown(driver: StorageDriver, uploads: Uploads) -> None:
@@ -116,16 +132,90 @@ def test_missing_or_corrupt_upload_is_unknown(driver: StorageDriver, uploads: Up
         uploads.get("a", GO_UUID)
 
 
-def test_commit_without_the_live_hash_rehashes(uploads: Uploads, hashes: LiveHashes) -> None:
+def test_another_process_continues_the_saved_hash(
+    uploads: Uploads, hashes: LiveHashes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``hashes.clear()`` is the next request landing in another process."""
+    caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
     upload = uploads.append(uploads.start("a"), feed([b"part one, "]))
     hashes.clear()
     upload = uploads.append(upload, feed([b"part two"]))
+    hashes.clear()
     with pytest.raises(errors.DigestInvalid):
         uploads.commit(upload, sha256(b"part two"))
     upload = uploads.append(uploads.start("a"), feed([b"part one, "]))
     hashes.clear()
     upload = uploads.append(upload, feed([b"part two"]))
+    hashes.clear()
     assert uploads.commit(upload, sha256(b"part one, part two")).size == 18
+    assert "re-hashing" not in caplog.text
+
+
+@pytest.mark.parametrize("state", ["missing", "corrupt", "another offset's"])
+def test_commit_without_a_usable_hash_rehashes(
+    driver: StorageDriver,
+    uploads: Uploads,
+    hashes: LiveHashes,
+    caplog: pytest.LogCaptureFixture,
+    state: str,
+) -> None:
+    caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
+    upload = uploads.append(uploads.start("a"), feed([b"part one, "]))
+    earlier = driver.get_content(paths.upload_hash_state("a", upload.id, 10))
+    upload = uploads.append(upload, feed([b"part two"]))
+    hashes.clear()
+    saved = paths.upload_hash_state("a", upload.id, 18)
+    if state == "missing":
+        driver.delete(saved)
+    elif state == "corrupt":
+        driver.put_content(saved, b"sha\x03 and then not a state")
+    else:
+        driver.put_content(saved, earlier)
+    assert uploads.commit(upload, sha256(b"part one, part two")).size == 18
+    assert "no live hash, re-hashing 18 stored bytes" in caplog.text
+    assert ("ignoring the hash saved" in caplog.text) == (state == "corrupt")
+
+
+def test_a_hash_that_cannot_be_saved_costs_only_a_rehash(
+    hashes: LiveHashes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
+    failing = _FailingStateDriver()
+    uploads = Uploads(BlobStore(failing), hashes)
+    upload = uploads.append(uploads.start("a"), feed([b"stored anyway"]))
+    assert upload.size == 13
+    assert "could not save its hash" in caplog.text
+    hashes.clear()
+    assert uploads.commit(upload, sha256(b"stored anyway")).size == 13
+    assert "re-hashing 13 stored bytes" in caplog.text
+
+
+class _FailingStateDriver(InMemoryDriver):
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
+        if "/sha256states/" in path:
+            raise StorageDriverError("disk full")
+        super().put_content(path, data, durable=durable)
+
+
+def test_without_libcrypto_uploads_hash_with_hashlib(
+    driver: StorageDriver,
+    uploads: Uploads,
+    hashes: LiveHashes,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where no libcrypto exports ``SHA256_Update``: nothing is saved; another process re-hashes."""
+    monkeypatch.setattr(hashstate, "_library", lambda: None)
+    caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
+    upload = uploads.append(uploads.start("a"), feed([b"part one, "]))
+    upload = uploads.append(upload, feed([b"part two"]))
+    assert _files(driver, upload.id) == ["data", "startedat"]
+    assert uploads.commit(upload, sha256(b"part one, part two")).size == 18
+    assert "re-hashing" not in caplog.text
+    upload = uploads.append(uploads.start("a"), feed([b"part one"]))
+    hashes.clear()
+    assert uploads.commit(upload, sha256(b"part one")).size == 8
+    assert "re-hashing 8 stored bytes" in caplog.text
 
 
 def test_live_hash_is_not_kept_when_someone_else_appended(

@@ -724,10 +724,10 @@ def test_a_tag_page_on_another_host_gets_no_credentials(start_proxy) -> None:
 class _NoScheduleDriver(InMemoryDriver):
     """Storage that keeps content but cannot record the expiry schedule."""
 
-    def put_content(self, path: str, content: bytes) -> None:
+    def put_content(self, path: str, content: bytes, *, durable: bool = True) -> None:
         if path.startswith(paths.PROXY_SCHEDULED):
             raise StorageDriverError("read-only schedule")
-        super().put_content(path, content)
+        super().put_content(path, content, durable=durable)
 
 
 def test_content_that_cannot_be_scheduled_is_served_and_kept(

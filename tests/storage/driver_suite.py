@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import multiprocessing
 import os
 import random
@@ -146,6 +147,15 @@ class DriverSuite:
         driver.put_content(f"{root}/a/b/c/link", b"sha256:abc")
         driver.put_content(f"{root}/a/other", b"x")
         assert _files(driver, root) == {"/a/b/c/link": b"sha256:abc", "/a/other": b"x"}
+
+    def test_put_content_without_durability_stores_the_same(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        """``durable=False`` may lose the write in a crash; it is still whole and atomic."""
+        driver.put_content(f"{root}/state", b"first state, longer", durable=False)
+        driver.put_content(f"{root}/state", b"second", durable=False)
+        assert driver.get_content(f"{root}/state") == b"second"
+        assert _files(driver, root) == {"/state": b"second"}
 
     def test_get_content_missing(self, driver: StorageDriver, root: str) -> None:
         with pytest.raises(PathNotFoundError) as info:
@@ -723,6 +733,24 @@ class DriverSuite:
         with pytest.raises(errors.BlobUploadUnknown), uploads.exclusive(name, upload.id):
             pass
         assert uploads.driver.get_content(paths.blob_data(blob.digest)) == stored + evil
+
+    def test_another_process_continues_an_uploads_saved_hash(
+        self, upload_repo: tuple[Uploads, str], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A second ``Uploads`` with its own live hashes is another worker or replica."""
+        caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
+        uploads, name = upload_repo
+        elsewhere = Uploads(uploads.blobs, LiveHashes())
+        first, rest = f"{name} first ".encode(), random.Random(9).randbytes(MiB + 3)
+        upload = uploads.append(uploads.start(name), _body([first]))
+        with elsewhere.exclusive(name, upload.id, writing=True) as current:
+            upload = elsewhere.append(current, _body([rest[:MiB], rest[MiB:]]))
+        with uploads.exclusive(name, upload.id, writing=True) as current:
+            blob = uploads.commit(
+                uploads.append(current, _body([]), final=True), Digest.of(first + rest)
+            )
+        assert uploads.driver.get_content(paths.blob_data(blob.digest)) == first + rest
+        assert "re-hashing" not in caplog.text
 
     def test_two_patches_at_one_offset_append_once(self, upload_repo: tuple[Uploads, str]) -> None:
         uploads, name = upload_repo

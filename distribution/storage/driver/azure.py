@@ -151,7 +151,7 @@ class AzureDriver(StorageDriver):
         with _errors(path):
             return self._blob(path).download_blob().readall()
 
-    def put_content(self, path: str, data: bytes) -> None:
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """One Put Blob, so readers see old or new; an append blob there is deleted first,
         as Put Blob cannot replace it (Go's driver does the same)."""
         blob = self._blob(path)

@@ -218,8 +218,13 @@ class StorageDriver(abc.ABC):
         """
 
     @abc.abstractmethod
-    def put_content(self, path: str, data: bytes) -> None:
-        """Store ``data`` atomically: readers see the old content or the new, never a mix."""
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` atomically: readers see the old content or the new, never a mix.
+
+        Durably, unless ``durable`` is false: then a crash of the machine may lose the write
+        (never tear it), which suits state a later request can do without. Drivers whose
+        every write is durable ignore it.
+        """
 
     @abc.abstractmethod
     def reader(self, path: str, offset: int = 0) -> BinaryIO:

@@ -61,10 +61,10 @@ class CheckedDriver(StorageDriver):
         with _tagged(self.name, "GetContent", path):
             return self.driver.get_content(path)
 
-    def put_content(self, path: str, data: bytes) -> None:
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
         self._check(path)
         with _tagged(self.name, "PutContent", path):
-            self.driver.put_content(path, data)
+            self.driver.put_content(path, data, durable=durable)
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         self._check(path)

@@ -97,10 +97,13 @@ class FilesystemDriver(StorageDriver):
             os.close(fd)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def put_content(self, path: str, data: bytes) -> None:
-        """Write a temp file beside the target, fsync it, then rename it over the target.
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
+        """Write a temp file beside the target, fsync it (if ``durable``), then rename it over
+        the target.
 
         The directory is not fsynced: a crash may lose the rename, never expose a torn file.
+        Without the fsync a crash may leave the target empty. With it, the device flushes its
+        write cache, which mid-push means waiting for most of the upload's data.
         """
         full = self._full(path)
         parent, base = os.path.split(full)
@@ -110,7 +113,8 @@ class FilesystemDriver(StorageDriver):
             with open(tmp, "xb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, full)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -138,7 +138,7 @@ class GCSDriver(StorageDriver):
                 timeout=HTTP_TIMEOUT, retry=self._retry
             )
 
-    def put_content(self, path: str, data: bytes) -> None:
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
         with _translated(path):
             self._upload(self._key(path), bytes(data))
 

@@ -45,7 +45,7 @@ class InMemoryDriver(StorageDriver):
         with self._lock:
             return bytes(self._file(path).data)
 
-    def put_content(self, path: str, data: bytes) -> None:
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
         with self._lock:
             self._create(path, _File(bytearray(data)))
 

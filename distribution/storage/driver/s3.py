@@ -332,7 +332,7 @@ class S3Driver(StorageDriver):
             with response["Body"] as body:
                 return body.read()
 
-    def put_content(self, path: str, data: bytes) -> None:
+    def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
         with _errors(path):
             self._client.put_object(
                 Bucket=self.bucket,
