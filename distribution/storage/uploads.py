@@ -194,8 +194,8 @@ class Uploads:
     def append(self, upload: Upload, source: Source, final: bool = False) -> Upload:
         """Write what ``source`` delivers at the end of the upload, hashing it as it passes.
 
-        Unless the request commits next (``final``), the hash's state is saved for whichever
-        process takes the upload's next request. If ``source`` fails (a client gone mid-body),
+        Unless the request commits next (``final``) or brought nothing, the hash's state is
+        saved for whichever process takes the upload's next request. If ``source`` fails (a client gone mid-body),
         what was written stays (the upload can resume at its stored size) and the hash is
         dropped, so commit re-hashes.
         """
@@ -231,7 +231,7 @@ class Uploads:
         # request's look at the upload; commit's once the data is made durable).
         if hasher is not None:
             self.hashes.put(upload.id, size, hasher)
-            if not final:
+            if not final and size != upload.size:
                 self._save_hash(upload, hasher)
         return replace(upload, size=size, writer=None)
 
