@@ -12,9 +12,9 @@ saved beside the data (:mod:`~distribution.storage.hashstate`), so another worke
 a restarted process continues it; one that finds no readable state at the stored size
 re-hashes the stored data at commit instead. Each offset gets a new file, as in Go: replacing
 one file would make the filesystem write it out at once (ext4 does so for a rename over a
-file), behind the upload's own data. Neither only ever saves work: a hash is used
-only at the offset it was taken at, and commit checks it against the client's digest. Nothing is
-written under Go's ``hashstates/``: Go re-hashes such an upload at commit, which is correct.
+file), behind the upload's own data. Both only ever save work: a hash is used only at the
+offset it was taken at, and commit checks it against the client's digest. Nothing is written
+under Go's ``hashstates/``: Go re-hashes such an upload at commit, which is correct.
 
 Commit verifies the digest before any blob exists, then moves the data into the blob store
 (or drops it if the blob is already there), links it into the repository and removes the
@@ -47,7 +47,12 @@ from distribution import errors
 from distribution.digest import CANONICAL, Digest
 from distribution.storage import hashstate, paths
 from distribution.storage.blobs import BlobStore, Descriptor, RepositoryBlobs
-from distribution.storage.driver import FileWriter, LockTimeoutError, PathNotFoundError
+from distribution.storage.driver import (
+    FileWriter,
+    LockTimeoutError,
+    PathNotFoundError,
+    StorageDriverError,
+)
 from distribution.storage.locks import DriverLocks, Locks
 from distribution.uploadstate import parse_time
 
@@ -195,9 +200,9 @@ class Uploads:
         """Write what ``source`` delivers at the end of the upload, hashing it as it passes.
 
         Unless the request commits next (``final``) or brought nothing, the hash's state is
-        saved for whichever process takes the upload's next request. If ``source`` fails (a client gone mid-body),
-        what was written stays (the upload can resume at its stored size) and the hash is
-        dropped, so commit re-hashes.
+        saved for whichever process takes the upload's next request. If ``source`` fails (a
+        client gone mid-body), what was written stays (the upload can resume at its stored
+        size) and the hash is dropped, so commit re-hashes.
         """
         hasher = self._hasher(upload)
         data = paths.upload_data(upload.name, upload.id)
@@ -328,8 +333,8 @@ class Uploads:
         path = paths.upload_hash_state(upload.name, upload.id, hasher.size)
         try:
             self.driver.put_content(path, hasher.state(), durable=False)
-        except Exception:
-            log.warning("upload %s: could not save its hash", upload.id, exc_info=True)
+        except (StorageDriverError, OSError) as e:
+            log.warning("upload %s: could not save its hash (%s)", upload.id, e)
 
     def _make_durable(self, path: str) -> None:
         """Commit the upload's data (fsync, or a cloud driver's finish) before it becomes a blob.
