@@ -5,7 +5,7 @@
 # pushes 1 GiB as docker does (POST, one PATCH, empty PUT) with patches.py, the PUT sent to
 # the other replica, then the same push with the PUT on the PATCH's connection. BEFORE=DIR
 # adds replicas run from another checkout (a commit to compare with).
-# Needs the Debian package docker-registry, and `registry` on PATH (or in .venv).
+# Needs the Debian package docker-registry and the project's .venv (PYTHON=... for another).
 set -euo pipefail
 rounds=${1:-3}
 work=${2:-/tmp/registry-handoff}
