@@ -105,7 +105,8 @@ class TagStore:
             entries = self.driver.list(folder)
         except PathNotFoundError:
             raise errors.NameUnknown(detail={"name": self.name}) from None
-        tags = sorted(entry.rsplit("/", 1)[1] for entry in entries)
+        start = len(folder) + 1  # the driver lists ``<folder>/<tag>``, sorted
+        tags = [entry[start:] for entry in entries]
         if version is not None:
             self.lists.put(self.name, version, tags)  # type: ignore[union-attr]
         return tags

@@ -170,7 +170,8 @@ class FilesystemDriver(StorageDriver):
         except NotADirectoryError:
             raise PathNotFoundError(path) from None
         prefix = path.rstrip("/")
-        return sorted(f"{prefix}/{name}" for name in names)
+        # Sorted by name: the same order as by path, and faster with no prefix to compare.
+        return [f"{prefix}/{name}" for name in sorted(names)]
 
     def has_children(self, path: str) -> bool:
         """A directory's link count is 2 plus its subdirectories on most filesystems (ext4,
