@@ -573,12 +573,11 @@ class _Collector:
 
     def _digests_under(self, folder: str) -> Iterator[Digest]:
         """Digests of ``folder/<alg>/<hex>`` entries, sorted."""
-        for algorithm_folder in self._list(folder):
-            algorithm = algorithm_folder.rsplit("/", 1)[1]
+        for algorithm in self._names(folder):
             if algorithm not in ALGORITHMS:
                 continue
-            for entry in self._list(algorithm_folder):
-                digest = _digest(algorithm, entry.rsplit("/", 1)[1])
+            for entry in self._names(f"{folder}/{algorithm}"):
+                digest = _digest(algorithm, entry)
                 if digest is not None:
                     yield digest
 
@@ -590,26 +589,30 @@ class _Collector:
     ) -> Iterator[tuple[Digest, FileInfo]]:
         """Blobs with data under ``folder/<alg>/[<xx>/]<hex>/data``, with the data's info;
         those in ``skip`` are passed over without a look at their data."""
-        for algorithm_folder in self._list(folder):
-            algorithm = algorithm_folder.rsplit("/", 1)[1]
+        for algorithm in self._names(folder):
             if algorithm not in ALGORITHMS:
                 continue
-            parents = self._list(algorithm_folder) if fan_out else [algorithm_folder]
+            algorithm_folder = f"{folder}/{algorithm}"
+            parents = (
+                [f"{algorithm_folder}/{fan}" for fan in self._names(algorithm_folder)]
+                if fan_out
+                else [algorithm_folder]
+            )
             for parent in parents:
-                for entry in self._list(parent):
-                    digest = _digest(algorithm, entry.rsplit("/", 1)[1])
+                for entry in self._names(parent):
+                    digest = _digest(algorithm, entry)
                     if digest is None or digest in skip:
                         continue
                     try:
-                        info = self.driver.stat(f"{entry}/data")
+                        info = self.driver.stat(f"{parent}/{entry}/data")
                     except PathNotFoundError:
                         continue
                     if not info.is_dir:
                         yield digest, info
 
-    def _list(self, folder: str) -> list[str]:
+    def _names(self, folder: str) -> list[str]:
         try:
-            return sorted(self.driver.list(folder))
+            return self.driver.names(folder)
         except PathNotFoundError:
             return []
 

@@ -102,11 +102,9 @@ class TagStore:
                 cached = self.lists.get(self.name, version)  # type: ignore[union-attr]
                 if cached is not None:
                     return cached
-            entries = self.driver.list(folder)
+            tags = self.driver.names(folder)
         except PathNotFoundError:
             raise errors.NameUnknown(detail={"name": self.name}) from None
-        start = len(folder) + 1  # the driver lists ``<folder>/<tag>``, sorted
-        tags = [entry[start:] for entry in entries]
         if version is not None:
             self.lists.put(self.name, version, tags)  # type: ignore[union-attr]
         return tags

@@ -455,6 +455,18 @@ class DriverSuite:
         assert driver.list(f"{root}/a") == [f"{root}/a/1", f"{root}/a/2"]
         assert driver.list(f"{root}/a/2") == [f"{root}/a/2/x"]
 
+    def test_names_are_the_listing_without_the_folder(
+        self, driver: StorageDriver, root: str
+    ) -> None:
+        for path in ("a/1", "a/2/x", "b", "B", "a-b/c", "a.b", "_layers/z"):
+            driver.put_content(f"{root}/{path}", b"x")
+        assert driver.names(root) == ["B", "_layers", "a", "a-b", "a.b", "b"]
+        assert driver.names(f"{root}/a") == ["1", "2"]
+        assert root.lstrip("/") in driver.names("/")
+        for path in (f"{root}/missing", f"{root}/b", f"{root}/a-"):
+            with pytest.raises(PathNotFoundError):
+                driver.names(path)
+
     def test_list_root_shows_top_level_directories(self, driver: StorageDriver, root: str) -> None:
         driver.put_content(f"{root}/file", b"x")
         listing = driver.list("/")

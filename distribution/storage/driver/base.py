@@ -253,6 +253,15 @@ class StorageDriver(abc.ABC):
         empty driver is ``[]``.
         """
 
+    def names(self, path: str) -> list[str]:
+        """The names of the direct children of a directory, sorted: :meth:`list` without the
+        folder's path in front, which a driver listing names (the filesystem) never builds.
+
+        Raises :class:`PathNotFoundError` as :meth:`list` does.
+        """
+        start = len(path.rstrip("/")) + 1
+        return [entry[start:] for entry in self.list(path)]
+
     @abc.abstractmethod
     def move(self, src: str, dst: str) -> None:
         """Move a file, replacing ``dst`` if it exists and creating its parents."""

@@ -88,6 +88,11 @@ class CheckedDriver(StorageDriver):
         with _tagged(self.name, "List", path):
             return self.driver.list(path)
 
+    def names(self, path: str) -> list[str]:
+        self._check(path, root_ok=True)
+        with _tagged(self.name, "List", path):
+            return self.driver.names(path)
+
     def has_children(self, path: str) -> bool:
         self._check(path, root_ok=True)
         with _tagged(self.name, "List", path):

@@ -161,6 +161,11 @@ class FilesystemDriver(StorageDriver):
         )
 
     def list(self, path: str) -> list[str]:
+        prefix = path.rstrip("/")
+        # Sorted by name: the same order as by path, and faster with no prefix to compare.
+        return [f"{prefix}/{name}" for name in self.names(path)]
+
+    def names(self, path: str) -> list[str]:
         try:
             names = os.listdir(self._full(path))
         except FileNotFoundError:
@@ -169,9 +174,8 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFoundError(path) from None
         except NotADirectoryError:
             raise PathNotFoundError(path) from None
-        prefix = path.rstrip("/")
-        # Sorted by name: the same order as by path, and faster with no prefix to compare.
-        return [f"{prefix}/{name}" for name in sorted(names)]
+        names.sort()
+        return names
 
     def has_children(self, path: str) -> bool:
         """A directory's link count is 2 plus its subdirectories on most filesystems (ext4,
