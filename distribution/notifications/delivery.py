@@ -1,11 +1,13 @@
 """Posting envelopes to one endpoint, and retrying as Go's ``RetryingSink`` with a ``Breaker``.
 
-One attempt is one POST with the endpoint's ``timeout`` and ``headers`` (after a ``Basic``
-header for user info in the URL, as Go's client sends), following
-redirects as Go's ``http.Client`` does (at most 10; 307 and 308 repeat the POST, 301, 302 and
-303 turn it into a GET); the final answer accepts the envelope when it is 2xx or 3xx, as in
-Go. Failed attempts are retried for ever: straight away until ``threshold`` failures in a
-row, then one attempt per ``backoff``.
+One attempt is one POST with the endpoint's ``headers`` (after a ``Basic`` header for user
+info in the URL, as Go's client sends), following redirects as Go's ``http.Client`` does (at
+most 10; 307 and 308 repeat the POST, 301, 302 and 303 turn it into a GET); the final answer
+accepts the envelope when it is 2xx or 3xx, as in Go. The endpoint's ``timeout`` bounds the
+whole attempt, redirects included, as Go's ``Client.Timeout`` does: an endpoint that answers a
+byte at a time cannot hold a sender (nor an event a Redis queue believes taken) for longer.
+The answer's body is never read. Failed attempts are retried for ever: straight away until
+``threshold`` failures in a row, then one attempt per ``backoff``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -62,8 +65,9 @@ class HTTPSender:
     def send(self, body: bytes) -> int:
         """One attempt; the final status on acceptance, :class:`DeliveryError` otherwise."""
         method, url, data = "POST", self.url, body
+        deadline = time.monotonic() + self.timeout
         for _ in range(MAX_REDIRECTS + 1):
-            status, reason, location = self._request(method, url, data)
+            status, reason, location = self._request(method, url, data, deadline)
             if status not in REDIRECTS or not location:
                 break
             url = urljoin(url, location)
@@ -81,14 +85,21 @@ class HTTPSender:
             )
         return status
 
-    def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, str, str | None]:
+    def _request(
+        self, method: str, url: str, body: bytes | None, deadline: float
+    ) -> tuple[int, str, str | None]:
         """Status, reason and ``Location`` of one request to ``url``, through the
-        environment's proxy where Go's client would use one."""
+        environment's proxy where Go's client would use one, over by ``deadline``."""
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         proxy = _environment_proxy(parts)
-        connection = self._connection(parts.scheme, netloc, proxy)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeliveryError(f"error posting to {redacted(url)}: {self._timed_out()}")
+        connection = self._connection(parts.scheme, netloc, proxy, remaining)
+        # A socket timeout bounds each read, not their sum: at the deadline the socket is shut.
+        watchdog = _Watchdog(connection, remaining)
         try:
             if proxy is not None and parts.scheme == "http":
                 target = f"http://{netloc}{target}"  # a proxy takes the absolute URL
@@ -106,29 +117,53 @@ class HTTPSender:
                 connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body)
             response = connection.getresponse()
-            response.read()
         except (OSError, http.client.HTTPException, ValueError) as err:
-            raise DeliveryError(
-                f"error posting to {redacted(url)}: {err or type(err).__name__}"
-            ) from None
+            reason = self._timed_out() if watchdog.fired else err or type(err).__name__
+            raise DeliveryError(f"error posting to {redacted(url)}: {reason}") from None
         finally:
+            watchdog.cancel()
             connection.close()
         return response.status, response.reason, response.getheader("Location")
 
+    def _timed_out(self) -> str:
+        return f"no answer within the timeout ({self.timeout:g}s)"
+
     def _connection(
-        self, scheme: str, netloc: str, proxy: SplitResult | None
+        self, scheme: str, netloc: str, proxy: SplitResult | None, timeout: float
     ) -> http.client.HTTPConnection:
         """A connection to ``netloc``, or to ``proxy`` (for HTTPS, a tunnel through it)."""
         address = netloc if proxy is None else proxy.netloc.rpartition("@")[2]
         if scheme != "https":
-            return http.client.HTTPConnection(address, timeout=self.timeout)
+            return http.client.HTTPConnection(address, timeout=timeout)
         if self._tls is None:  # loading the trusted CAs takes tens of milliseconds: once
             self._tls = ssl.create_default_context()
-        connection = http.client.HTTPSConnection(address, timeout=self.timeout, context=self._tls)
+        connection = http.client.HTTPSConnection(address, timeout=timeout, context=self._tls)
         if proxy is not None:
             auth = {"Proxy-Authorization": _basic(proxy)} if "@" in proxy.netloc else None
             connection.set_tunnel(netloc, headers=auth)
         return connection
+
+
+class _Watchdog:
+    """Shuts ``connection``'s socket after ``seconds``, failing whatever read or write is under
+    way on it; :attr:`fired` tells the failure from another."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:  # before the connection is made, its own timeout holds
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def redacted(url: str) -> str:

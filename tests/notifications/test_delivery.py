@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import ssl
 import threading
 import time
@@ -199,6 +200,60 @@ def test_sender_follows_redirects_as_gos_client(receiver: Receiver) -> None:
             sender.send(BODY)
     finally:
         target.stop()
+
+
+class RawEndpoint:
+    """A listening socket whose one connection reads the request and then answers with
+    ``answer`` (bytes written one at a time, ``pause`` seconds apart), then holds it open."""
+
+    def __init__(self, answer: bytes, pause: float = 0.0) -> None:
+        self.answer, self.pause = answer, pause
+        self.done = threading.Event()  # the whole answer went out
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/events"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self._listener.accept()
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(30)
+            request = b""
+            while not request.endswith(BODY):
+                request += connection.recv(65536)
+            pieces = [self.answer[i : i + 1] for i in range(len(self.answer))]
+            for piece in pieces if self.pause else [self.answer]:
+                connection.sendall(piece)
+                time.sleep(self.pause)
+            self.done.set()
+            connection.recv(1)  # until the sender closes
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(30)
+
+
+def test_the_timeout_bounds_the_whole_attempt_as_gos_client() -> None:
+    """An endpoint answering a byte every half second never lets a read wait the whole
+    timeout: each socket read would succeed, for as long as the endpoint likes. Go's
+    ``Client.Timeout`` bounds the whole exchange; so does the sender."""
+    endpoint = RawEndpoint(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 40 + b"\r\n\r\n", 0.5)
+    try:
+        with pytest.raises(DeliveryError, match=r"no answer within the timeout \(1s\)"):
+            HTTPSender(endpoint.url, {}, timeout=1).send(BODY)
+        assert not endpoint.done.is_set()  # cut off mid-answer, not at its end
+    finally:
+        endpoint.close()
+
+
+def test_the_answers_body_is_not_read() -> None:
+    """Go closes the answer unread: an endpoint announcing a large body and sending none (or
+    a huge one) costs the sender neither the wait nor the memory."""
+    endpoint = RawEndpoint(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+    try:
+        assert HTTPSender(endpoint.url, {}, timeout=5).send(BODY) == 200
+    finally:
+        endpoint.close()
 
 
 def test_sender_turns_any_failure_into_a_delivery_error(receiver: Receiver) -> None:
