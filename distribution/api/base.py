@@ -12,10 +12,14 @@ bp = Blueprint("base", __name__)
 EMPTY_OBJECT = b"{}\n"
 
 
+#: What Go's root answers carry: a proxy or load balancer must not answer a probe from a cache.
+ROOT_HEADERS = {"Cache-Control": "no-cache"}
+
+
 @bp.route("/", methods=["GET", "HEAD"])
 def root() -> Response:
     """Always 200, without auth: load balancers probe it."""
-    return Response.empty(200)
+    return Response.empty(200, ROOT_HEADERS)
 
 
 @bp.route("/v2/", methods=["GET", "HEAD"])

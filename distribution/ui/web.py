@@ -36,6 +36,7 @@ from distribution import access as rules
 from distribution import errors, instrumentation, proxy
 from distribution.api import access as request_access
 from distribution.api import urls
+from distribution.api.base import ROOT_HEADERS
 from distribution.config import Configuration
 from distribution.storage.driver import StorageDriverError
 from distribution.ui import cache, pages, session, signin
@@ -198,6 +199,7 @@ def link_from_root(original: Callable[[], Response]) -> Callable[[], Response]:
             )
             response = Response(body, status=200, mimetype="text/html")
             response.headers.update(SECURITY_HEADERS)
+            response.headers.update(ROOT_HEADERS)
         return response
 
     return root

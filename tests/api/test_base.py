@@ -24,6 +24,7 @@ def test_the_root_answers_200_without_a_body_or_a_content_type(env: Env) -> None
         response = env.client.open("/", method=method)
         assert response.status_code == 200 and response.get_data() == b""
         assert "Content-Type" not in response.headers
+        assert response.headers["Cache-Control"] == "no-cache"  # as Go's
 
 
 def test_errors_are_typed_and_ordered_as_gos(env: Env) -> None:

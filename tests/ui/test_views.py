@@ -827,6 +827,7 @@ def test_the_registry_root_stays_200_and_links_browsers_to_the_ui(env):
     browser = env.app.test_client().get("/", headers={"Accept": "text/html,*/*;q=0.8"})
     assert browser.status_code == 200
     assert '<a href="/ui/">Browse it</a>' in text(browser)
+    assert browser.headers["Cache-Control"] == "no-cache"
     assert env.app.test_client().head("/", headers={"Accept": "text/html"}).status_code == 200
 
 
