@@ -93,23 +93,23 @@ class _Look:
     trust: bool = False
 
     def __call__(self, folder: str, name: str) -> tuple[list[str], bool | None]:
-        """``folder``'s entries (full paths) in path order, none when it is gone; and None
-        when it is no repository to list (the root, no ``_manifests``, at or before ``last``,
-        filtered out), else whether it has content."""
+        """``folder``'s entry names, sorted, none when it is gone; and None when it is no
+        repository to list (the root, no ``_manifests``, at or before ``last``, filtered
+        out), else whether it has content."""
         try:
-            children = sorted(self.driver.list(folder), key=lambda child: child.rsplit("/", 1)[1])
+            entries = self.driver.names(folder)
         except PathNotFoundError:
-            children = []
+            entries = []
         if (
             not name
-            or not any(child.endswith("/_manifests") for child in children)
+            or paths.MANIFESTS_ENTRY not in entries
             or path_key(name) <= path_key(self.last)
             or (self.only is not None and not self.only.includes(name))
         ):
-            return children, None
-        if not self.check or (self.trust and paths.emptied(name) not in children):
-            return children, True
-        return children, emptied.has_content(self.driver, name)
+            return entries, None
+        if not self.check or (self.trust and paths.EMPTIED_ENTRY not in entries):
+            return entries, True
+        return entries, emptied.has_content(self.driver, name)
 
 
 def _walk(
@@ -120,12 +120,11 @@ def _walk(
 ) -> Iterator[Found]:
     """The repositories at and under ``folder``; the folders below each level are looked at a
     few at a time ahead of the one walked (``seen``: ``folder``'s look, made)."""
-    children, content = seen if seen is not None else look(folder, name)
+    entries, content = seen if seen is not None else look(folder, name)
     if content is not None:
-        yield Found(name, content, paths.emptied(name) in children)
+        yield Found(name, content, paths.EMPTIED_ENTRY in entries)
     below: list[tuple[str, str]] = []
-    for child in children:
-        entry = child.rsplit("/", 1)[1]
+    for entry in entries:
         if entry.startswith("_"):
             continue
         repository = f"{name}/{entry}" if name else entry
@@ -133,7 +132,7 @@ def _walk(
             look.only is not None and not look.only.may_contain(repository)
         ):
             continue
-        below.append((child, repository))
+        below.append((f"{folder}/{entry}", repository))
     for (child, repository), made in ahead.ordered(lambda item: look(*item), below):
         yield from _walk(look, child, repository, made)
 

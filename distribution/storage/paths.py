@@ -43,6 +43,12 @@ def blob_data(digest: Digest) -> str:
     return f"{blob_dir(digest)}/data"
 
 
+#: The entries of a repository's folder that the catalog looks for: Go's mark of a repository,
+#: and our note of one emptied.
+MANIFESTS_ENTRY = "_manifests"
+EMPTIED_ENTRY = "_emptied"
+
+
 def repository(name: str) -> str:
     return f"{REPOSITORIES}/{name}"
 
@@ -56,7 +62,7 @@ def layer_link(name: str, digest: Digest) -> str:
 
 
 def manifests(name: str) -> str:
-    return f"{repository(name)}/_manifests"
+    return f"{repository(name)}/{MANIFESTS_ENTRY}"
 
 
 def manifest_revisions(name: str) -> str:
@@ -146,7 +152,7 @@ def referrer_entry(name: str, subject: Digest, digest: Digest) -> str:
 
 def emptied(name: str) -> str:
     """Our note that a deletion left the repository with nothing (``emptied.py``)."""
-    return f"{repository(name)}/_emptied"
+    return f"{repository(name)}/{EMPTIED_ENTRY}"
 
 
 def emptied_note(name: str) -> str:
