@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import ssl
 import threading
@@ -237,11 +238,40 @@ def test_the_timeout_bounds_the_whole_attempt_as_gos_client() -> None:
     """An endpoint answering a byte every half second never lets a read wait the whole
     timeout: each socket read would succeed, for as long as the endpoint likes. Go's
     ``Client.Timeout`` bounds the whole exchange; so does the sender."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 40 + b"\r\n\r\n"
+    sender = HTTPSender("http://127.0.0.1/", {}, timeout=1)
+    for _ in range(2):  # the watchdog's thread serves one attempt after another
+        endpoint = RawEndpoint(answer, 0.5)
+        sender.url = endpoint.url
+        try:
+            with pytest.raises(DeliveryError, match=r"no answer within the timeout \(1s\)"):
+                sender.send(BODY)
+            assert not endpoint.done.is_set()  # cut off mid-answer, not at its end
+        finally:
+            endpoint.close()
+
+
+def test_a_forked_sender_watches_its_own_attempts() -> None:
+    """A sender used before a fork (its watchdog's thread left behind in the parent) still
+    cuts off a slow endpoint in the child, as a worker forked from gunicorn's master must."""
+    sender = HTTPSender("http://127.0.0.1/", {}, timeout=1)
+    endpoint = RawEndpoint(b"HTTP/1.1 204 No Content\r\n\r\n")
+    sender.url = endpoint.url
+    assert sender.send(BODY) == 204
+    endpoint.close()
     endpoint = RawEndpoint(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 40 + b"\r\n\r\n", 0.5)
+    sender.url = endpoint.url
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            sender.send(BODY)
+        except DeliveryError as err:
+            os._exit(0 if "no answer within the timeout" in str(err) else 2)
+        os._exit(1)
     try:
-        with pytest.raises(DeliveryError, match=r"no answer within the timeout \(1s\)"):
-            HTTPSender(endpoint.url, {}, timeout=1).send(BODY)
-        assert not endpoint.done.is_set()  # cut off mid-answer, not at its end
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not endpoint.done.is_set()
     finally:
         endpoint.close()
 
