@@ -172,7 +172,7 @@ class _Watchdog:
         if self._pid != os.getpid():
             with self._starting:
                 if self._pid != os.getpid():  # first use, or a forked copy without the thread
-                    self._cond, self._watched = threading.Condition(), {}
+                    self._cond, self._watched, self._until = threading.Condition(), {}, math.inf
                     threading.Thread(
                         target=self._run, name="notification-deadlines", daemon=True
                     ).start()
