@@ -221,7 +221,10 @@ class RawEndpoint:
             connection.settimeout(30)
             request = b""
             while not request.endswith(BODY):
-                request += connection.recv(65536)
+                piece = connection.recv(65536)
+                if not piece:
+                    return  # the sender went away before its request was whole
+                request += piece
             pieces = [self.answer[i : i + 1] for i in range(len(self.answer))]
             for piece in pieces if self.pause else [self.answer]:
                 connection.sendall(piece)
