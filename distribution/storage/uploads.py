@@ -313,7 +313,7 @@ class Uploads:
                 saved = hashstate.restore(self.driver.get_content(path))
             except PathNotFoundError:
                 continue
-            except ValueError as e:
+            except (ValueError, StorageDriverError, OSError) as e:  # only work saved is lost
                 log.warning("upload %s: ignoring the hash saved at %s (%s)", upload.id, path, e)
                 continue
             if saved is None:

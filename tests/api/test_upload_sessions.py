@@ -190,11 +190,36 @@ def test_a_hash_that_cannot_be_saved_costs_only_a_rehash(
     assert "re-hashing 13 stored bytes" in caplog.text
 
 
+def test_a_hash_that_cannot_be_read_costs_only_a_rehash(
+    hashes: LiveHashes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "distribution.storage.uploads")
+    failing = _FailingStateDriver(reads=True)
+    uploads = Uploads(BlobStore(failing), hashes)
+    upload = uploads.append(uploads.start("a"), feed([b"part one, "]))
+    hashes.clear()
+    upload = uploads.append(upload, feed([b"part two"]))  # the request is not failed
+    assert "ignoring the hash saved" in caplog.text and "I/O error" in caplog.text
+    assert uploads.commit(upload, sha256(b"part one, part two")).size == 18
+    assert "re-hashing 18 stored bytes" in caplog.text
+
+
 class _FailingStateDriver(InMemoryDriver):
+    """Saving a hash state fails; with ``reads``, reading one fails instead."""
+
+    def __init__(self, reads: bool = False) -> None:
+        super().__init__()
+        self.reads = reads
+
     def put_content(self, path: str, data: bytes, *, durable: bool = True) -> None:
-        if "/sha256states/" in path:
+        if "/sha256states/" in path and not self.reads:
             raise StorageDriverError("disk full")
         super().put_content(path, data, durable=durable)
+
+    def get_content(self, path: str) -> bytes:
+        if "/sha256states/" in path and self.reads:
+            raise StorageDriverError("I/O error")
+        return super().get_content(path)
 
 
 def test_without_libcrypto_uploads_hash_with_hashlib(
