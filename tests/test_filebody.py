@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from distribution.api import filebody
-from distribution.api.filebody import MAP_WINDOW, SEND_CHUNK
+from distribution.api.filebody import MAP_WINDOW, MAPPED_PIECE, SEND_CHUNK
 from tests.api.test_uploads_process import proc_field, workers
 from tests.conftest import free_port, make_certificate
 from tests.observability.test_metrics import samples
@@ -66,7 +66,7 @@ def test_blob_bodies_are_whole_on_one_keep_alive_connection(start_registry, tmp_
     status, headers, body = get(conn, path)
     assert (status, headers["Content-Length"], body == DATA) == (200, str(len(DATA)), True)
     # starts inside a page, crosses a window's end, ends inside the next window
-    start, stop = SEND_CHUNK + 4097, MAP_WINDOW + 5000
+    start, stop = MAPPED_PIECE + 4097, MAP_WINDOW + 5000
     status, headers, body = get(conn, path, Range=f"bytes={start}-{stop}")
     assert (status, headers["Content-Range"]) == (206, f"bytes {start}-{stop}/{len(DATA)}")
     assert body == DATA[start : stop + 1]
@@ -101,7 +101,7 @@ def test_blob_bodies_from_the_disk(start_registry, tmp_path: Path, dropped) -> N
     path = f"/v2/{NAME}/blobs/{digest}"
     data_file = _data_file(root, digest)
     conn = connect(registry)
-    ranges = [None, f"bytes={SEND_CHUNK + 4097}-{MAP_WINDOW + 5000}", f"bytes={MAP_WINDOW}-"]
+    ranges = [None, f"bytes={MAPPED_PIECE + 4097}-{MAP_WINDOW + 5000}", f"bytes={MAP_WINDOW}-"]
     for byte_range in ranges:
         _drop(data_file, *dropped)
         assert not _cached_at(data_file, dropped[0])
