@@ -163,6 +163,7 @@ def create_app(
     notifications.init_app(app, config, start)
     proxy.init_app(app, config)
     usage.init_app(app, config)
+    manifests.init_app(app, config)
 
     if config.storage.maintenance.readonly.enabled:
         app.before_request(_refuse_writes)

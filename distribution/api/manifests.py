@@ -9,16 +9,17 @@ failure gets follow distribution v3's ``registry/handlers/manifests.go``; see
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, Flask, current_app, request
 
-from distribution import errors, manifest, notifications
+from distribution import errors, manifest, notifications, retention
 from distribution.api import access, context, immutable, urls, usage
 from distribution.api.body import declared_length, read_body
+from distribution.config import Configuration
 from distribution.digest import Digest
 from distribution.reference import check_tag, is_tag
 from distribution.storage import emptied, paths
 from distribution.storage.blobs import RepositoryBlobs
-from distribution.storage.locks import holding_if_present
+from distribution.storage.locks import Locks, holding_if_present
 from distribution.storage.manifests import ManifestStore
 from distribution.storage.referrers import index as index_referrer
 from distribution.storage.tags import TagStore
@@ -28,6 +29,14 @@ from distribution.wrappers import Response
 bp = Blueprint("manifests", __name__)
 
 RULE = "/v2/<path:name>/manifests/<reference>"
+#: The ``app.extensions`` key of the retention settings, read once (:func:`init_app`).
+RETENTION_EXTENSION = "distribution.retention"
+
+
+def init_app(app: Flask, config: Configuration) -> None:
+    """Note which repositories retention covers: an index pushed into one renews its
+    children (:func:`_renew_children`)."""
+    app.extensions[RETENTION_EXTENSION] = retention.parse(config)
 
 
 @bp.route(RULE, methods=["GET", "HEAD"])
@@ -81,6 +90,8 @@ def put_manifest(name: str, reference: str) -> Response:
     store = ManifestStore(registry.blobs, name)
     rules = Rules.from_config(context.config().validation)
     verify(parsed, RepositoryBlobs(registry.blobs, name), store, rules)
+    if parsed.is_index and current_app.extensions[RETENTION_EXTENSION].policy_for(name):
+        _renew_children(registry.locks, store, parsed, rules)
     # Retention unlinks a manifest, or deletes a tag, under the same locks.
     with holding_if_present(registry.locks, paths.manifest_revision_link(name, digest)):
         store.put(body)
@@ -156,6 +167,24 @@ def _check_may_move(name: str, tag: str, digest: Digest) -> None:
             rule,
             f"tag {tag} of repository {name} is immutable: it points to {current} and cannot move",
         )
+
+
+def _renew_children(
+    locks: Locks, store: ManifestStore, index: manifest.Manifest, rules: Rules
+) -> None:
+    """Write the revision link of each child of ``index`` again, under the child's lock,
+    before the index goes in.
+
+    A retention run unlinks a manifest under that lock, and only if its link is as old as when
+    the run read it (:mod:`distribution.retention.run`). So a child the run means to let go is
+    either renewed first, and then stays, or gone first, and then the push fails as if it had
+    never been there. The run's second read of the repository spares what an index pushed
+    before it reaches, but not what one pushed after it does.
+    """
+    for child in index.manifests:
+        with holding_if_present(locks, paths.manifest_revision_link(store.name, child.digest)):
+            if not store.renew(child.digest) and rules.requires(child.platform):
+                raise errors.ManifestBlobUnknown(detail=str(child.digest))
 
 
 def _parse_reference(text: str, for_put: bool) -> tuple[str | None, Digest | None]:

@@ -10,6 +10,9 @@ Safe while pushes continue:
   their revision link's lock, which a PUT of the same manifest holds while it tags it.
 * What a manifest pushed during the run reaches (an old index tagged again keeps its
   children) stays: the repository is read again after its tags went, before its manifests go.
+  An index pushed after that read writes its children's links again under their locks before
+  it is stored (:func:`distribution.api.manifests._renew_children`), so each is either seen
+  changed here and kept, or gone before the push, which then fails.
 
 Blobs are not deleted here: the online garbage collection that follows frees those no
 manifest references any more. :attr:`Report.freed_bytes` is what it will free (blobs still

@@ -51,6 +51,15 @@ class ManifestStore:
         self.revisions.link(digest)
         return digest
 
+    def renew(self, digest: Digest) -> bool:
+        """Write the manifest's revision link again, as a push of it would; False when the
+        repository lacks the manifest."""
+        stored = self.revisions.stored(digest)
+        if stored is None:
+            return False
+        self.revisions.link(digest, stored.digest)
+        return True
+
     def delete(self, digest: Digest) -> None:
         """Unlink the manifest from the repository; the blob stays for garbage collection."""
         self.stat(digest)

@@ -49,6 +49,12 @@ class Rules:
             platforms = frozenset((p.architecture or "", p.os or "") for p in indexes.platformlist)
         return cls(policy, platforms)
 
+    def requires(self, platform: tuple[str, str] | None) -> bool:
+        """Whether an index's child of ``platform`` must be a manifest of the repository."""
+        if self.index_platforms is None:
+            return True
+        return platform is not None and platform in self.index_platforms
+
 
 def verify(
     manifest: Manifest, layers: RepositoryBlobs, manifests: ManifestStore, rules: Rules
@@ -57,7 +63,7 @@ def verify(
     ``MANIFEST_INVALID`` for one of another size than stored."""
     if manifest.is_index:
         for i, child in enumerate(manifest.manifests):
-            if _must_exist(child.platform, rules):
+            if rules.requires(child.platform):
                 _check(child, manifests.stored(child.digest), f"manifests[{i}]")
         return
     if manifest.config is not None:
@@ -75,9 +81,3 @@ def _check(reference: Descriptor, stored: StoredBlob | None, where: str) -> None
             f"{where} has size {reference.size}, the stored content {stored.size}",
             detail={"digest": str(reference.digest), "size": reference.size},
         )
-
-
-def _must_exist(platform: tuple[str, str] | None, rules: Rules) -> bool:
-    if rules.index_platforms is None:
-        return True
-    return platform is not None and platform in rules.index_platforms

@@ -4,6 +4,7 @@ and a dry run that changes nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,31 @@ def test_a_repository_retention_empties_leaves_the_catalog(tmp_path: Path) -> No
     assert catalog.repositories(tree.driver, 100) == (["kept/app"], False)
 
 
+def _untagged_index(tmp_path: Path) -> tuple[Tree, list[tuple[bytes, str]], str]:
+    """``r/app`` with an index of two images, untagged 400 hours ago (the tag moved on), all
+    three due to go under ``untagged: 48h``; the tree, the images and the index's digest."""
+    policy = '    retention:\n      policies:\n        - repositories: ["r/app"]\n'
+    policy += "          keep: [{mostrecent: 1}]\n          untagged: 48h\n"
+    tree = Tree.make(tmp_path / "root", policy)
+    repo = "r/app"
+    kids = [tree.image(repo, f"kid{i}") for i in range(2)]
+    index = tree.index(repo, "stable", kids, 500)
+    tree.tagged(repo, "stable", "moved-on", 400)
+    tree.tagged(repo, "new", "new", 1)
+    tree.age_blobs()
+    tree.pulls_recorded_since(2000)
+    return tree, kids, index
+
+
+def _run_on(tree: Tree, driver) -> retention_run.Report:
+    """A run for real on ``driver``, which wraps the tree's storage, with storage locks."""
+    settings = retention.parse(tree.config)
+    state = usage.refresh(tree.driver, full=True, write=False).state
+    return retention_run.run(
+        driver, settings, state, dry_run=False, locks=locks.from_config(tree.config, driver)
+    )
+
+
 class _PushOnFirstDelete:
     """The storage driver, but the first deletion (retention's first tag) lets ``push`` run
     first: a push that lands while a run is deleting."""
@@ -231,18 +257,8 @@ def test_an_index_tagged_again_during_the_run_keeps_its_children(tmp_path: Path)
     """A rollback while retention runs: an old untagged index (its children untagged too, all
     due to go) is tagged again while the run deletes tags. The index stays, since its link
     changed, and so must its children, which the push did not rewrite."""
-    policy = '    retention:\n      policies:\n        - repositories: ["r/app"]\n'
-    policy += "          keep: [{mostrecent: 1}]\n          untagged: 48h\n"
-    tree = Tree.make(tmp_path / "root", policy)
+    tree, kids, index = _untagged_index(tmp_path)
     repo = "r/app"
-    kids = [tree.image(repo, f"kid{i}") for i in range(2)]
-    index = tree.index(repo, "stable", kids, 500)
-    tree.tagged(repo, "stable", "moved-on", 400)  # the index has been untagged since
-    for _, digest in kids:
-        tree.age_manifest(repo, digest, 500)
-    tree.tagged(repo, "new", "new", 1)
-    tree.age_blobs()
-    tree.pulls_recorded_since(2000)
     status, index_body = tree.api.get_manifest(repo, index)
     assert status == 200
     pushed: list[str] = []
@@ -250,18 +266,58 @@ def test_an_index_tagged_again_during_the_run_keeps_its_children(tmp_path: Path)
     def rollback() -> None:
         pushed.append(tree.api.push_manifest(repo, "rollback", index_body, OCI_INDEX))
 
-    driver = _PushOnFirstDelete(tree.driver, rollback)
-    settings = retention.parse(tree.config)
-    state = usage.refresh(tree.driver, full=True, write=False).state
-    report = retention_run.run(
-        driver, settings, state, dry_run=False, locks=locks.from_config(tree.config, driver)
-    )
+    report = _run_on(tree, _PushOnFirstDelete(tree.driver, rollback))
     assert pushed == [index]
     assert "stable" in report.repositories[0].deleted_tags
     assert tree.has_manifest(repo, index)
     for body, digest in kids:
         assert tree.has_manifest(repo, digest), "a child of the index tagged again"
         assert tree.api.get_manifest(repo, digest) == (200, body)
+
+
+class _PushBeforeFirstManifestLock:
+    """The storage driver, but ``push`` runs just before retention locks its first manifest:
+    after the run's last read of the repository, before it unlinks what it decided on."""
+
+    def __init__(self, driver, push) -> None:
+        self._driver = driver
+        self._push = push
+
+    def __getattr__(self, name: str):
+        return getattr(self._driver, name)
+
+    def lock(self, path: str, timeout: float, check: bool = True):
+        if "/_manifests/revisions/" in path:
+            push, self._push = self._push, None
+            if push is not None:
+                push()
+        return self._driver.lock(path, timeout, check)
+
+
+def test_an_index_pushed_after_the_last_read_keeps_its_children(tmp_path: Path) -> None:
+    """A new index of old untagged images, pushed when the run has read the repository for
+    the last time and is about to unlink those images: the push writes each child's link again
+    under the child's lock, so the run finds them changed and leaves them."""
+    tree, kids, old = _untagged_index(tmp_path)
+    repo = "r/app"
+    pushed: list[str] = []
+
+    def push_index() -> None:
+        pushed.append(tree.api.push_manifest(repo, "rebuilt", rebuilt, OCI_INDEX))
+
+    _, old_body = tree.api.get_manifest(repo, old)
+    document = json.loads(old_body)
+    document["manifests"].reverse()
+    rebuilt = json.dumps(document).encode()
+    report = _run_on(tree, _PushBeforeFirstManifestLock(tree.driver, push_index))
+    (outcome,) = report.repositories
+    assert len(pushed) == 1 and pushed[0] != old
+    assert old in outcome.deleted_manifests and not tree.has_manifest(repo, old)
+    for body, digest in kids:
+        assert digest not in outcome.deleted_manifests
+        assert f"manifest {digest}" in outcome.skipped
+        assert tree.api.get_manifest(repo, digest) == (200, body), "a child of the new index"
+    assert tree.api.get_manifest(repo, pushed[0]) == (200, rebuilt)
 
 
 def test_the_collection_after_a_run_honours_the_gc_dry_run(tmp_path: Path) -> None:

@@ -92,6 +92,8 @@ class Tree:
     def index(
         self, repo: str, tag: str, children: list[tuple[bytes, str]], hours_ago: float
     ) -> str:
+        """An index of ``children`` pushed as ``tag``, ``hours_ago`` hours ago, the children
+        with it: its push wrote their links again (retention covers every test repository)."""
         entries = [
             {
                 "mediaType": OCI_MANIFEST,
@@ -103,7 +105,8 @@ class Tree:
         ]
         body = dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
         digest = self.api.push_manifest(repo, tag, body, OCI_INDEX)
-        self.age_manifest(repo, digest, hours_ago)
+        for child in [digest] + [child for _, child in children]:
+            self.age_manifest(repo, child, hours_ago)
         self.age_tag(repo, tag, hours_ago)
         return digest
 
