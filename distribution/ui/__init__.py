@@ -46,6 +46,7 @@ def init_app(app: Flask, config: Configuration, registry: Registry) -> None:
         signin=signin.SignIn(app.extensions.get(AUTH_EXTENSION)),
         static=web.static_files(),
     )
+    app.jinja_env.finalize = web.reveal_hidden  # only the UI renders templates
     usage.init_app(app, config, registry.driver)
     app.register_blueprint(web.bp)
     app.view_functions["base.root"] = web.link_from_root(app.view_functions["base.root"])

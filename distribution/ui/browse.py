@@ -272,6 +272,11 @@ def _links(found: facts.ManifestFacts, config: facts.ConfigFacts | None) -> list
     )
     found_links: dict[str, str] = {}
     for key, value in [*found.annotations, *(config.labels if config else ())]:
-        if key in keys and value.startswith(("https://", "http://")) and len(value) < 2048:
+        if (
+            key in keys
+            and value.startswith(("https://", "http://"))
+            and len(value) < 2048
+            and value.isprintable()
+        ):
             found_links.setdefault(key.rsplit(".", 1)[1], value)
     return sorted(found_links.items())

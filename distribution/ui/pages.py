@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 T = TypeVar("T")
 
@@ -96,6 +96,10 @@ def safe_next(target: str | None, root: str, fallback: str) -> str:
         return fallback
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or target.startswith("//"):
+        return fallback
+    # A browser resolves ``.`` and ``..`` segments (``%2e`` too) before it follows the
+    # redirect: ``/ui/../v2/_catalog`` would leave the UI, ``/reg/ui/../../x`` the registry.
+    if any(unquote(segment) in (".", "..") for segment in parts.path.lower().split("/")):
         return fallback
     if not (parts.path == root.rstrip("/") or parts.path.startswith(root)):
         return fallback

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from importlib import resources
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, NotFound
 
 from distribution import access as rules
@@ -225,6 +227,20 @@ def render_error(error: Exception) -> Response:
 
 
 # Shared by the pages -----------------------------------------------------------------------------
+
+
+#: Invisible characters that reorder or hide text (bidi controls, zero-width characters):
+#: an image's author could make ``http://x/\u202etxt.exe`` read as ``http://x/exe.txt``.
+_HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def reveal_hidden(value: Any) -> Any:
+    """Jinja's ``finalize``: every value a page shows, with its hidden characters spelled
+    out (``[U+202E]``), so that text always reads as it is. Markup (macros) is left alone:
+    the values inside it went through here already."""
+    if isinstance(value, str) and not isinstance(value, Markup) and _HIDDEN.search(value):
+        return _HIDDEN.sub(lambda found: f"[U+{ord(found.group()):04X}]", value)
+    return value
 
 
 def page(template: str, status: int = 200, **values: Any) -> Response:

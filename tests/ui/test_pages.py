@@ -55,6 +55,12 @@ def test_namespaces_and_matching():
         ("/v2/_catalog", "/ui/"),
         ("/uix", "/ui/"),
         ("/ui/\nx", "/ui/"),
+        ("/ui/../v2/_catalog", "/ui/"),
+        ("/ui/%2e%2e/v2/_catalog", "/ui/"),
+        ("/ui/.%2E/x", "/ui/"),
+        ("/ui/./r/a", "/ui/"),
+        ("/ui/..", "/ui/"),
+        ("/ui/r/a..b/c", "/ui/r/a..b/c"),
     ],
 )
 def test_safe_next(target, expected):

@@ -638,6 +638,19 @@ def test_labels_and_annotations_are_shown_as_text_never_as_html(env):
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+def test_hidden_characters_are_spelled_out_and_never_disguise_a_link(env):
+    flipped = "http://example.com/\u202etxt.exe"  # reads as http://example.com/exe.txt
+    labels = {"org.opencontainers.image.source": flipped}
+    config = {"config": {"Labels": labels, "User": "a\u2066b"}}
+    push_image(env, "public/bidi", "t", config, {"org.opencontainers.image.url": flipped})
+    page = text(env.app.test_client().get("/ui/r/public/bidi/-/manifests/t"))
+    for hidden in ("\u202e", "\u2066"):
+        assert hidden not in page
+    assert "http://example.com/[U+202E]txt.exe" in page
+    assert "a[U+2066]b" in page
+    assert 'href="http://example.com/' not in page  # shown as text, never as a link
+
+
 def test_an_index_lists_its_platforms_and_links_them(env):
     amd = push_image(env, "public/multi", "amd", seed="a")
     arm = push_image(env, "public/multi", "arm", {"architecture": "arm64"}, seed="b")
