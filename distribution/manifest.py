@@ -151,7 +151,7 @@ def parse(content_type: str | None, body: bytes) -> Manifest:
         raise errors.ManifestInvalid(
             detail=f"unsupported manifest media type and no default available: {media_type}"
         )
-    doc = _load(body)
+    doc = _load(body, strict=True)
     declared = doc.get("mediaType")
     if media_type in (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST):
         if declared != media_type:
@@ -371,14 +371,27 @@ def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
-def _load(body: bytes) -> dict[str, Any]:
+def _load(body: bytes, strict: bool = False) -> dict[str, Any]:
+    """``body`` as a JSON object. ``strict`` (a push) takes JSON as Go's ``encoding/json``
+    does: UTF-8 without a byte order mark, no ``NaN``/``Infinity``. ``json.loads`` alone also
+    takes UTF-16 and UTF-32, a BOM and those literals; stored, such a manifest is served to
+    clients whose JSON decoder refuses it. What is stored already (by an older version, a Go
+    registry, a script) is read leniently. Either way a string's bytes that are not UTF-8
+    read as U+FFFD, as Go reads them, instead of failing the whole manifest."""
     try:
-        doc = json.loads(body)
+        if strict:
+            doc = json.loads(body.decode("utf-8", "replace"), parse_constant=_no_constant)
+        else:
+            doc = json.loads(body.decode(json.detect_encoding(body), "replace"))
     except (ValueError, RecursionError) as exc:
         raise errors.ManifestInvalid(detail=f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise errors.ManifestInvalid(detail="manifest must be a JSON object")
     return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _build(media_type: str, doc: dict[str, Any]) -> Manifest:

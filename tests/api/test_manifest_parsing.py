@@ -139,6 +139,36 @@ class TestMalformed:
         with pytest.raises(errors.ManifestInvalid):
             manifest.parse(OCI_MANIFEST, body)
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            json.dumps(image()).encode("utf-16"),
+            json.dumps(image()).encode("utf-16-le"),
+            json.dumps(image()).encode("utf-32"),
+            b"\xef\xbb\xbf" + json.dumps(image()).encode(),
+            json.dumps(image(x=float("nan"))).encode(),
+            json.dumps(image(x=[float("inf"), float("-inf")])).encode(),
+        ],
+    )
+    def test_json_go_refuses(self, body: bytes) -> None:
+        """Go's decoder takes UTF-8 without a BOM and no NaN/Infinity: a push it would refuse
+        is refused, not stored for clients to choke on."""
+        with pytest.raises(errors.ManifestInvalid):
+            manifest.parse(OCI_MANIFEST, body)
+
+    def test_bytes_that_are_not_utf8_in_a_string_are_taken_as_go_takes_them(self) -> None:
+        body = json.dumps(image(annotations={"a": "@"})).encode().replace(b"@", b"\xff")
+        assert manifest.parse(OCI_MANIFEST, body).annotations == {"a": "\ufffd"}
+
+    def test_stored_with_bom_still_served(self) -> None:
+        body = b"\xef\xbb\xbf" + json.dumps(image()).encode()
+        assert manifest.classify(body) == OCI_MANIFEST
+
+    def test_stored_in_utf16_or_with_bytes_that_are_not_utf8_still_read(self) -> None:
+        assert manifest.classify(json.dumps(image()).encode("utf-16")) == OCI_MANIFEST
+        body = json.dumps(image(annotations={"a": "@"})).encode().replace(b"@", b"\xff")
+        assert manifest.parse_stored(body).annotations == {"a": "\ufffd"}
+
     @pytest.mark.parametrize("doc", [[], "x", 2, None])
     def test_not_an_object(self, doc: Any) -> None:
         invalid(OCI_MANIFEST, doc)
