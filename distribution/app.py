@@ -151,7 +151,9 @@ def create_app(
     app.url_map.strict_slashes = False
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    app.url_value_preprocessor(_check_name)
+    # A hook, not a URL value preprocessor: those run before every ``before_request`` hook,
+    # so a refused name would be logged without the request's fields and timing.
+    app.before_request(_check_name)
     app.extensions[AUTH_EXTENSION] = auth_factory.create(config.auth)
     app.extensions[access_rules.EXTENSION] = access_rules.PolicySource.from_config(config)
     app.before_request(access.authorize)
@@ -206,8 +208,10 @@ def error_response(error: errors.RegistryError) -> Response:
     return response
 
 
-def _check_name(endpoint: str | None, values: dict | None) -> None:
-    """Every route with a repository name validates it before a handler runs."""
+def _check_name() -> None:
+    """Every route with a repository name validates it before a handler runs (and before
+    access is decided), after :mod:`distribution.instrumentation` has begun the request."""
+    values = request.view_args
     if values and "name" in values:
         reference.check_name(values["name"])
 

@@ -98,6 +98,16 @@ def test_errors_are_logged_with_gos_error_fields(captured) -> None:
     assert line["http.response.status"] == 404
 
 
+def test_an_invalid_name_is_logged_with_the_request_and_its_duration(captured) -> None:
+    client = make_app().test_client()
+    assert client.get("/v2/Bad/tags/list").status_code == 400
+    line = json.loads(captured["json"].getvalue().splitlines()[-1])
+    assert line["err.code"] == "name invalid"
+    assert uuid.UUID(line["http.request.id"]).version == 4
+    assert line["http.request.uri"] == "/v2/Bad/tags/list"
+    assert re.fullmatch(r"[0-9.]+(ns|µs|ms)", line["http.response.duration"])
+
+
 def test_text_values_are_quoted_only_when_logrus_would() -> None:
     record = logging.LogRecord("distribution", logging.INFO, "", 0, "hello world", (), None)
     record.fields = {"plain": "a.b/c-d", "spaced": "a b", "number": 3, "micro": "1.5µs"}
