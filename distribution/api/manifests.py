@@ -144,8 +144,12 @@ def delete_manifest(name: str, reference: str) -> Response:
 def delete_tag(name: str, tag: str, tags: TagStore) -> None:
     """Untag ``tag`` of ``name`` (``MANIFEST_UNKNOWN`` if it is gone) and tell who must know:
     the catalog (if nothing is left), the usage job (the repository changed) and the
-    notification endpoints. Every tag delete comes here, the API's and the web UI's alike."""
-    tags.untag(tag)
+    notification endpoints. Every tag delete comes here, the API's and the web UI's alike.
+
+    Under the lock a manifest ``PUT`` holds while it writes the tag: a push of the same tag
+    meanwhile lands wholly before or wholly after, never with half its files deleted."""
+    with holding_if_present(context.registry().locks, paths.tag_current_link(name, tag)):
+        tags.untag(tag)
     emptied.note(tags.driver, name)
     usage.changed(name)
     notifications.tag_deleted(name, tag)

@@ -7,12 +7,19 @@ import errno
 import io
 import mmap
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from distribution.storage.driver import StorageDriver, StorageDriverError, create, filesystem
+from distribution.storage.driver import (
+    PathNotFoundError,
+    StorageDriver,
+    StorageDriverError,
+    create,
+    filesystem,
+)
 from tests.storage.driver_suite import DriverSuite
 
 DIGEST = "3f" + "0123456789abcdef" * 3 + "0123456789abcd"
@@ -84,6 +91,43 @@ def test_put_content_cleans_up_its_temp_file_on_failure(driver: StorageDriver, r
     assert isinstance(info.value.__cause__, OSError)
     assert info.value.driver == "filesystem"
     assert os.listdir(root / "repo") == ["dir"]
+
+
+def test_a_tree_deleted_while_written_into_costs_neither_side_an_error(
+    driver: StorageDriver,
+) -> None:
+    """A tag pushed while it is deleted (``rmtree`` against ``makedirs`` and a rename): each
+    side retries what the other undid, instead of failing the request with a 503."""
+    failures: list[BaseException] = []
+
+    def writing(barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            driver.put_content(f"/tags/t/index/sha256/{DIGEST}/link", b"x")
+            driver.put_content("/tags/t/current/link", b"x")
+        except BaseException as exc:  # collected for the assertion
+            failures.append(exc)
+
+    def deleting(barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            driver.delete("/tags/t")
+        except PathNotFoundError:
+            pass
+        except BaseException as exc:  # collected for the assertion
+            failures.append(exc)
+
+    for _ in range(300):
+        barrier = threading.Barrier(4)
+        threads = [
+            threading.Thread(target=f, args=(barrier,))
+            for f in (writing, writing, deleting, deleting)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
 
 
 def test_reader_is_a_real_file(driver: StorageDriver) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import secrets
@@ -38,6 +39,10 @@ WRITEBACK_STEP = 8 << 20
 #: Seconds a directory's last change must be old before :meth:`FilesystemDriver.version` dates
 #: it (the kernel's file clock ticks every few milliseconds; other hosts' clocks drift).
 VERSION_SETTLE = 2.0
+#: Times a write or a removal is tried when a concurrent request removes the directory it
+#: writes into, or writes into the directory it removes (a tag pushed while it is deleted).
+RACE_ATTEMPTS = 20
+_RACES = (errno.ENOTEMPTY, errno.EISDIR, None)
 #: Bytes at the end of a file that a writer leaves in the page cache; those before it are
 #: dropped once on disk, so a large upload streams through a bounded window of page cache.
 CACHED_TAIL = 32 << 20
@@ -107,19 +112,28 @@ class FilesystemDriver(StorageDriver):
         """
         full = self._full(path)
         parent, base = os.path.split(full)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{base}.tmp-{secrets.token_hex(8)}")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-            os.replace(tmp, full)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        for attempt in range(RACE_ATTEMPTS):
+            tmp = os.path.join(parent, f".{base}.tmp-{secrets.token_hex(8)}")
+            try:
+                os.makedirs(parent, exist_ok=True)
+                with open(tmp, "xb") as f:
+                    f.write(data)
+                    f.flush()
+                    if durable:
+                        os.fsync(f.fileno())
+                os.replace(tmp, full)
+                return
+            except (FileNotFoundError, FileExistsError):
+                # The directory went (a concurrent delete of its tree) while it was made or
+                # written in (``makedirs`` says "exists" when it goes between its own steps).
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                if attempt == RACE_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         try:
@@ -225,13 +239,24 @@ class FilesystemDriver(StorageDriver):
 
     def delete(self, path: str) -> None:
         full = self._full(path)
-        try:
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full)
-            else:
-                os.remove(full)
-        except (FileNotFoundError, NotADirectoryError):
-            raise PathNotFoundError(path) from None
+        for attempt in range(RACE_ATTEMPTS):
+            try:
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.remove(full)
+                return
+            except (FileNotFoundError, NotADirectoryError):
+                if attempt:
+                    return  # what a retry found gone, a concurrent delete removed
+                raise PathNotFoundError(path) from None
+            except OSError as exc:
+                # A concurrent write put a file in a directory after ``rmtree`` listed it
+                # (``ENOTEMPTY``), or made the directory again after it was found gone
+                # (``EISDIR``) or between ``rmtree``'s own looks at it (no errno: "Cannot
+                # call rmtree on a symbolic link").
+                if exc.errno not in _RACES or attempt == RACE_ATTEMPTS - 1:
+                    raise
 
     def version(self, path: str) -> Hashable | None:
         """The inode, modification time and size of a directory or file: adding or removing
