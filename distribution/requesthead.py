@@ -21,8 +21,13 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import wsgi
-from gunicorn.http.body import Body, LengthReader
-from gunicorn.http.errors import ParseException, UnsupportedTransferCoding
+from gunicorn.http.body import Body, ChunkedReader, LengthReader
+from gunicorn.http.errors import (
+    InvalidChunkSize,
+    InvalidHeader,
+    ParseException,
+    UnsupportedTransferCoding,
+)
 from gunicorn.http.message import RFC9110_5_3_SINGLETON_FIELDS, Request
 from gunicorn.http.unreader import IterUnreader, Unreader
 from gunicorn.util import unquote_to_wsgi_str
@@ -55,6 +60,28 @@ class FramedRequest(Request):
         if codings and (len(codings) > 1 or codings[0].lower() != "chunked"):
             raise UnsupportedTransferCoding(", ".join(codings))
         super().set_body_reader()
+        reader = self.body.reader
+        if isinstance(reader, LengthReader) and reader.length > MAX_LENGTH:
+            # Go's ``ParseUint(..., 63)``: a length no body can have is a bad request (400),
+            # not a request whose body is then waited for.
+            raise InvalidHeader("CONTENT-LENGTH", req=self)
+        if type(reader) is ChunkedReader:
+            self.body = Body(BoundedChunkedReader(self, self.unreader))
+
+
+#: The longest body a request may announce (Go's: 63 bits).
+MAX_LENGTH = (1 << 63) - 1
+
+
+class BoundedChunkedReader(ChunkedReader):
+    """gunicorn's chunked reader, refusing a chunk size of more than 64 bits as Go's does
+    ("http chunk length too large") instead of waiting for it until the body timeout."""
+
+    def parse_chunk_size(self, unreader: Unreader, data: bytes | None = None) -> tuple[int, Any]:
+        size, rest = super().parse_chunk_size(unreader, data)
+        if size >> 64:
+            raise InvalidChunkSize(b"chunk length too large")
+        return size, rest
 
 
 def parse(cfg: Config, unreader: Unreader, peer_addr: Any, req_number: int) -> Request:

@@ -499,8 +499,22 @@ def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
             b"PATCH /v2/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
             b"501 Not Implemented",
         ),
+        (
+            b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 9223372036854775808\r\n\r\n",
+            b"400 Bad Request",
+        ),
     ],
-    ids=["header", "method", "version", "transfer-encoding", "coded", "two-codings", "identity"],
+    ids=[
+        "header",
+        "method",
+        "version",
+        "transfer-encoding",
+        "coded",
+        "two-codings",
+        "identity",
+        "length-past-63-bits",
+    ],
 )
 def test_a_request_that_cannot_be_parsed_gets_plain_text_as_from_go(
     registry, request_head: bytes, status: bytes
@@ -514,6 +528,22 @@ def test_a_request_that_cannot_be_parsed_gets_plain_text_as_from_go(
     assert body.startswith(status + b": ") and b"<" not in body
     assert f"\r\nContent-Length: {len(body)}\r\n".encode() in head
     assert _answered(registry.url).status_code == 200
+
+
+def test_a_chunk_size_past_64_bits_is_refused_at_once(registry) -> None:
+    """Go: "http chunk length too large". Not a body waited for until the body timeout."""
+    started = time.monotonic()
+    with _connect(registry.url) as sock:
+        sock.sendall(
+            b"PUT /v2/x/manifests/t HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            b"10000000000000000\r\n{}\r\n0\r\n\r\n"
+        )
+        answer = _closed_within(sock, 5)
+    assert time.monotonic() - started < BODY_TIMEOUT / 2
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"SIZE_INVALID"' in answer
 
 
 def test_a_long_request_line_is_taken_as_go_takes_it(registry) -> None:
