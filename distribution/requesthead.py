@@ -7,8 +7,9 @@ request costs (``benchmarks/hotpath.py``). Most requests a registry serves are `
 anything else to gunicorn's parser, which then reads, answers or refuses the head as it always
 did: another method or version, a body, ``Expect``, a header name with ``_``, folding, bytes
 outside printable ASCII, a fragment, a target starting ``//``, a repeated ``Host`` or
-``Content-Type``, a limit reached, disagreeing scheme headers, the PROXY protocol. So the fast
-path accepts nothing gunicorn refuses, and makes the request and environ gunicorn makes;
+``Content-Type``, a limit reached, disagreeing scheme headers, the PROXY protocol, a missing or
+malformed ``Host`` (which :class:`FramedRequest` refuses, as Go does). So the fast path accepts
+nothing gunicorn refuses, and makes the request and environ gunicorn makes;
 ``tests/test_requesthead.py`` compares the two head by head.
 """
 
@@ -41,6 +42,32 @@ _HEAD = re.compile(
 )
 #: Headers that give the request a body or a handshake: gunicorn's to read.
 _FRAMING = frozenset({"CONTENT-LENGTH", "TRANSFER-ENCODING", "EXPECT"})
+#: A ``Host`` value Go's server takes (``httpguts.ValidHostHeader``): these bytes, any number.
+_HOST = re.compile(r"[-!$%&'()*+,.0-9:;=A-Z\[\]_a-z~]*")
+
+
+class MissingHost(ParseException):
+    """An HTTP/1.1 request without ``Host``: 400, as RFC 9112 requires and Go answers."""
+
+    def __str__(self) -> str:
+        return "missing required Host header"
+
+
+class MalformedHost(ParseException):
+    """A ``Host`` with bytes no host name or address has: 400, as in Go."""
+
+    def __str__(self) -> str:
+        return "malformed Host header"
+
+
+def check_host(version: tuple[int, int], headers: list[tuple[str, str]]) -> None:
+    """Refuse a request's ``Host`` as Go's server does (gunicorn takes any, or none)."""
+    host = next((value for name, value in headers if name == "HOST"), None)
+    if host is None:
+        if version >= (1, 1):
+            raise MissingHost()
+    elif not _HOST.fullmatch(host):
+        raise MalformedHost()
 
 
 class PlainRequest(Request):
@@ -48,14 +75,17 @@ class PlainRequest(Request):
 
 
 class FramedRequest(Request):
-    """gunicorn's ``Request``, taking a body's transfer coding as Go's server does.
+    """gunicorn's ``Request``, taking ``Host`` and a body's framing as Go's server does.
 
     gunicorn takes ``gzip, chunked`` and hands the body on still compressed, which an upload
     would store as it came. Go takes one ``Transfer-Encoding`` header of exactly ``chunked``
     and answers anything else 501 (Go 2.8.2: ``gzip, chunked``, ``identity``, two headers).
+    gunicorn also takes an HTTP/1.1 request without ``Host``, and any ``Host`` value.
     """
 
     def set_body_reader(self) -> None:
+        # The first step after the head is read, with or without header lines.
+        check_host(self.version, self.headers)
         codings = [value for name, value in self.headers if name == "TRANSFER-ENCODING"]
         if codings and (len(codings) > 1 or codings[0].lower() != "chunked"):
             raise UnsupportedTransferCoding(", ".join(codings))
@@ -178,7 +208,7 @@ def _plain(
     host = peer_addr[0] if isinstance(peer_addr, tuple) else None
     secure = cfg.secure_scheme_headers and _trusted(cfg, host)
     schemed = False
-    headers, seen = [], set()
+    headers, seen, host = [], set(), None
     for line in lines:
         if len(line) + 2 > field_limit > 0:
             return None
@@ -191,12 +221,18 @@ def _plain(
                 return None
             seen.add(name)
         value = value.strip(" \t")
+        if name == "HOST":
+            host = value
         if name in secure:
             scheme = "https" if value == secure[name] else "http"
             if schemed and scheme != request.scheme:
                 return None
             request.scheme, schemed = scheme, True
         headers.append((name, value))
+    if (host is None and match.group(3) == b"1") or (
+        host is not None and not _HOST.fullmatch(host)
+    ):
+        return None  # refused by :class:`FramedRequest`
     uri = match.group(2).decode("ascii")
     path, _, query = uri.partition("?")
     request.method = match.group(1).decode("ascii")

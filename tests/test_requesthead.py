@@ -28,7 +28,9 @@ ACCEPT = (
 #: Heads the fast path reads.
 PLAIN = [
     "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n",
-    "GET /v2/ HTTP/1.1\r\n\r\n",
+    "GET /v2/ HTTP/1.0\r\n\r\n",
+    "GET /v2/ HTTP/1.1\r\nHost: [::1]:5000\r\nX: y\r\n\r\n",
+    "GET /v2/ HTTP/1.1\r\nHost:\r\n\r\n",
     "HEAD /v2/ HTTP/1.0\r\nHost: x\r\n\r\n",
     f"GET /v2/library/debian/manifests/bookworm HTTP/1.1\r\n{REGISTRY}{ACCEPT}\r\n",
     f"HEAD /v2/a/b/blobs/sha256:{'0' * 64} HTTP/1.1\r\n{REGISTRY}Accept-Encoding: gzip\r\n\r\n",
@@ -42,7 +44,7 @@ PLAIN = [
     "GET /v2/ HTTP/1.1\r\nHost: h\r\nContent-Type: text/html\r\n\r\n",
     "GET /v2/ HTTP/1.1\r\nHost: h\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /v2/ HTTP/1.1\r\nHost: h\r\n\r\nPOST /v2/a/blobs/uploads/ HTTP/1.1\r\n",
-    "GET /ui/a/b?tag=x&y=%C3%A9 HTTP/1.1\r\nCookie: s=abc; t=def\r\nRange: bytes=0-9\r\n\r\n",
+    "GET /ui/a/b?tag=x&y=%C3%A9 HTTP/1.1\r\nHost: h\r\nCookie: s=abc; t=def\r\nRange: 0-9\r\n\r\n",
     "GET /v2/%2e%2e/x HTTP/1.1\r\nHost: h\r\n\r\n",
 ]
 
@@ -76,6 +78,9 @@ OTHER = [
     "get /v2/ HTTP/1.1\r\nHost: h\r\n\r\n",
     "OPTIONS /v2/ HTTP/1.1\r\nHost: h\r\n\r\n",
     "DELETE /v2/a/manifests/t HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /v2/ HTTP/1.1\r\n\r\n",
+    "GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "HEAD /v2/ HTTP/1.0\r\nHost: a/b\r\n\r\n",
 ]
 
 #: Addresses a request comes from: one gunicorn trusts for scheme headers, one it does not.
@@ -181,8 +186,8 @@ def test_the_scheme_follows_the_trusted_header_only() -> None:
 def test_limits_send_the_head_to_gunicorn() -> None:
     cfg = CONFIGS[2][1]  # a request line of 20, two fields of 30 with their line break
     for head in (
-        b"GET /abcdef HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n",
-        b"GET /v2/ HTTP/1.1\r\nA: " + b"x" * 25 + b"\r\n\r\n",
+        b"GET /abcdef HTTP/1.1\r\nHost: 1\r\nB: 2\r\n\r\n",
+        b"GET /v2/ HTTP/1.1\r\nHost: " + b"x" * 22 + b"\r\n\r\n",
     ):
         assert _check(cfg, head, PEERS[0])
     for head in (

@@ -76,6 +76,13 @@ def _answered(url: str, **kwargs) -> requests.Response:
     return requests.get(f"{url}/v2/", timeout=ANSWER_WITHIN, **kwargs)
 
 
+def _answer_to(url: str, head: bytes) -> bytes:
+    """All the server sends for ``head`` on a new connection, which it must then close."""
+    with _connect(url) as sock:
+        sock.sendall(head)
+        return _closed_within(sock, 5)
+
+
 def _closed_within(sock: socket.socket, seconds: float) -> bytes:
     """What the server sent before closing ``sock``; fails if it is still open after
     ``seconds``."""
@@ -504,6 +511,9 @@ def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
             b"Content-Length: 9223372036854775808\r\n\r\n",
             b"400 Bad Request",
         ),
+        (b"GET /v2/ HTTP/1.1\r\n\r\n", b"400 Bad Request"),
+        (b"GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n", b"400 Bad Request"),
+        (b"PUT /v2/x/manifests/t HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", b"400 Bad Request"),
     ],
     ids=[
         "header",
@@ -514,20 +524,37 @@ def test_a_request_after_a_bodiless_one_costs_no_socket_timeout_calls() -> None:
         "two-codings",
         "identity",
         "length-past-63-bits",
+        "no-host",
+        "malformed-host",
+        "no-host-with-a-body",
     ],
 )
 def test_a_request_that_cannot_be_parsed_gets_plain_text_as_from_go(
     registry, request_head: bytes, status: bytes
 ) -> None:
-    with _connect(registry.url) as sock:
-        sock.sendall(request_head)
-        answer = _closed_within(sock, 5)
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _, body = _answer_to(registry.url, request_head).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 " + status + b"\r\n")
     assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head
     assert body.startswith(status + b": ") and b"<" not in body
     assert f"\r\nContent-Length: {len(body)}\r\n".encode() in head
     assert _answered(registry.url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "request_head,message",
+    [
+        (b"GET /v2/ HTTP/1.1\r\n\r\n", b"missing required Host header"),
+        (b"HEAD /v2/ HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", b"malformed Host header"),
+        (b"GET /v2/ HTTP/1.0\r\nHost: a/b\r\n\r\n", b"malformed Host header"),
+    ],
+)
+def test_a_missing_or_malformed_host_is_refused_with_gos_words(
+    registry, request_head: bytes, message: bytes
+) -> None:
+    """RFC 9112 3.2, as Go 2.8.2 answers; an HTTP/1.0 request may come without ``Host``."""
+    answer = _answer_to(registry.url, request_head)
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"400 Bad Request: " + message)
+    assert _answer_to(registry.url, b"GET /v2/ HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
 
 
 def test_a_chunk_size_past_64_bits_is_refused_at_once(registry) -> None:
