@@ -740,7 +740,8 @@ class CoalescingResponse(wsgi.Response):
             connection = "close"
         else:
             connection = "keep-alive"
-        major, minor = self.req.version
+        # The request's version, up to 1.1: what this server speaks (RFC 9110 2.5; Go too).
+        major, minor = min(self.req.version, (1, 1))
         headers = [
             f"HTTP/{major}.{minor} {self.status}\r\n",
             f"Server: {self.version}\r\n",

@@ -557,6 +557,11 @@ def test_a_missing_or_malformed_host_is_refused_with_gos_words(
     assert _answer_to(registry.url, b"GET /v2/ HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
 
 
+def test_a_later_http1_minor_version_is_answered_in_http_1_1(registry) -> None:
+    answer = _answer_to(registry.url, b"GET /v2/ HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 def test_a_chunk_size_past_64_bits_is_refused_at_once(registry) -> None:
     """Go: "http chunk length too large". Not a body waited for until the body timeout."""
     started = time.monotonic()
