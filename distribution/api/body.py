@@ -85,6 +85,11 @@ def read_body(environ: dict[str, Any], sink: Sink) -> int:
     try:
         return copy_body(environ, sink)
     except IncompleteBody as err:
+        if err.expected is None:
+            raise errors.SizeInvalid(
+                "request body's chunked encoding is broken or ended early",
+                detail={"received": err.received},
+            ) from None
         raise errors.SizeInvalid(
             "request body ended before its Content-Length",
             detail={"received": err.received, "expected": err.expected},

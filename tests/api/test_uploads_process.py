@@ -206,6 +206,27 @@ def test_transfer_encoding_chunked_patch(registry: RegistryProcess) -> None:
     assert done.status_code == 201, done.text
 
 
+def test_a_broken_chunked_patch_is_size_invalid(
+    registry: RegistryProcess,
+) -> None:
+    location = urlsplit(start(registry))
+    with socket.create_connection((location.hostname, location.port), timeout=10) as sock:
+        sock.sendall(
+            f"PATCH {location.path}?{location.query} HTTP/1.1\r\nHost: {location.netloc}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            "5\r\nhello\r\nzz\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    (error,) = json.loads(body)["errors"]
+    assert error["code"] == "SIZE_INVALID"
+    assert error["message"] == "request body's chunked encoding is broken or ended early"
+    assert list(error["detail"]) == ["received"]  # no "expected": a chunked body has none
+
+
 def test_streamed_patch_keeps_memory_flat(registry: RegistryProcess) -> None:
     """96 MiB through one PATCH: no worker's peak RSS grows by more than a fraction of it."""
     pids = workers(registry)
