@@ -208,7 +208,7 @@ def _plain(
     host = peer_addr[0] if isinstance(peer_addr, tuple) else None
     secure = cfg.secure_scheme_headers and _trusted(cfg, host)
     schemed = False
-    headers, seen, host = [], set(), None
+    headers, seen, host_header = [], set(), None
     for line in lines:
         if len(line) + 2 > field_limit > 0:
             return None
@@ -222,15 +222,15 @@ def _plain(
             seen.add(name)
         value = value.strip(" \t")
         if name == "HOST":
-            host = value
+            host_header = value
         if name in secure:
             scheme = "https" if value == secure[name] else "http"
             if schemed and scheme != request.scheme:
                 return None
             request.scheme, schemed = scheme, True
         headers.append((name, value))
-    if (host is None and match.group(3) == b"1") or (
-        host is not None and not _HOST.fullmatch(host)
+    if (host_header is None and match.group(3) == b"1") or (
+        host_header is not None and not _HOST.fullmatch(host_header)
     ):
         return None  # refused by :class:`FramedRequest`
     uri = match.group(2).decode("ascii")
