@@ -51,12 +51,21 @@ def replace(source: Path, target: Path) -> None:
 
 
 def wait_for(registry: RegistryProcess, root: Path, expected: set[int]) -> float:
+    """Seconds until connections get ``expected`` only, and keep getting it through a whole
+    look at the files: a look of a dozen connections may all land on one worker, while the
+    other has not looked at the files since they settled."""
     started = time.monotonic()
+    steady_since = None
     while time.monotonic() - started < RELOAD_TIMEOUT:
-        if served_serials(registry, root) == expected:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise AssertionError(f"still not serving {expected}:\n{registry.log}")
+        now = time.monotonic()
+        if served_serials(registry, root) != expected:
+            steady_since = None
+        elif steady_since is None:
+            steady_since = now
+        elif now - steady_since >= CHECK_INTERVAL + SETTLE:
+            return steady_since - started
+        time.sleep(0.3)
+    raise AssertionError(f"still not serving {expected} only:\n{registry.log}")
 
 
 def keeps_serving(registry: RegistryProcess, root: Path, expected: set[int]) -> None:
@@ -87,12 +96,8 @@ def test_replaced_files_are_served_and_a_broken_replacement_keeps_the_old(
     assert waited < RELOAD_TIMEOUT
     # A worker that booted after the replacement (a loaded machine is slow to start the
     # second) loaded the new files at its start; the one that served the first certificate
-    # says it reloaded at its next connection, and serves the second one then.
-    deadline = time.monotonic() + RELOAD_TIMEOUT
-    while "serving the replaced certificate" not in registry.log:
-        assert time.monotonic() < deadline, registry.log
-        assert served_serials(registry, root) == {serial_of(second_cert)}
-        time.sleep(0.3)
+    # reloaded them, and says so.
+    assert "serving the replaced certificate" in registry.log
 
     # A key that does not match, then a half-written certificate: the second stays in service.
     _, stranger_key = authority.issue("stranger", tmp_path / "stranger")
