@@ -60,14 +60,11 @@ class MalformedHost(ParseException):
         return "malformed Host header"
 
 
-def check_host(version: tuple[int, int], headers: list[tuple[str, str]]) -> None:
-    """Refuse a request's ``Host`` as Go's server does (gunicorn takes any, or none)."""
-    host = next((value for name, value in headers if name == "HOST"), None)
+def host_refusal(version: tuple[int, int], host: str | None) -> ParseException | None:
+    """Why Go's server refuses a request's ``Host`` (gunicorn takes any, or none), if it does."""
     if host is None:
-        if version >= (1, 1):
-            raise MissingHost()
-    elif not _HOST.fullmatch(host):
-        raise MalformedHost()
+        return MissingHost() if version >= (1, 1) else None
+    return None if _HOST.fullmatch(host) else MalformedHost()
 
 
 class PlainRequest(Request):
@@ -85,7 +82,10 @@ class FramedRequest(Request):
 
     def set_body_reader(self) -> None:
         # The first step after the head is read, with or without header lines.
-        check_host(self.version, self.headers)
+        host = next((value for name, value in self.headers if name == "HOST"), None)
+        refusal = host_refusal(self.version, host)
+        if refusal is not None:
+            raise refusal
         codings = [value for name, value in self.headers if name == "TRANSFER-ENCODING"]
         if codings and (len(codings) > 1 or codings[0].lower() != "chunked"):
             raise UnsupportedTransferCoding(", ".join(codings))
@@ -229,15 +229,14 @@ def _plain(
                 return None
             request.scheme, schemed = scheme, True
         headers.append((name, value))
-    if (host_header is None and match.group(3) == b"1") or (
-        host_header is not None and not _HOST.fullmatch(host_header)
-    ):
+    version = (1, int(match.group(3)))
+    if host_refusal(version, host_header) is not None:
         return None  # refused by :class:`FramedRequest`
     uri = match.group(2).decode("ascii")
     path, _, query = uri.partition("?")
     request.method = match.group(1).decode("ascii")
     request.uri, request.path, request.query, request.fragment = uri, path, query, ""
-    request.version = (1, int(match.group(3)))
+    request.version = version
     request.headers = headers
     request.trailers = []
     request.req_number = req_number
